@@ -1,0 +1,16 @@
+//! Wire types of the APIs Switchyard speaks, with no behaviour attached.
+//!
+//! Every type round-trips: fields this crate does not model are kept in an `extra` map and
+//! written back unchanged, so a request or response passes through the gateway without losing
+//! provider-specific fields.
+
+pub mod chat;
+pub mod error;
+pub mod models;
+
+pub use chat::*;
+pub use error::{ErrorBody, ErrorDetail};
+pub use models::{ModelList, ModelObject};
+
+/// A JSON object, as `serde_json` represents it.
+pub type JsonObject = serde_json::Map<String, serde_json::Value>;
