@@ -1,1 +1,147 @@
-//! placeholder
+//! Provider translation: pure functions, no network.
+//!
+//! For each provider, this crate turns the unified (OpenAI-format) request into the provider's
+//! HTTP request ([`UpstreamRequest`]), and the provider's response, stream bytes and errors back
+//! into OpenAI format. It never opens a socket: the router crate sends what this crate builds,
+//! so every transform here is testable with plain values.
+//!
+//! Files are named `<ingress>_<egress>.rs`: `openai_openai.rs` is OpenAI-format in, OpenAI
+//! (or any OpenAI-compatible server) out. OpenAI-compatible providers are rows of
+//! [`compat::PROVIDERS`], not code. `mock.rs` answers `mock_response` deployments locally.
+
+pub mod compat;
+pub mod error;
+pub mod mock;
+pub mod openai_openai;
+pub mod sse;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method};
+use switchyard_types::{ChatCompletionRequest, JsonObject, Usage};
+
+pub use error::{ProviderError, TranslateError};
+
+/// Everything needed to address one deployment, resolved from config and environment.
+#[derive(Clone, Default)]
+pub struct Target {
+    /// Provider name as written in config (`openai`, `groq`, ...).
+    pub provider: String,
+    /// Provider's model id, e.g. `gpt-4o`.
+    pub model: String,
+    /// Base URL, provider default applied, no trailing slash.
+    pub api_base: String,
+    /// API key, when the provider needs one.
+    pub api_key: Option<String>,
+    /// API version (Azure).
+    pub api_version: Option<String>,
+    /// OpenAI organization.
+    pub organization: Option<String>,
+    /// Headers added to every call.
+    pub extra_headers: Vec<(String, String)>,
+    /// Request parameters applied when the client does not set them (`temperature`, ...).
+    pub defaults: JsonObject,
+    /// Fields merged into every body.
+    pub extra_body: JsonObject,
+    /// Drop parameters the provider does not take instead of failing.
+    pub drop_params: bool,
+}
+
+impl std::fmt::Debug for Target {
+    // The api key is a provider credential: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("provider", &self.provider)
+            .field("model", &self.model)
+            .field("api_base", &self.api_base)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// An HTTP request for the router to send.
+#[derive(Debug, Clone)]
+pub struct UpstreamRequest {
+    /// Method.
+    pub method: Method,
+    /// Full URL.
+    pub url: String,
+    /// Headers, `content-type` included.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// A provider's non-streamed answer, already in OpenAI format.
+#[derive(Debug, Clone)]
+pub struct ChatOutput {
+    /// The OpenAI-format JSON body, ready to send to a client.
+    pub body: Bytes,
+    /// Token usage, when the provider reported it.
+    pub usage: Option<Usage>,
+}
+
+/// What one piece of an upstream stream turned into.
+#[derive(Debug, Default)]
+pub struct StreamOutput {
+    /// Complete SSE events (`data: ...\n\n`), in OpenAI chunk format, to send on.
+    pub events: Vec<Bytes>,
+    /// Usage, when this piece carried it.
+    pub usage: Option<Usage>,
+    /// The provider signalled the end of the stream.
+    pub done: bool,
+    /// The provider reported an error inside the stream (its event is in `events`, last);
+    /// the stream ends here.
+    pub error: Option<ProviderError>,
+}
+
+/// Turns a provider's stream bytes into OpenAI-format SSE events, incrementally.
+pub trait StreamTranslator: Send {
+    /// Feeds the next bytes of the upstream body.
+    fn push(&mut self, bytes: &[u8]) -> StreamOutput;
+    /// The upstream body ended; flush what is left.
+    fn finish(&mut self) -> StreamOutput;
+}
+
+/// One provider's translation of chat completions.
+pub trait ChatProvider: Send + Sync {
+    /// Builds the upstream call for a (gateway-params-free) OpenAI-format request.
+    fn chat_request(
+        &self,
+        target: &Target,
+        request: &ChatCompletionRequest,
+    ) -> Result<UpstreamRequest, TranslateError>;
+
+    /// Turns a successful (2xx) upstream body into an OpenAI-format response.
+    fn chat_response(&self, target: &Target, body: Bytes) -> Result<ChatOutput, ProviderError>;
+
+    /// A translator for a successful upstream stream.
+    fn chat_stream(&self, target: &Target) -> Box<dyn StreamTranslator>;
+
+    /// Reads a failed (non-2xx) upstream answer.
+    fn error_response(&self, status: u16, body: &[u8]) -> ProviderError;
+}
+
+/// The translation for a provider name, or `None` when Switchyard does not know it.
+pub fn chat_provider(provider: &str) -> Option<&'static dyn ChatProvider> {
+    if provider == "openai" || compat::lookup(provider).is_some() {
+        Some(&openai_openai::OpenAi)
+    } else {
+        None
+    }
+}
+
+/// The default base URL of a provider, when it has one.
+pub fn default_api_base(provider: &str) -> Option<&'static str> {
+    match provider {
+        "openai" => Some(openai_openai::DEFAULT_API_BASE),
+        other => compat::lookup(other).and_then(|p| p.api_base),
+    }
+}
+
+/// The environment variable holding a provider's API key by default.
+pub fn api_key_env(provider: &str) -> Option<&'static str> {
+    match provider {
+        "openai" => Some("OPENAI_API_KEY"),
+        other => compat::lookup(other).and_then(|p| p.api_key_env),
+    }
+}

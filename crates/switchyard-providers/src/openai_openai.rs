@@ -1,0 +1,270 @@
+//! OpenAI format in, OpenAI (or any OpenAI-compatible server) out.
+//!
+//! The request is forwarded with the deployment's model id and its default parameters; unknown
+//! fields pass through. The response body and stream events are forwarded byte for byte; only
+//! `usage` is read from them.
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderName, HeaderValue, Method};
+use serde::Deserialize;
+use serde_json::Value;
+use switchyard_types::{ChatCompletionRequest, Usage};
+
+use crate::error::openai_style_error;
+use crate::sse::Framer;
+use crate::{
+    ChatOutput, ChatProvider, ProviderError, StreamOutput, StreamTranslator, Target,
+    TranslateError, UpstreamRequest,
+};
+
+/// OpenAI's API base.
+pub const DEFAULT_API_BASE: &str = "https://api.openai.com/v1";
+
+/// The OpenAI translation (also used by every OpenAI-compatible provider).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenAi;
+
+/// `{api_base}/chat/completions`, tolerating a base that already ends with the path.
+pub fn chat_url(api_base: &str) -> String {
+    let base = api_base.trim_end_matches('/');
+    if base.ends_with("/chat/completions") {
+        base.to_owned()
+    } else {
+        format!("{base}/chat/completions")
+    }
+}
+
+/// The request body for an OpenAI-format upstream: the client's request with the deployment's
+/// model id, its default params where the client set none, and its `extra_body` on top.
+pub fn request_body(target: &Target, request: &ChatCompletionRequest) -> Result<Bytes, TranslateError> {
+    let mut req = request.clone();
+    req.model.clone_from(&target.model);
+    if target.defaults.is_empty() && target.extra_body.is_empty() {
+        return serde_json::to_vec(&req)
+            .map(Bytes::from)
+            .map_err(|e| TranslateError::Invalid(e.to_string()));
+    }
+    let mut obj = match serde_json::to_value(&req) {
+        Ok(Value::Object(o)) => o,
+        Ok(_) => return Err(TranslateError::Invalid("request is not an object".into())),
+        Err(e) => return Err(TranslateError::Invalid(e.to_string())),
+    };
+    for (k, v) in &target.defaults {
+        obj.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    for (k, v) in &target.extra_body {
+        obj.insert(k.clone(), v.clone());
+    }
+    serde_json::to_vec(&obj)
+        .map(Bytes::from)
+        .map_err(|e| TranslateError::Invalid(e.to_string()))
+}
+
+/// Authorization, organization and extra headers for an OpenAI-format upstream.
+pub fn headers(target: &Target) -> Result<Vec<(HeaderName, HeaderValue)>, TranslateError> {
+    let mut h = Vec::with_capacity(3 + target.extra_headers.len());
+    h.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+    if let Some(key) = target.api_key.as_deref().filter(|k| !k.is_empty()) {
+        let mut v = HeaderValue::try_from(format!("Bearer {key}"))
+            .map_err(|_| TranslateError::Config("api_key has characters not allowed in a header".into()))?;
+        v.set_sensitive(true);
+        h.push((AUTHORIZATION, v));
+    }
+    if let Some(org) = target.organization.as_deref().filter(|o| !o.is_empty()) {
+        let v = HeaderValue::try_from(org)
+            .map_err(|_| TranslateError::Config("organization is not a valid header value".into()))?;
+        h.push((HeaderName::from_static("openai-organization"), v));
+    }
+    for (name, value) in &target.extra_headers {
+        let n = HeaderName::try_from(name.as_str())
+            .map_err(|_| TranslateError::Config(format!("extra_headers: `{name}` is not a header name")))?;
+        let v = HeaderValue::try_from(value.as_str())
+            .map_err(|_| TranslateError::Config(format!("extra_headers: value of `{name}` is not valid")))?;
+        h.push((n, v));
+    }
+    Ok(h)
+}
+
+#[derive(Deserialize)]
+struct Peek {
+    // Required: a 2xx body without choices is not a chat completion.
+    #[allow(dead_code)]
+    choices: serde::de::IgnoredAny,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct PeekUsage {
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+impl ChatProvider for OpenAi {
+    fn chat_request(
+        &self,
+        target: &Target,
+        request: &ChatCompletionRequest,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: chat_url(&target.api_base),
+            headers: headers(target)?,
+            body: request_body(target, request)?,
+        })
+    }
+
+    fn chat_response(&self, _target: &Target, body: Bytes) -> Result<ChatOutput, ProviderError> {
+        let peek: Peek = serde_json::from_slice(&body).map_err(ProviderError::malformed)?;
+        Ok(ChatOutput {
+            body,
+            usage: peek.usage,
+        })
+    }
+
+    fn chat_stream(&self, _target: &Target) -> Box<dyn StreamTranslator> {
+        Box::new(OpenAiStream::default())
+    }
+
+    fn error_response(&self, status: u16, body: &[u8]) -> ProviderError {
+        openai_style_error(status, body)
+    }
+}
+
+/// Forwards OpenAI SSE events unchanged, noting usage and the end marker.
+#[derive(Debug, Default)]
+pub struct OpenAiStream {
+    framer: Framer,
+}
+
+impl OpenAiStream {
+    fn drain(&mut self, last: bool) -> StreamOutput {
+        let mut out = StreamOutput::default();
+        loop {
+            let event = if last { self.framer.finish() } else { self.framer.next_event() };
+            let Some(event) = event else { return out };
+            if let Some(data) = &event.data {
+                if data.as_ref() == b"[DONE]" {
+                    out.done = true;
+                } else if memchr::memmem::find(data, b"\"usage\"").is_some() {
+                    if let Ok(PeekUsage { usage: Some(u) }) = serde_json::from_slice(data) {
+                        out.usage = Some(u);
+                    }
+                } else if memchr::memmem::find(data, b"\"error\"").is_some() {
+                    // A provider error inside a 200 stream: pass it on, and end the stream.
+                    if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(data) {
+                        if o.contains_key("error") {
+                            out.events.push(event.raw);
+                            out.error = Some(openai_style_error(502, data));
+                            return out;
+                        }
+                    }
+                }
+            }
+            out.events.push(event.raw);
+        }
+    }
+}
+
+impl StreamTranslator for OpenAiStream {
+    fn push(&mut self, bytes: &[u8]) -> StreamOutput {
+        self.framer.push(bytes);
+        self.drain(false)
+    }
+
+    fn finish(&mut self) -> StreamOutput {
+        self.drain(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_types::JsonObject;
+
+    fn target() -> Target {
+        Target {
+            provider: "openai".into(),
+            model: "gpt-4o-2024-08-06".into(),
+            api_base: "http://127.0.0.1:1/v1/".into(),
+            api_key: Some("sk-test".into()),
+            ..Target::default()
+        }
+    }
+
+    fn req(json: &str) -> ChatCompletionRequest {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn builds_url_headers_and_body() {
+        let mut t = target();
+        t.organization = Some("org-1".into());
+        t.extra_headers = vec![("x-extra".into(), "1".into())];
+        let r = OpenAi
+            .chat_request(&t, &req(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"seed":3,"vendor_field":{"a":1}}"#))
+            .unwrap();
+        assert_eq!(r.url, "http://127.0.0.1:1/v1/chat/completions");
+        let find = |n: &str| r.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.to_str().unwrap().to_owned());
+        assert_eq!(find("authorization").as_deref(), Some("Bearer sk-test"));
+        assert_eq!(find("openai-organization").as_deref(), Some("org-1"));
+        assert_eq!(find("x-extra").as_deref(), Some("1"));
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["model"], "gpt-4o-2024-08-06");
+        assert_eq!(body["seed"], 3);
+        assert_eq!(body["vendor_field"]["a"], 1);
+    }
+
+    #[test]
+    fn defaults_apply_only_where_the_client_set_nothing() {
+        let mut t = target();
+        let mut d = JsonObject::new();
+        d.insert("temperature".into(), 0.1.into());
+        d.insert("max_tokens".into(), 50.into());
+        t.defaults = d;
+        let body = request_body(&t, &req(r#"{"model":"x","messages":[],"temperature":0.9}"#)).unwrap();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["temperature"], 0.9);
+        assert_eq!(body["max_tokens"], 50);
+    }
+
+    #[test]
+    fn url_keeps_a_full_path() {
+        assert_eq!(chat_url("http://h/v1/chat/completions"), "http://h/v1/chat/completions");
+        assert_eq!(chat_url("http://h"), "http://h/chat/completions");
+    }
+
+    #[test]
+    fn response_body_passes_through_and_usage_is_read() {
+        let body = Bytes::from_static(br#"{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7},"custom":true}"#);
+        let out = OpenAi.chat_response(&target(), body.clone()).unwrap();
+        assert_eq!(out.body, body);
+        assert_eq!(out.usage.unwrap().total_tokens, 7);
+        let err = OpenAi.chat_response(&target(), Bytes::from_static(b"<html>")).unwrap_err();
+        assert_eq!(err.status, 502);
+        let err = OpenAi.chat_response(&target(), Bytes::from_static(b"{\"ok\":1}")).unwrap_err();
+        assert!(err.message.contains("choices"), "{}", err.message);
+    }
+
+    #[test]
+    fn stream_events_pass_through_with_usage_and_done() {
+        let mut s = OpenAi.chat_stream(&target());
+        let a = s.push(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\ndata: {\"choices\":[],\"usa");
+        assert_eq!(a.events.len(), 1);
+        assert!(a.usage.is_none());
+        let b = s.push(b"ge\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\ndata: [DONE]\n\n");
+        assert_eq!(b.events.len(), 2);
+        assert_eq!(b.usage.unwrap().completion_tokens, 2);
+        assert!(b.done);
+        assert!(s.finish().events.is_empty());
+    }
+
+    #[test]
+    fn an_error_inside_a_stream_is_forwarded_and_reported() {
+        let mut s = OpenAi.chat_stream(&target());
+        let out = s.push(b"data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n");
+        assert_eq!(out.events.len(), 1, "the error event is forwarded");
+        assert_eq!(out.error.unwrap().message, "overloaded");
+    }
+}
