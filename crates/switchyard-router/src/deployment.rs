@@ -1,0 +1,233 @@
+//! Deployments: config entries resolved into callable targets.
+
+use std::time::Duration;
+
+use switchyard_config::{Config, ConfigError, EnvString};
+use switchyard_providers::mock::Mock;
+use switchyard_providers::{self as providers, ChatProvider, Target};
+use switchyard_types::JsonObject;
+
+/// LiteLLM's router default for the whole-request timeout, seconds.
+pub const DEFAULT_TIMEOUT_SECS: f64 = 600.0;
+
+/// OpenAI request parameters a deployment may set as defaults in `litellm_params`. Other
+/// unknown keys there are LiteLLM settings this gateway does not forward.
+const DEFAULT_PARAM_KEYS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "max_tokens",
+    "max_completion_tokens",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "user",
+    "response_format",
+    "seed",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "reasoning_effort",
+    "service_tier",
+    "modalities",
+    "audio",
+    "prediction",
+    "store",
+    "metadata",
+    "verbosity",
+    "web_search_options",
+    "safety_identifier",
+    "prompt_cache_key",
+];
+
+/// How a deployment answers.
+#[derive(Clone)]
+pub enum Backend {
+    /// Calls a provider over HTTP.
+    Http(&'static dyn ChatProvider),
+    /// Answers locally (`mock_response`).
+    Mock(Mock),
+}
+
+/// One callable deployment.
+#[derive(Clone)]
+pub struct Deployment {
+    /// Deployment id (`x-litellm-model-id`).
+    pub id: String,
+    /// The model group it serves.
+    pub model_name: String,
+    /// Where and how to call it.
+    pub target: Target,
+    /// The translation, or the mock answer.
+    pub backend: Backend,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Time-to-first-chunk timeout for streams.
+    pub stream_timeout: Option<Duration>,
+    /// Weight for simple-shuffle.
+    pub weight: f64,
+    /// Priority tier (1 first).
+    pub order: u32,
+}
+
+impl std::fmt::Debug for Deployment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deployment")
+            .field("id", &self.id)
+            .field("model_name", &self.model_name)
+            .field("target", &self.target)
+            .field("mock", &matches!(self.backend, Backend::Mock(_)))
+            .finish_non_exhaustive()
+    }
+}
+
+fn secs(v: f64) -> Duration {
+    Duration::from_secs_f64(v.clamp(0.001, 1.0e7))
+}
+
+fn value(v: &Option<EnvString>) -> Option<String> {
+    v.as_ref().and_then(|s| s.get()).map(str::to_owned)
+}
+
+/// The base URL for a provider when the deployment sets none.
+fn env_api_base(config: &Config, provider: &str) -> Option<String> {
+    let from_env = match provider {
+        "openai" => config
+            .env_var("OPENAI_BASE_URL")
+            .or_else(|| config.env_var("OPENAI_API_BASE")),
+        "hosted_vllm" => config.env_var("HOSTED_VLLM_API_BASE"),
+        _ => None,
+    };
+    from_env.or_else(|| providers::default_api_base(provider).map(str::to_owned))
+}
+
+/// Builds the deployments of a config. `warnings` receives findings that do not stop start-up.
+pub fn build(config: &Config, warnings: &mut Vec<String>) -> Result<Vec<Deployment>, ConfigError> {
+    let router = &config.file.router_settings;
+    let litellm = &config.file.litellm_settings;
+    let default_timeout = router
+        .timeout
+        .or(litellm.request_timeout)
+        .map_or(DEFAULT_TIMEOUT_SECS, |t| t.0);
+    let default_stream_timeout = router.stream_timeout.map(|t| t.0);
+    let global_drop = litellm.drop_params.is_some_and(|d| d.0);
+
+    let mut out = Vec::with_capacity(config.deployments.len());
+    for d in &config.deployments {
+        let p = &d.params;
+        let backend = match &p.mock_response {
+            Some(v) => Backend::Mock(Mock::from_value(v).ok_or_else(|| {
+                d.origin.error("mock_response must be a string or a response object with `choices`")
+            })?),
+            None => Backend::Http(providers::chat_provider(&d.provider).ok_or_else(|| {
+                d.origin.error(format!(
+                    "unknown provider `{}` in `{}`; supported: openai and the OpenAI-compatible family ({})",
+                    d.provider,
+                    p.model,
+                    providers::compat::PROVIDERS
+                        .iter()
+                        .map(|c| c.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?),
+        };
+        let api_base = value(&p.api_base).or_else(|| env_api_base(config, &d.provider));
+        let api_base = match (api_base, &backend) {
+            (Some(b), _) => b.trim_end_matches('/').to_owned(),
+            (None, Backend::Mock(_)) => String::new(),
+            (None, Backend::Http(_)) => {
+                return Err(d.origin.error(format!(
+                    "provider `{}` has no default api_base: set litellm_params.api_base",
+                    d.provider
+                )))
+            }
+        };
+        if !api_base.is_empty()
+            && !(api_base.starts_with("http://") || api_base.starts_with("https://"))
+        {
+            return Err(d
+                .origin
+                .error(format!("api_base `{api_base}` must start with http:// or https://")));
+        }
+        let api_key = value(&p.api_key)
+            .or_else(|| providers::api_key_env(&d.provider).and_then(|v| config.env_var(v)));
+        if api_key.is_none() && matches!(backend, Backend::Http(_)) && d.provider == "openai" {
+            warnings.push(format!(
+                "{}: deployment `{}` has no api_key and OPENAI_API_KEY is not set",
+                d.origin.file, d.model_name
+            ));
+        }
+        let mut defaults = JsonObject::new();
+        for (k, v) in &p.defaults {
+            if DEFAULT_PARAM_KEYS.contains(&k.as_str()) {
+                defaults.insert(k.clone(), v.clone());
+            } else {
+                warnings.push(format!(
+                    "{}: {} -> litellm_params.{k} is not used by Switchyard yet",
+                    d.origin.file, d.model_name
+                ));
+            }
+        }
+        let extra_headers = p
+            .extra_headers
+            .iter()
+            .flatten()
+            .filter_map(|(k, v)| v.get().map(|v| (k.clone(), v.to_owned())))
+            .collect();
+        out.push(Deployment {
+            id: d.id.clone(),
+            model_name: d.model_name.clone(),
+            target: Target {
+                provider: d.provider.clone(),
+                model: d.model.clone(),
+                api_base,
+                api_key,
+                api_version: value(&p.api_version),
+                organization: value(&p.organization),
+                extra_headers,
+                defaults,
+                extra_body: p.extra_body.clone().unwrap_or_default(),
+                drop_params: p.drop_params.map_or(global_drop, |v| v.0),
+            },
+            backend,
+            timeout: secs(p.timeout.map_or(default_timeout, |t| t.0)),
+            stream_timeout: p.stream_timeout.map(|t| t.0).or(default_stream_timeout).map(secs),
+            weight: p
+                .weight
+                .map(|w| w.0)
+                .or(p.rpm.map(|r| r.0 as f64))
+                .or(p.tpm.map(|t| t.0 as f64))
+                .unwrap_or(1.0)
+                .max(0.0),
+            order: p.order.map_or(u32::MAX, |o| o.0),
+        });
+    }
+    Ok(out)
+}
+
+/// A deployment for `provider/model` addressed directly (SDK use, no config entry).
+pub fn direct(config: &Config, provider: &str, model: &str, name: &str) -> Option<Deployment> {
+    let translator = providers::chat_provider(provider)?;
+    let api_base = env_api_base(config, provider)?;
+    let api_key = providers::api_key_env(provider).and_then(|v| config.env_var(v));
+    Some(Deployment {
+        id: format!("direct:{name}"),
+        model_name: name.to_owned(),
+        target: Target {
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            api_base: api_base.trim_end_matches('/').to_owned(),
+            api_key,
+            ..Target::default()
+        },
+        backend: Backend::Http(translator),
+        timeout: secs(DEFAULT_TIMEOUT_SECS),
+        stream_timeout: None,
+        weight: 1.0,
+        order: u32::MAX,
+    })
+}

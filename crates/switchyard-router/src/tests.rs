@@ -1,0 +1,102 @@
+use super::*;
+
+fn router(yaml: &str) -> Router {
+    let loaded = switchyard_config::parse(yaml, "test.yaml").unwrap();
+    Router::from_config(loaded.config).unwrap().0
+}
+
+fn req(model: &str, stream: bool) -> ChatCompletionRequest {
+    serde_json::from_value(serde_json::json!({
+        "model": model, "stream": stream,
+        "messages": [{"role": "user", "content": "hi"}]
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn mock_deployment_answers_without_a_network() {
+    let r = router("model_list:\n  - model_name: m\n    litellm_params: {model: openai/x, mock_response: hello world}\n");
+    let ChatResponse::Complete(c) = r.chat(req("m", false), &CallOptions::default()).await.unwrap() else {
+        panic!("expected a complete answer")
+    };
+    let v: serde_json::Value = serde_json::from_slice(&c.body).unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "hello world");
+    assert_eq!(c.meta.model_group, "m");
+}
+
+#[tokio::test]
+async fn unknown_models_and_empty_messages_are_client_errors() {
+    let r = router("model_list:\n  - model_name: m\n    litellm_params: {model: openai/x, mock_response: hi}\n");
+    let e = r.chat(req("nope", false), &CallOptions::default()).await.unwrap_err();
+    assert_eq!((e.status, e.reason), (400, "unknown_model"));
+    assert!(e.message.contains("/v1/models"));
+    let mut empty = req("m", false);
+    empty.messages.clear();
+    let e = r.chat(empty, &CallOptions::default()).await.unwrap_err();
+    assert_eq!(e.param.as_deref(), Some("messages"));
+}
+
+#[tokio::test]
+async fn aliases_route_and_list() {
+    let r = router("model_list:\n  - model_name: m\n    litellm_params: {model: openai/x, mock_response: hi}\nrouter_settings:\n  model_group_alias: {a: m, h: {model: m, hidden: true}}\n");
+    assert_eq!(r.model_names(), ["m", "a"]);
+    assert!(r.chat(req("a", false), &CallOptions::default()).await.is_ok());
+    assert!(r.chat(req("h", false), &CallOptions::default()).await.is_ok());
+}
+
+#[test]
+fn unknown_provider_is_a_config_error_with_line() {
+    let loaded = switchyard_config::parse(
+        "model_list:\n  - model_name: m\n    litellm_params:\n      model: nosuch/x\n",
+        "c.yaml",
+    )
+    .unwrap();
+    let err = Router::from_config(loaded.config).unwrap_err().to_string();
+    assert!(err.starts_with("c.yaml:4: model_list[0].litellm_params.model"), "{err}");
+    assert!(err.contains("unknown provider `nosuch`"), "{err}");
+}
+
+#[test]
+fn compat_provider_without_base_needs_api_base() {
+    let loaded = switchyard_config::parse(
+        "model_list:\n  - model_name: m\n    litellm_params:\n      model: hosted_vllm/llama\n",
+        "c.yaml",
+    )
+    .unwrap();
+    let err = Router::from_config(loaded.config).unwrap_err().to_string();
+    assert!(err.contains("api_base"), "{err}");
+}
+
+#[test]
+fn weighted_pick_prefers_lower_order_and_heavier_weight() {
+    let r = router(
+        "model_list:
+  - model_name: g
+    litellm_params: {model: openai/a, mock_response: a, weight: 9, order: 1}
+    model_info: {id: heavy}
+  - model_name: g
+    litellm_params: {model: openai/b, mock_response: b, weight: 1, order: 1}
+    model_info: {id: light}
+  - model_name: g
+    litellm_params: {model: openai/c, mock_response: c, order: 2}
+    model_info: {id: backup}
+  - model_name: o
+    litellm_params: {model: openai/c, mock_response: c, order: 2}
+    model_info: {id: o2}
+  - model_name: o
+    litellm_params: {model: openai/c, mock_response: c, order: 1}
+    model_info: {id: o1}
+",
+    );
+    let mut heavy = 0;
+    for _ in 0..2000 {
+        let d = r.pick("g").unwrap();
+        assert_ne!(d.id, "backup", "order 2 is used only when order 1 is unavailable");
+        if d.id == "heavy" {
+            heavy += 1;
+        }
+    }
+    // 90% expected; allow generous slack.
+    assert!((1600..=1950).contains(&heavy), "heavy picked {heavy} of 2000");
+    assert!((0..100).all(|_| r.pick("o").unwrap().id == "o1"));
+}

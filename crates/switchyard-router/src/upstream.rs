@@ -1,0 +1,326 @@
+//! The one place the gateway talks to providers: a pooled HTTP client, timeouts, and the
+//! mapping of transport failures to [`GatewayError`]s.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use switchyard_config::Config;
+use switchyard_providers::{ChatOutput, ChatProvider, StreamTranslator, Target, UpstreamRequest};
+
+use crate::{GatewayError, UsageSlot};
+
+/// Connect timeout for every provider.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A pooled HTTP/1.1 + HTTP/2 client with rustls.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+}
+
+/// Response headers not echoed as `llm_provider-*`: hop-by-hop, framing and cookies.
+fn echo_header(name: &HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "transfer-encoding"
+            | "content-length"
+            | "content-type"
+            | "content-encoding"
+            | "date"
+            | "server"
+            | "set-cookie"
+            | "alt-svc"
+            | "vary"
+            | "upgrade"
+            | "proxy-authenticate"
+            | "trailer"
+            | "te"
+            | "strict-transport-security"
+    )
+}
+
+fn echoed(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    headers
+        .iter()
+        .filter(|(n, _)| echo_header(n))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
+}
+
+/// `Retry-After` (seconds) or `retry-after-ms`, when the provider sent one.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let read = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
+    if let Some(ms) = read("retry-after-ms") {
+        return Some(Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 3600.0)));
+    }
+    read("retry-after").map(|s| Duration::from_secs_f64(s.clamp(0.0, 3600.0)))
+}
+
+fn transport_error(e: reqwest::Error, target: &Target, timeout: Duration) -> GatewayError {
+    // Messages name the base URL, never the full request (a key could be in a query string).
+    let e = e.without_url();
+    if e.is_timeout() {
+        GatewayError::timeout(format!(
+            "{} did not answer within {:.3}s ({})",
+            target.api_base,
+            timeout.as_secs_f64(),
+            target.model
+        ))
+    } else if e.is_connect() {
+        GatewayError::unreachable(format!("cannot connect to {}: {}", target.api_base, source_chain(&e)))
+    } else if e.is_body() || e.is_decode() {
+        GatewayError::bad_gateway(format!(
+            "{} broke off its response: {}",
+            target.api_base,
+            source_chain(&e)
+        ))
+    } else {
+        GatewayError::unreachable(format!("request to {} failed: {}", target.api_base, source_chain(&e)))
+    }
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+struct StreamState {
+    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    translator: Box<dyn StreamTranslator>,
+    pending: VecDeque<Bytes>,
+    idle: Duration,
+    target: Target,
+    usage: UsageSlot,
+    done: bool,
+    finished: bool,
+    cut: bool,
+}
+
+impl StreamState {
+    /// Takes one translated piece: queues its events, notes usage. `Err` ends the stream.
+    fn take(&mut self, out: switchyard_providers::StreamOutput) -> Result<(), GatewayError> {
+        self.pending.extend(out.events);
+        if let Some(u) = out.usage {
+            if let Ok(mut slot) = self.usage.lock() {
+                *slot = Some(u);
+            }
+        }
+        self.done |= out.done;
+        match out.error {
+            Some(e) => {
+                self.finished = true;
+                // The provider's own error event was forwarded; end without another.
+                if self.pending.is_empty() {
+                    Err(GatewayError::from_provider(e, &self.target.provider))
+                } else {
+                    Ok(())
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
+    async fn next(&mut self) -> Option<Result<Bytes, GatewayError>> {
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                return Some(Ok(b));
+            }
+            if self.finished {
+                if std::mem::take(&mut self.cut) {
+                    return Some(Err(GatewayError::bad_gateway(format!(
+                        "{} ended the stream before it was complete",
+                        self.target.api_base
+                    ))));
+                }
+                return None;
+            }
+            match tokio::time::timeout(self.idle, self.body.next()).await {
+                Err(_) => {
+                    self.finished = true;
+                    return Some(Err(GatewayError::timeout(format!(
+                        "{} sent nothing for {:.3}s in the middle of a stream",
+                        self.target.api_base,
+                        self.idle.as_secs_f64()
+                    ))));
+                }
+                Ok(Some(Ok(chunk))) => {
+                    let out = self.translator.push(&chunk);
+                    if let Err(e) = self.take(out) {
+                        return Some(Err(e));
+                    }
+                }
+                Ok(Some(Err(e))) => {
+                    self.finished = true;
+                    return Some(Err(transport_error(e, &self.target, self.idle)));
+                }
+                Ok(None) => {
+                    let out = self.translator.finish();
+                    let failed = out.error.is_some();
+                    if let Err(e) = self.take(out) {
+                        return Some(Err(e));
+                    }
+                    self.finished = true;
+                    // No end marker and no provider error: the stream was cut; say so after
+                    // what was received.
+                    self.cut = !self.done && !failed;
+                }
+            }
+        }
+    }
+}
+
+impl Client {
+    /// A client with the gateway's pool settings.
+    pub fn new(_config: &Config) -> Result<Client, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(1024)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Client { http })
+    }
+
+    fn request(&self, up: UpstreamRequest) -> reqwest::RequestBuilder {
+        let mut rb = self.http.request(up.method, up.url);
+        for (k, v) in up.headers {
+            rb = rb.header(k, v);
+        }
+        rb.body(up.body)
+    }
+
+    /// One non-streamed call.
+    pub async fn complete(
+        &self,
+        target: &Target,
+        translator: &'static dyn ChatProvider,
+        up: UpstreamRequest,
+        timeout: Duration,
+    ) -> Result<(Vec<(HeaderName, HeaderValue)>, ChatOutput), GatewayError> {
+        let resp = self
+            .request(up)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| transport_error(e, target, timeout))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| transport_error(e, target, timeout))?;
+        if !status.is_success() {
+            let mut e = GatewayError::from_provider(
+                translator.error_response(status.as_u16(), &body),
+                &target.provider,
+            );
+            e.retry_after = retry_after(&headers);
+            return Err(e);
+        }
+        let out = translator
+            .chat_response(target, body)
+            .map_err(|e| GatewayError::from_provider(e, &target.provider))?;
+        Ok((echoed(&headers), out))
+    }
+
+    /// One streamed call. Returns once the first body bytes arrived (within `stream_timeout`),
+    /// so a failure before that is an ordinary error response, not a broken stream.
+    pub async fn stream(
+        &self,
+        target: &Target,
+        translator: &'static dyn ChatProvider,
+        up: UpstreamRequest,
+        timeout: Duration,
+        stream_timeout: Duration,
+    ) -> Result<
+        (
+            Vec<(HeaderName, HeaderValue)>,
+            BoxStream<'static, Result<Bytes, GatewayError>>,
+            UsageSlot,
+        ),
+        GatewayError,
+    > {
+        let first = async {
+            let resp = self
+                .request(up)
+                .send()
+                .await
+                .map_err(|e| transport_error(e, target, stream_timeout))?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            if !status.is_success() {
+                let body = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| transport_error(e, target, stream_timeout))?;
+                let mut e = GatewayError::from_provider(
+                    translator.error_response(status.as_u16(), &body),
+                    &target.provider,
+                );
+                e.retry_after = retry_after(&headers);
+                return Err(e);
+            }
+            let mut body = resp.bytes_stream().boxed();
+            let first = body.next().await;
+            Ok((headers, body, first))
+        };
+        let (headers, body, first) = tokio::time::timeout(stream_timeout, first)
+            .await
+            .map_err(|_| {
+                GatewayError::timeout(format!(
+                    "{} sent no stream data within {:.3}s ({})",
+                    target.api_base,
+                    stream_timeout.as_secs_f64(),
+                    target.model
+                ))
+            })??;
+        let mut state = StreamState {
+            body,
+            translator: translator.chat_stream(target),
+            pending: VecDeque::new(),
+            idle: timeout,
+            target: target.clone(),
+            usage: Arc::new(Mutex::new(None)),
+            done: false,
+            finished: false,
+            cut: false,
+        };
+        match first {
+            None => {
+                return Err(GatewayError::bad_gateway(format!(
+                    "{} closed the stream without sending anything",
+                    target.api_base
+                )))
+            }
+            Some(Err(e)) => return Err(transport_error(e, target, stream_timeout)),
+            Some(Ok(chunk)) => {
+                let out = state.translator.push(&chunk);
+                // An error before anything reached the client is an ordinary error response.
+                if let Some(e) = out.error {
+                    return Err(GatewayError::from_provider(e, &target.provider));
+                }
+                state.take(out)?;
+            }
+        }
+        let usage = Arc::clone(&state.usage);
+        let events = futures_util::stream::unfold(state, |mut st| async move {
+            st.next().await.map(|item| (item, st))
+        })
+        .boxed();
+        Ok((echoed(&headers), events, usage))
+    }
+}
