@@ -191,6 +191,8 @@ pub fn parse(text: &str, file: &str) -> Result<Loaded, ConfigError> {
     let mut warnings = Vec::new();
     let parsed: ConfigFile = value::with_overlay(&env, || {
         deserialize(text, file, &mut |path| {
+            // serde_ignored marks steps through Option with `?`; users wrote plain keys.
+            let path = path.replace(".?", "").replace("?.", ".");
             warnings.push(format!("{file}: unknown key `{path}` ignored"));
         })
     })?;

@@ -12,6 +12,16 @@ use serde_json::Value;
 
 use crate::value::{EnvString, Scalar};
 
+/// An empty YAML section (`general_settings:` with only comments under it) is null; read it as
+/// the section's default, as LiteLLM does.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// A JSON object (free-form settings kept as written).
 pub type Object = serde_json::Map<String, Value>;
 
@@ -19,22 +29,22 @@ pub type Object = serde_json::Map<String, Value>;
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ConfigFile {
     /// Deployments; entries sharing a `model_name` form one model group.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub model_list: Vec<ModelEntry>,
     /// Module-level settings (`litellm.*` in LiteLLM).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub litellm_settings: LitellmSettings,
     /// Router behaviour: strategy, retries, cooldowns, fallbacks.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub router_settings: RouterSettings,
     /// Proxy settings: auth, database, limits, spend logs, alerting.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub general_settings: GeneralSettings,
     /// Variables made visible to `os.environ/` references and to providers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub environment_variables: BTreeMap<String, EnvString>,
     /// Named credentials, referenced by `litellm_params.litellm_credential_name`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub credential_list: Vec<CredentialEntry>,
     /// Per-callback settings (e.g. `otel.message_logging`).
     #[serde(default)]
@@ -58,7 +68,7 @@ pub struct ModelEntry {
     /// How to call the deployment.
     pub litellm_params: LitellmParams,
     /// Metadata: id, prices, limits, access groups.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub model_info: ModelInfo,
 }
 
@@ -257,7 +267,7 @@ pub struct CredentialEntry {
     /// Name referenced by `litellm_credential_name`.
     pub credential_name: String,
     /// Values merged into `litellm_params` (api_key, api_base, ...).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub credential_values: BTreeMap<String, EnvString>,
     /// Free-form description.
     #[serde(default)]

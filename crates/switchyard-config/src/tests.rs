@@ -116,9 +116,10 @@ fn wrong_type_in_settings_is_reported() {
 
 #[test]
 fn unknown_keys_warn_and_do_not_fail() {
-    let text = "model_list: []\nfoo: 1\nrouter_settings:\n  routing_strategy: simple-shuffle\n  made_up: true\n";
+    let text = "model_list: []\nfoo: 1\nrouter_settings:\n  routing_strategy: simple-shuffle\n  made_up: true\n  retry_policy: {Nope: 1}\n";
     let loaded = parse(text, "c.yaml").unwrap();
-    assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+    assert_eq!(loaded.warnings.len(), 3, "{:?}", loaded.warnings);
+    assert!(loaded.warnings.iter().any(|w| w.contains("`router_settings.retry_policy.Nope`")), "{:?}", loaded.warnings);
     assert!(loaded.warnings.iter().any(|w| w.contains("`foo`")));
     assert!(loaded.warnings.iter().any(|w| w.contains("`router_settings.made_up`")));
 }
@@ -194,4 +195,12 @@ fn split_provider_forms() {
     );
     assert_eq!(split_provider("llama3", None), None);
     assert_eq!(split_provider("/x", None), None);
+}
+
+#[test]
+fn empty_sections_are_defaults() {
+    let text = "model_list:\ngeneral_settings:\n  # master_key: x\nrouter_settings:\n";
+    let c = parse(text, "c.yaml").unwrap().config;
+    assert!(c.deployments.is_empty());
+    assert!(c.master_key().is_none() || std::env::var("LITELLM_MASTER_KEY").is_ok());
 }

@@ -135,7 +135,11 @@ pub fn build(config: &Config, warnings: &mut Vec<String>) -> Result<Vec<Deployme
                 ))
             })?),
         };
-        let api_base = value(&p.api_base).or_else(|| env_api_base(config, &d.provider));
+        let api_base = match backend {
+            // A mock calls nothing: it has a base URL only when one was written.
+            Backend::Mock(_) => value(&p.api_base),
+            Backend::Http(_) => value(&p.api_base).or_else(|| env_api_base(config, &d.provider)),
+        };
         let api_base = match (api_base, &backend) {
             (Some(b), _) => b.trim_end_matches('/').to_owned(),
             (None, Backend::Mock(_)) => String::new(),

@@ -11,6 +11,7 @@
 pub mod deployment;
 pub mod error;
 pub mod params;
+pub mod sdk;
 pub mod upstream;
 
 use std::collections::HashMap;
@@ -27,11 +28,12 @@ use switchyard_types::{ChatCompletionRequest, Usage};
 pub use deployment::{Backend, Deployment};
 pub use error::{GatewayError, Origin};
 pub use params::GatewayParams;
+pub use sdk::ChunkStream;
 
 /// Per-call options from the ingress (headers, request id).
 #[derive(Debug, Clone, Default)]
 pub struct CallOptions {
-    /// The request id (`x-litellm-call-id`), also used as the response id of mock answers.
+    /// The request id (`x-litellm-call-id`); mock answers use `chatcmpl-<call_id>` as their id.
     pub call_id: String,
     /// Whole-request timeout override (`x-litellm-timeout`).
     pub timeout: Option<Duration>,
@@ -244,7 +246,7 @@ impl Router {
         let id = if opts.call_id.is_empty() {
             format!("chatcmpl-{}", uuid::Uuid::new_v4())
         } else {
-            opts.call_id.clone()
+            format!("chatcmpl-{}", opts.call_id)
         };
         match backend {
             Backend::Mock(m) => {

@@ -1,1 +1,176 @@
-//! placeholder
+//! The HTTP gateway: routes, authentication, and the request pipeline.
+//!
+//! Every LLM request goes through the same stages, in this order:
+//!
+//! 1. **ingress** ([`chat`]): read the body under the size limit, parse it, authenticate
+//!    ([`auth`]), assign the call id;
+//! 2. **admit**: limits and budget reservations (to come with virtual keys);
+//! 3. **route** and 4. **attempt**: [`switchyard_router::Router::chat`] picks a deployment and
+//!    calls it;
+//! 5. **settle**: response headers, the request's log line (and, to come, cost and spend).
+//!
+//! Failures become OpenAI-shaped JSON in exactly one function, [`error::error_response`].
+//! A panic in a handler is caught at the request boundary and answered with a 500.
+
+pub mod auth;
+pub mod chat;
+pub mod error;
+mod health;
+mod models;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderName, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use switchyard_router::{GatewayError, Router};
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+
+pub use auth::Auth;
+
+/// The gateway version, sent as `x-litellm-version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Default request-body limit: 32 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+/// Shared state of all handlers.
+#[derive(Debug)]
+pub struct AppState {
+    /// Model groups and upstream calls.
+    pub router: Router,
+    /// Who may call.
+    pub auth: Auth,
+    /// Largest request body, bytes.
+    pub body_limit: usize,
+    /// When the process started.
+    pub started: Instant,
+}
+
+impl AppState {
+    /// State for a router, with auth and limits read from its config.
+    pub fn new(router: Router) -> AppState {
+        let general = &router.config().file.general_settings;
+        let body_limit = general
+            .max_request_size_mb
+            .map(|mb| (mb.0.max(0.0) * 1024.0 * 1024.0) as usize)
+            .filter(|b| *b > 0)
+            .unwrap_or(DEFAULT_BODY_LIMIT);
+        let key_header = general
+            .litellm_key_header_name
+            .as_deref()
+            .and_then(|h| HeaderName::try_from(h.to_ascii_lowercase()).ok());
+        let auth = Auth::new(router.config().master_key(), key_header);
+        AppState {
+            router,
+            auth,
+            body_limit,
+            started: Instant::now(),
+        }
+    }
+}
+
+/// Routes that need no key (LiteLLM's public health routes).
+fn is_public(path: &str) -> bool {
+    matches!(
+        path,
+        "/health/liveliness" | "/health/liveness" | "/health/readiness"
+    )
+}
+
+async fn authenticate(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    if !is_public(req.uri().path()) {
+        if let Err(e) = state.auth.check(req.headers()) {
+            return error::ApiError(e).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn not_found(req: Request<axum::body::Body>) -> error::ApiError {
+    error::ApiError(GatewayError::not_found(format!(
+        "No route for {} {}",
+        req.method(),
+        req.uri().path()
+    )))
+}
+
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = what, "request handler panicked");
+    error::error_response(&GatewayError::internal(
+        "Internal error in the gateway; the request was not completed.",
+    ))
+}
+
+/// The gateway's routes, ready to serve.
+pub fn app(state: Arc<AppState>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/chat/completions", post(chat::chat_completions))
+        .route("/engines/{model}/chat/completions", post(chat::chat_completions_for))
+        .route(
+            "/openai/deployments/{model}/chat/completions",
+            post(chat::chat_completions_for),
+        )
+        .route("/v1/models", get(models::list))
+        .route("/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::one))
+        .route("/models/{*id}", get(models::one))
+        .route("/health/liveliness", get(health::liveliness))
+        .route("/health/liveness", get(health::liveliness))
+        .route("/health/readiness", get(health::readiness))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), authenticate))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and waits up to
+/// `grace` for in-flight requests and streams to finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let signalled = async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    };
+    let mut rx2 = rx.clone();
+    let server = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let mut rx = rx;
+        let _ = rx.wait_for(|v| *v).await;
+        tracing::info!("shutting down: no new connections; draining in-flight requests");
+    });
+    tokio::spawn(signalled);
+    tokio::select! {
+        r = server => r,
+        () = async move {
+            let _ = rx2.wait_for(|v| *v).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs_f64(), "drain period over; closing remaining connections");
+            Ok(())
+        }
+    }
+}

@@ -1,1 +1,71 @@
-//! placeholder
+//! Switchyard: an LLM gateway, and the Rust SDK behind it.
+//!
+//! The same routing and translation the `switchyard` server runs, as a library:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use switchyard::types::{ChatCompletionRequest, ChatMessage};
+//!
+//! // Address a provider directly; the key comes from OPENAI_API_KEY.
+//! let request = ChatCompletionRequest {
+//!     model: "openai/gpt-4o-mini".into(),
+//!     messages: vec![ChatMessage::user("Say hello")],
+//!     ..Default::default()
+//! };
+//! let response = switchyard::completion(request.clone()).await?;
+//! println!("{:?}", response.choices[0].message.content);
+//!
+//! // Or route through model groups from a LiteLLM config.yaml.
+//! let router = switchyard::Router::from_file("examples/config.yaml")?;
+//! let response = router.completion(ChatCompletionRequest { model: "mock-gpt".into(), ..request }).await?;
+//! # Ok(()) }
+//! ```
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+pub use switchyard_config as config;
+pub use switchyard_router::{ChunkStream, GatewayError as Error};
+pub use switchyard_types as types;
+
+use switchyard_types::{ChatCompletionRequest, ChatCompletionResponse};
+
+/// Model groups, deployment choice and upstream calls; built from a LiteLLM config.
+pub use switchyard_router::Router;
+
+/// Building a [`Router`] from a config file.
+pub trait RouterFromFile: Sized {
+    /// Reads and validates a LiteLLM `config.yaml` and builds the router. Warnings (unknown
+    /// keys) are logged through `tracing`.
+    fn from_file(path: impl AsRef<Path>) -> Result<Self, config::ConfigError>;
+}
+
+impl RouterFromFile for Router {
+    fn from_file(path: impl AsRef<Path>) -> Result<Router, config::ConfigError> {
+        let loaded = config::load(path.as_ref())?;
+        let (router, warnings) = Router::from_config(loaded.config)?;
+        for w in loaded.warnings.iter().chain(&warnings) {
+            tracing::warn!("{w}");
+        }
+        Ok(router)
+    }
+}
+
+fn direct_router() -> Result<&'static Router, Error> {
+    static DIRECT: OnceLock<Result<Router, String>> = OnceLock::new();
+    DIRECT
+        .get_or_init(|| Router::direct().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| Error::internal(e.clone()))
+}
+
+/// A chat completion for a `provider/model` name (e.g. `openai/gpt-4o`), credentials from the
+/// environment.
+pub async fn completion(request: ChatCompletionRequest) -> Result<ChatCompletionResponse, Error> {
+    direct_router()?.completion(request).await
+}
+
+/// A streamed chat completion for a `provider/model` name, as typed chunks.
+pub async fn completion_stream(request: ChatCompletionRequest) -> Result<ChunkStream, Error> {
+    direct_router()?.completion_stream(request).await
+}

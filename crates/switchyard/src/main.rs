@@ -1,1 +1,203 @@
-fn main() {}
+//! The `switchyard` binary: the gateway server, and `check-config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use switchyard_config::Loaded;
+use switchyard_router::Router;
+use switchyard_server::AppState;
+use tracing_subscriber::EnvFilter;
+
+/// An LLM gateway: one OpenAI-compatible API in front of every provider.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about)]
+struct Cli {
+    /// LiteLLM-format config file (also CONFIG_FILE_PATH).
+    #[arg(long, short = 'c', env = "CONFIG_FILE_PATH", global = true)]
+    config: Option<PathBuf>,
+    /// Port to listen on.
+    #[arg(long, short = 'p', env = "PORT", default_value_t = 4000)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    host: String,
+    /// Worker threads (LiteLLM's worker processes; default: one per core).
+    #[arg(long = "num_workers", alias = "num-workers", env = "NUM_WORKERS")]
+    num_workers: Option<usize>,
+    /// Debug logging.
+    #[arg(long = "detailed_debug", alias = "detailed-debug")]
+    detailed_debug: bool,
+    /// Debug logging (LiteLLM's --debug).
+    #[arg(long)]
+    debug: bool,
+    /// Log filter (e.g. `info`, `switchyard=debug`); LITELLM_LOG=DEBUG|INFO|ERROR also works.
+    #[arg(long = "log-level", env = "SWITCHYARD_LOG")]
+    log_level: Option<String>,
+    /// Log JSON lines (also litellm_settings.json_logs, JSON_LOGS=true).
+    #[arg(long = "json-logs", alias = "json_logs")]
+    json_logs: bool,
+    /// Seconds to wait for in-flight requests and streams on shutdown.
+    #[arg(long = "drain-timeout", default_value_t = 30.0)]
+    drain_timeout: f64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a config file without starting the gateway.
+    CheckConfig {
+        /// The config file.
+        file: PathBuf,
+    },
+}
+
+fn filter(cli: &Cli) -> EnvFilter {
+    let level = if cli.detailed_debug || cli.debug {
+        "debug".to_owned()
+    } else if let Some(l) = &cli.log_level {
+        l.clone()
+    } else if let Ok(l) = std::env::var("LITELLM_LOG") {
+        l.to_ascii_lowercase()
+    } else {
+        "info".to_owned()
+    };
+    EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Loads a config with plain stderr logging for what loading itself reports.
+fn load(path: &std::path::Path) -> Result<(Loaded, Router, Vec<String>), switchyard_config::ConfigError> {
+    let sub = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .finish();
+    tracing::subscriber::with_default(sub, || {
+        let loaded = switchyard_config::load(path)?;
+        let (router, warnings) = Router::from_config(loaded.config.clone())?;
+        Ok((loaded, router, warnings))
+    })
+}
+
+fn check_config(file: &std::path::Path) -> std::process::ExitCode {
+    match load(file) {
+        Ok((loaded, router, warnings)) => {
+            for w in loaded.warnings.iter().chain(&warnings) {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "{}: OK, {} deployments in {} model names",
+                file.display(),
+                loaded.config.deployments.len(),
+                router.model_names().len()
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::CheckConfig { file }) = &cli.command {
+        return check_config(file);
+    }
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let (loaded, router, warnings) = match &cli.config {
+        Some(path) => load(path)?,
+        None => {
+            let config = switchyard_config::Config::from_model_list(Vec::new())?;
+            let (router, warnings) = Router::from_config(config.clone())?;
+            let loaded = Loaded {
+                config,
+                warnings: vec!["no --config given: serving no models".to_owned()],
+            };
+            (loaded, router, warnings)
+        }
+    };
+
+    let json = cli.json_logs
+        || std::env::var("JSON_LOGS").is_ok_and(|v| v == "true" || v == "1")
+        || loaded.config.file.litellm_settings.json_logs.is_some_and(|v| v.0);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter(&cli));
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+    for w in loaded.warnings.iter().chain(&warnings) {
+        tracing::warn!("{w}");
+    }
+
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = cli.num_workers.filter(|n| *n > 0) {
+        rt.worker_threads(n);
+    }
+    let rt = rt.build().context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let addr: SocketAddr = format!("{}:{}", cli.host, cli.port)
+            .parse()
+            .or_else(|_| format!("[{}]:{}", cli.host, cli.port).parse())
+            .with_context(|| format!("--host {} is not an IP address", cli.host))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let state = Arc::new(AppState::new(router));
+        if state.auth.enabled() {
+            tracing::info!("master key set: every route but /health/* needs a key");
+        } else {
+            tracing::warn!(
+                "no general_settings.master_key (or LITELLM_MASTER_KEY): the gateway is open to anyone who can reach it"
+            );
+        }
+        tracing::info!(
+            models = ?state.router.model_names(),
+            "Switchyard {} listening on http://{}",
+            switchyard_server::VERSION,
+            listener.local_addr().unwrap_or(addr)
+        );
+        let grace = Duration::from_secs_f64(cli.drain_timeout.clamp(0.0, 3600.0));
+        switchyard_server::serve(listener, state, shutdown_signal(), grace)
+            .await
+            .context("server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}

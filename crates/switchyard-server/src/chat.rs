@@ -1,0 +1,260 @@
+//! `POST /v1/chat/completions`: ingress, then the router, then settle.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::BodyExt;
+use switchyard_router::{CallMeta, CallOptions, ChatResponse, GatewayError, Origin, UsageSlot};
+use switchyard_types::{ChatCompletionRequest, Usage};
+
+use crate::error::{error_event, ApiError};
+use crate::{AppState, VERSION};
+
+/// Reads a request body, refusing more than `limit` bytes with a 413.
+pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(GatewayError::too_large(limit));
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::too_large(limit)),
+        Err(e) => Err(GatewayError::bad_request(format!("Could not read the request body: {e}"))),
+    }
+}
+
+/// Parses a chat request, with serde's message (naming the field and position) on failure.
+pub fn parse_request(bytes: &[u8]) -> Result<ChatCompletionRequest, GatewayError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(GatewayError::bad_request(
+            "Request body is empty; send a JSON chat completion request.",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))
+}
+
+fn header_seconds(headers: &HeaderMap, name: &str) -> Result<Option<Duration>, GatewayError> {
+    let Some(v) = headers.get(name) else {
+        return Ok(None);
+    };
+    match v.to_str().ok().and_then(|s| s.trim().parse::<f64>().ok()) {
+        Some(s) if s.is_finite() && s > 0.0 && s < 1.0e7 => Ok(Some(Duration::from_secs_f64(s))),
+        _ => Err(GatewayError::bad_request(format!(
+            "Header {name} must be a positive number of seconds"
+        ))),
+    }
+}
+
+/// What the settle stage needs about a request.
+struct Settle {
+    call_id: String,
+    started: Instant,
+    stream: bool,
+}
+
+impl Settle {
+    fn log(&self, status: u16, meta: Option<&CallMeta>, usage: Option<&Usage>, error: Option<&GatewayError>) {
+        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let (group, deployment, provider) = meta.map_or(("", "", ""), |m| {
+            (m.model_group.as_str(), m.deployment_id.as_str(), m.provider.as_str())
+        });
+        let upstream_ms = meta.map_or(0.0, |m| m.upstream_latency.as_secs_f64() * 1000.0);
+        let (prompt, completion) = usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+        match error {
+            None => tracing::info!(
+                target: "switchyard::request",
+                call_id = %self.call_id, model_group = group, deployment, provider, status,
+                stream = self.stream, latency_ms, upstream_ms,
+                prompt_tokens = prompt, completion_tokens = completion,
+                "request done"
+            ),
+            // Client mistakes are routine; upstream and gateway failures need attention.
+            Some(e) if e.origin == Origin::Client => tracing::info!(
+                target: "switchyard::request",
+                call_id = %self.call_id, model_group = group, deployment, provider, status,
+                stream = self.stream, latency_ms, reason = e.reason, origin = ?e.origin,
+                error = %e.message,
+                "request refused"
+            ),
+            Some(e) => tracing::warn!(
+                target: "switchyard::request",
+                call_id = %self.call_id, model_group = group, deployment, provider, status,
+                stream = self.stream, latency_ms, reason = e.reason, origin = ?e.origin,
+                error = %e.message,
+                "request failed"
+            ),
+        }
+    }
+}
+
+fn hv(s: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(s).ok()
+}
+
+fn set_call_headers(headers: &mut HeaderMap, call_id: &str, meta: Option<&CallMeta>, started: Instant) {
+    if let Some(v) = hv(call_id) {
+        headers.insert(HeaderName::from_static("x-litellm-call-id"), v);
+    }
+    headers.insert(
+        HeaderName::from_static("x-litellm-version"),
+        HeaderValue::from_static(VERSION),
+    );
+    let total_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Some(m) = meta {
+        for (name, value) in &m.upstream_headers {
+            if let Ok(n) = HeaderName::try_from(format!("llm_provider-{}", name.as_str())) {
+                headers.append(n, value.clone());
+            }
+        }
+        if let Some(v) = hv(&m.deployment_id) {
+            headers.insert(HeaderName::from_static("x-litellm-model-id"), v);
+        }
+        if let Some(v) = hv(&m.model_group) {
+            headers.insert(HeaderName::from_static("x-litellm-model-group"), v);
+        }
+        if let Some(v) = hv(m.api_base.split('?').next().unwrap_or_default()).filter(|v| !v.is_empty()) {
+            headers.insert(HeaderName::from_static("x-litellm-model-api-base"), v);
+        }
+        let overhead_ms = (total_ms - m.upstream_latency.as_secs_f64() * 1000.0).max(0.0);
+        if let Some(v) = hv(&format!("{overhead_ms:.3}")) {
+            headers.insert(HeaderName::from_static("x-litellm-overhead-duration-ms"), v);
+        }
+    }
+    if let Some(v) = hv(&format!("{total_ms:.3}")) {
+        headers.insert(HeaderName::from_static("x-litellm-response-duration-ms"), v);
+    }
+}
+
+/// Logs a stream's line when it ends, completed or not (a client may go away mid-way).
+struct StreamGuard {
+    settle: Settle,
+    meta: CallMeta,
+    usage: UsageSlot,
+    failed: Option<GatewayError>,
+}
+
+impl StreamGuard {
+    /// Turns a mid-stream failure into the error event that ends the stream, and notes it.
+    fn fail(&mut self, e: GatewayError) -> Bytes {
+        let ev = error_event(&e);
+        self.failed = Some(e);
+        ev
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let usage = self.usage.lock().ok().and_then(|u| u.clone());
+        let status = if self.failed.is_some() { 502 } else { 200 };
+        self.settle
+            .log(status, Some(&self.meta), usage.as_ref(), self.failed.as_ref());
+    }
+}
+
+async fn handle(state: Arc<AppState>, headers: HeaderMap, body: Body, path_model: Option<String>) -> Response {
+    let started = Instant::now();
+    let call_id = uuid::Uuid::new_v4().to_string();
+    let mut settle = Settle {
+        call_id: call_id.clone(),
+        started,
+        stream: false,
+    };
+    let result = async {
+        let bytes = read_body(&headers, body, state.body_limit).await?;
+        let request = match path_model {
+            None => parse_request(&bytes)?,
+            Some(model) => {
+                let mut v: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?;
+                if let Some(o) = v.as_object_mut() {
+                    o.entry("model").or_insert(serde_json::Value::String(model));
+                }
+                serde_json::from_value(v)
+                    .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?
+            }
+        };
+        let opts = CallOptions {
+            call_id: call_id.clone(),
+            timeout: header_seconds(&headers, "x-litellm-timeout")?,
+            stream_timeout: header_seconds(&headers, "x-litellm-stream-timeout")?,
+        };
+        state.router.chat(request, &opts).await
+    }
+    .await;
+
+    match result {
+        Err(e) => {
+            settle.log(e.status, None, None, Some(&e));
+            let mut resp = ApiError(e).into_response();
+            set_call_headers(resp.headers_mut(), &call_id, None, started);
+            resp
+        }
+        Ok(ChatResponse::Complete(c)) => {
+            settle.log(200, Some(&c.meta), c.usage.as_ref(), None);
+            let mut resp = (
+                StatusCode::OK,
+                [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                c.body,
+            )
+                .into_response();
+            set_call_headers(resp.headers_mut(), &call_id, Some(&c.meta), started);
+            resp
+        }
+        Ok(ChatResponse::Stream(s)) => {
+            settle.stream = true;
+            let mut headers = HeaderMap::new();
+            set_call_headers(&mut headers, &call_id, Some(&s.meta), started);
+            let mut guard = StreamGuard {
+                settle,
+                meta: s.meta,
+                usage: s.usage,
+                failed: None,
+            };
+            let body = s.events.map(move |item| {
+                Ok::<_, Infallible>(match item {
+                    Ok(b) => b,
+                    Err(e) => guard.fail(e),
+                })
+            });
+            let mut resp = Response::new(Body::from_stream(body));
+            *resp.headers_mut() = headers;
+            let h = resp.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            h.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
+            resp
+        }
+    }
+}
+
+/// `POST /v1/chat/completions` and `/chat/completions`.
+pub async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(state, headers, body, None).await
+}
+
+/// `POST /engines/{model}/chat/completions` and `/openai/deployments/{model}/chat/completions`
+/// (Azure-style clients put the model in the path).
+pub async fn chat_completions_for(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(state, headers, body, Some(model)).await
+}
