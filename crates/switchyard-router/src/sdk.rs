@@ -31,6 +31,17 @@ fn parse_event(event: &[u8]) -> Option<Result<ChatCompletionChunk, GatewayError>
 }
 
 impl Router {
+    /// Reads and validates a LiteLLM `config.yaml` and builds the router. Warnings (unknown
+    /// keys, unused params) are logged through `tracing`.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Router, ConfigError> {
+        let loaded = switchyard_config::load(path.as_ref())?;
+        let (router, warnings) = Router::from_config(loaded.config)?;
+        for w in loaded.warnings.iter().chain(&warnings) {
+            tracing::warn!("{w}");
+        }
+        Ok(router)
+    }
+
     /// A router with no model groups that routes `provider/model` names directly, with
     /// credentials from the environment (`OPENAI_API_KEY`, `GROQ_API_KEY`, ...).
     pub fn direct() -> Result<Router, ConfigError> {

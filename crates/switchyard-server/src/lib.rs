@@ -96,6 +96,17 @@ async fn authenticate(
     next.run(req).await
 }
 
+async fn method_not_allowed(req: Request<axum::body::Body>) -> error::ApiError {
+    let mut e = GatewayError::not_found(format!(
+        "Method {} is not allowed on {}",
+        req.method(),
+        req.uri().path()
+    ));
+    e.status = 405;
+    e.reason = "method_not_allowed";
+    error::ApiError(e)
+}
+
 async fn not_found(req: Request<axum::body::Body>) -> error::ApiError {
     error::ApiError(GatewayError::not_found(format!(
         "No route for {} {}",
@@ -134,6 +145,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/health/liveness", get(health::liveliness))
         .route("/health/readiness", get(health::readiness))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), authenticate))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)

@@ -149,8 +149,9 @@ pub enum Role {
 pub struct ChatMessage {
     /// Who wrote it.
     pub role: Role,
-    /// Text, or a list of typed parts; absent on assistant messages that only call tools.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Text, or a list of typed parts; null on assistant messages that only call tools
+    /// (always written, as OpenAI's own clients do).
+    #[serde(default)]
     pub content: Option<MessageContent>,
     /// Participant name.
     #[serde(default, skip_serializing_if = "Option::is_none")]

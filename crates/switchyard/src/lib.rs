@@ -21,7 +21,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::path::Path;
 use std::sync::OnceLock;
 
 pub use switchyard_config as config;
@@ -32,24 +31,6 @@ use switchyard_types::{ChatCompletionRequest, ChatCompletionResponse};
 
 /// Model groups, deployment choice and upstream calls; built from a LiteLLM config.
 pub use switchyard_router::Router;
-
-/// Building a [`Router`] from a config file.
-pub trait RouterFromFile: Sized {
-    /// Reads and validates a LiteLLM `config.yaml` and builds the router. Warnings (unknown
-    /// keys) are logged through `tracing`.
-    fn from_file(path: impl AsRef<Path>) -> Result<Self, config::ConfigError>;
-}
-
-impl RouterFromFile for Router {
-    fn from_file(path: impl AsRef<Path>) -> Result<Router, config::ConfigError> {
-        let loaded = config::load(path.as_ref())?;
-        let (router, warnings) = Router::from_config(loaded.config)?;
-        for w in loaded.warnings.iter().chain(&warnings) {
-            tracing::warn!("{w}");
-        }
-        Ok(router)
-    }
-}
 
 fn direct_router() -> Result<&'static Router, Error> {
     static DIRECT: OnceLock<Result<Router, String>> = OnceLock::new();

@@ -1,0 +1,249 @@
+//! Test support: a mock OpenAI upstream on 127.0.0.1 and an in-process gateway.
+//!
+//! The mock follows OpenAI's chat completions reference (response, chunk and error shapes).
+//! It picks its behaviour from the model id it is sent, so one upstream serves every case:
+//! `echo`, `tools`, `status-<code>`, `slow`, `badjson`, `cut`, `gated`.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+/// What the mock upstream saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+#[derive(Default)]
+pub struct UpstreamState {
+    pub seen: Mutex<Vec<Seen>>,
+    /// Released by a test to let a `gated` stream go on.
+    pub gate: Notify,
+    /// Notified when a `gated` stream has sent its first chunk.
+    pub gated_started: Notify,
+}
+
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub state: Arc<UpstreamState>,
+}
+
+impl Upstream {
+    pub fn base(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+    pub fn last(&self) -> Seen {
+        self.state.seen.lock().unwrap().last().cloned().expect("upstream saw no request")
+    }
+    pub fn count(&self) -> usize {
+        self.state.seen.lock().unwrap().len()
+    }
+}
+
+fn chunk(model: &str, delta: Value, finish: Option<&str>) -> Value {
+    json!({"id": "chatcmpl-up", "object": "chat.completion.chunk", "created": 1700000000,
+           "model": model, "system_fingerprint": "fp_mock",
+           "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+}
+
+fn sse(v: &Value) -> Bytes {
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+enum Step {
+    Send(Bytes),
+    Wait,
+    Sleep(Duration),
+}
+
+fn usage() -> Value {
+    json!({"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12,
+           "prompt_tokens_details": {"cached_tokens": 4},
+           "completion_tokens_details": {"reasoning_tokens": 1}})
+}
+
+async fn chat(State(st): State<Arc<UpstreamState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("mock: bad json {e}")).into_response(),
+    };
+    st.seen.lock().unwrap().push(Seen { headers, body: body.clone() });
+    let model = body["model"].as_str().unwrap_or("echo").to_owned();
+    let stream = body["stream"].as_bool().unwrap_or(false);
+    let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
+
+    if let Some(code) = model.strip_prefix("status-") {
+        let code: u16 = code.parse().unwrap();
+        let mut resp = (
+            StatusCode::from_u16(code).unwrap(),
+            [("content-type", "application/json")],
+            json!({"error": {"message": format!("upstream says {code}"), "type": "upstream_type",
+                             "param": null, "code": "upstream_code"}})
+            .to_string(),
+        )
+            .into_response();
+        if code == 429 {
+            resp.headers_mut().insert("retry-after", "7".parse().unwrap());
+        }
+        return resp;
+    }
+    match model.as_str() {
+        "slow" => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        "badjson" => return (StatusCode::OK, "this is not json").into_response(),
+        _ => {}
+    }
+
+    let headers = [
+        ("x-request-id", "req-upstream-1"),
+        ("x-ratelimit-remaining-requests", "99"),
+    ];
+    if !stream {
+        let message = if model == "tools" {
+            json!({"role": "assistant", "content": null, "refusal": null,
+                   "tool_calls": [{"id": "call_1", "type": "function",
+                                   "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]})
+        } else {
+            json!({"role": "assistant", "content": "echo", "refusal": null})
+        };
+        let finish = if model == "tools" { "tool_calls" } else { "stop" };
+        let resp = json!({"id": "chatcmpl-up", "object": "chat.completion", "created": 1700000000,
+                          "model": model, "system_fingerprint": "fp_mock", "service_tier": "default",
+                          "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
+                          "usage": usage()});
+        return (StatusCode::OK, headers, [("content-type", "application/json")], resp.to_string())
+            .into_response();
+    }
+
+    let mut steps = Vec::new();
+    if model == "tools" {
+        steps.push(Step::Send(sse(&chunk(&model, json!({"role": "assistant", "content": null,
+            "tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                            "function": {"name": "get_weather", "arguments": ""}}]}), None))));
+        for part in ["{\"city\"", ":\"Paris\"}"] {
+            steps.push(Step::Send(sse(&chunk(&model, json!({"tool_calls": [{"index": 0,
+                "function": {"arguments": part}}]}), None))));
+        }
+        steps.push(Step::Send(sse(&chunk(&model, json!({}), Some("tool_calls")))));
+    } else {
+        steps.push(Step::Send(sse(&chunk(&model, json!({"role": "assistant", "content": "a"}), None))));
+        if model == "gated" {
+            steps.push(Step::Wait);
+        }
+        if model == "slowstream" {
+            steps.push(Step::Sleep(Duration::from_secs(5)));
+        }
+        steps.push(Step::Send(sse(&chunk(&model, json!({"content": "b"}), None))));
+        if model == "cut" {
+            return sse_response(st, steps, headers);
+        }
+        steps.push(Step::Send(sse(&chunk(&model, json!({"content": "c"}), None))));
+        steps.push(Step::Send(sse(&chunk(&model, json!({}), Some("stop")))));
+    }
+    if include_usage {
+        let mut last = chunk(&model, json!({}), None);
+        last["choices"] = json!([]);
+        last["usage"] = usage();
+        steps.push(Step::Send(sse(&last)));
+    }
+    steps.push(Step::Send(Bytes::from_static(b"data: [DONE]\n\n")));
+    sse_response(st, steps, headers)
+}
+
+fn sse_response(st: Arc<UpstreamState>, steps: Vec<Step>, headers: [(&'static str, &'static str); 2]) -> Response {
+    let stream = futures_util::stream::unfold((steps.into_iter(), st, false), |(mut it, st, mut sent)| async move {
+        loop {
+            match it.next()? {
+                Step::Send(b) => {
+                    sent = true;
+                    return Some((Ok::<_, std::convert::Infallible>(b), (it, st, sent)));
+                }
+                Step::Wait => {
+                    st.gated_started.notify_one();
+                    st.gate.notified().await;
+                }
+                Step::Sleep(d) => tokio::time::sleep(d).await,
+            }
+        }
+    });
+    (StatusCode::OK, headers, [("content-type", "text/event-stream")], Body::from_stream(stream)).into_response()
+}
+
+pub async fn start_upstream() -> Upstream {
+    let state = Arc::new(UpstreamState::default());
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .with_state(Arc::clone(&state));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    Upstream { addr, state }
+}
+
+/// A config whose deployments point at `upstream`: one group per behaviour, plus a mock.
+pub fn config_for(upstream: &Upstream, extra: &str) -> String {
+    let base = upstream.base();
+    let mut y = String::from("model_list:\n");
+    for b in ["echo", "tools", "slow", "badjson", "cut", "gated", "slowstream",
+              "status-400", "status-401", "status-403", "status-404", "status-408",
+              "status-422", "status-429", "status-500", "status-502", "status-503"] {
+        y.push_str(&format!(
+            "  - model_name: {b}\n    litellm_params:\n      model: openai/{b}\n      api_key: sk-upstream-secret\n      api_base: {base}\n      timeout: 2\n"
+        ));
+    }
+    y.push_str("  - model_name: mock\n    litellm_params:\n      model: openai/mock\n      mock_response: \"Hi from mock\"\n");
+    y.push_str("  - model_name: down\n    litellm_params:\n      model: openai/x\n      api_base: http://127.0.0.1:9/v1\n");
+    y.push_str(extra);
+    y
+}
+
+pub struct Gateway {
+    pub base: String,
+    pub shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts the gateway in-process on 127.0.0.1:0 with the given config text.
+pub async fn start_gateway(yaml: &str) -> Gateway {
+    let loaded = switchyard::config::parse(yaml, "test-config.yaml").unwrap();
+    let (router, _warnings) = switchyard::Router::from_config(loaded.config).unwrap();
+    let state = Arc::new(switchyard_server::AppState::new(router));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(switchyard_server::serve(
+        listener,
+        state,
+        async move {
+            let _ = rx.await;
+        },
+        Duration::from_secs(10),
+    ));
+    Gateway { base: format!("http://{addr}"), shutdown: Some(tx), handle }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
+/// Reads an SSE body into its `data:` payloads.
+pub fn sse_data(text: &str) -> Vec<String> {
+    text.split("\n\n")
+        .filter_map(|ev| ev.lines().find_map(|l| l.strip_prefix("data: ")).map(str::to_owned))
+        .collect()
+}
