@@ -13,7 +13,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-pub use raw::{ConfigFile, GeneralSettings, LitellmParams, LitellmSettings, ModelInfo, RouterSettings};
+pub use raw::{
+    ConfigFile, GeneralSettings, LitellmParams, LitellmSettings, ModelInfo, RouterSettings,
+};
 pub use value::{EnvString, Scalar};
 
 /// A config that could not be used. Every variant names the file; parse and validation errors
@@ -296,7 +298,10 @@ pub fn split_provider(model: &str, custom_llm_provider: Option<&str>) -> Option<
     match model.split_once('/') {
         Some((p, m)) if !p.is_empty() && !m.is_empty() => Some((p.to_owned(), m.to_owned())),
         Some(_) => None,
-        None if OPENAI_BARE_PREFIXES.iter().any(|pre| model.starts_with(pre)) => {
+        None if OPENAI_BARE_PREFIXES
+            .iter()
+            .any(|pre| model.starts_with(pre)) =>
+        {
             Some(("openai".to_owned(), model.to_owned()))
         }
         None => None,
@@ -343,12 +348,15 @@ fn validate(
             split_provider(&params.model, params.custom_llm_provider.as_deref()).ok_or_else(
                 || {
                     origin.error(format!(
-                        "cannot tell the provider of `{}`: write it as provider/model, e.g. openai/gpt-4o",
-                        params.model
-                    ))
+                "cannot tell the provider of `{}`: write it as provider/model, e.g. openai/gpt-4o",
+                params.model
+            ))
                 },
             )?;
-        for (key, v) in [("timeout", params.timeout), ("stream_timeout", params.stream_timeout)] {
+        for (key, v) in [
+            ("timeout", params.timeout),
+            ("stream_timeout", params.stream_timeout),
+        ] {
             if let Some(t) = v {
                 if !(t.0.is_finite() && t.0 > 0.0) {
                     return Err(ConfigError::Invalid {
@@ -417,10 +425,19 @@ fn derived_id(model_name: &str, p: &LitellmParams) -> String {
         model_name,
         &p.model,
         p.api_base.as_ref().and_then(EnvString::get).unwrap_or(""),
-        p.api_version.as_ref().and_then(EnvString::get).unwrap_or(""),
-        p.organization.as_ref().and_then(EnvString::get).unwrap_or(""),
+        p.api_version
+            .as_ref()
+            .and_then(EnvString::get)
+            .unwrap_or(""),
+        p.organization
+            .as_ref()
+            .and_then(EnvString::get)
+            .unwrap_or(""),
         p.api_key.as_ref().and_then(EnvString::get).unwrap_or(""),
-        p.aws_region_name.as_ref().and_then(EnvString::get).unwrap_or(""),
+        p.aws_region_name
+            .as_ref()
+            .and_then(EnvString::get)
+            .unwrap_or(""),
     ];
     let mut name = parts.join("\u{1f}");
     if let Some(m) = &p.mock_response {

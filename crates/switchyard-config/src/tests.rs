@@ -64,24 +64,42 @@ fn parses_every_section() {
     let c = loaded.config;
     assert_eq!(c.deployments.len(), 3);
     let d = &c.deployments[0];
-    assert_eq!((d.provider.as_str(), d.model.as_str()), ("openai", "gpt-4o"));
+    assert_eq!(
+        (d.provider.as_str(), d.model.as_str()),
+        ("openai", "gpt-4o")
+    );
     assert_eq!(d.id, "dep-1");
-    assert_eq!(d.params.api_key.as_ref().unwrap().get(), Some("sk-from-env-vars"));
+    assert_eq!(
+        d.params.api_key.as_ref().unwrap().get(),
+        Some("sk-from-env-vars")
+    );
     assert_eq!(d.params.rpm.unwrap().0, 120);
     assert_eq!(d.params.stream_timeout.unwrap().0, 5.5);
     assert_eq!(d.params.defaults["temperature"], 0.2);
     assert_eq!(d.info.extra["supports_vision"], true);
     assert_eq!(d.origin.line, Some(8));
-    assert_eq!(c.deployments[1].params.mock_response.as_ref().unwrap(), "Hello!");
+    assert_eq!(
+        c.deployments[1].params.mock_response.as_ref().unwrap(),
+        "Hello!"
+    );
     // bare OpenAI model names get the openai provider; credentials merge in.
     let bare = &c.deployments[2];
     assert_eq!(bare.provider, "openai");
-    assert_eq!(bare.params.api_key.as_ref().unwrap().get(), Some("sk-shared"));
-    assert_eq!(c.file.router_settings.routing_strategy.as_deref(), Some("least-busy"));
+    assert_eq!(
+        bare.params.api_key.as_ref().unwrap().get(),
+        Some("sk-shared")
+    );
+    assert_eq!(
+        c.file.router_settings.routing_strategy.as_deref(),
+        Some("least-busy")
+    );
     let alias = &c.file.router_settings.model_group_alias.as_ref().unwrap()["old"];
     assert!(alias.hidden());
     assert_eq!(alias.target(), "mock");
-    assert_eq!(c.file.litellm_settings.fallbacks.as_ref().unwrap()[0]["gpt-4o"], ["mock"]);
+    assert_eq!(
+        c.file.litellm_settings.fallbacks.as_ref().unwrap()[0]["gpt-4o"],
+        ["mock"]
+    );
     assert_eq!(c.master_key().as_deref(), Some("sk-1234"));
     assert_eq!(
         c.file.general_settings.database_url.as_ref().unwrap().get(),
@@ -94,7 +112,9 @@ fn wrong_type_names_file_key_and_line() {
     let text = "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n      rpm: lots\n";
     let err = parse(text, "conf.yaml").unwrap_err();
     match &err {
-        ConfigError::Parse { file, key, line, .. } => {
+        ConfigError::Parse {
+            file, key, line, ..
+        } => {
             assert_eq!(file, "conf.yaml");
             assert_eq!(key, "model_list[0].litellm_params.rpm");
             assert_eq!(*line, 5);
@@ -119,9 +139,19 @@ fn unknown_keys_warn_and_do_not_fail() {
     let text = "model_list: []\nfoo: 1\nrouter_settings:\n  routing_strategy: simple-shuffle\n  made_up: true\n  retry_policy: {Nope: 1}\n";
     let loaded = parse(text, "c.yaml").unwrap();
     assert_eq!(loaded.warnings.len(), 3, "{:?}", loaded.warnings);
-    assert!(loaded.warnings.iter().any(|w| w.contains("`router_settings.retry_policy.Nope`")), "{:?}", loaded.warnings);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("`router_settings.retry_policy.Nope`")),
+        "{:?}",
+        loaded.warnings
+    );
     assert!(loaded.warnings.iter().any(|w| w.contains("`foo`")));
-    assert!(loaded.warnings.iter().any(|w| w.contains("`router_settings.made_up`")));
+    assert!(loaded
+        .warnings
+        .iter()
+        .any(|w| w.contains("`router_settings.made_up`")));
 }
 
 #[test]
@@ -145,7 +175,10 @@ fn unset_string_env_var_leaves_the_value_absent() {
 fn unknown_provider_form_names_the_line() {
     let text = "model_list:\n  - model_name: a\n    litellm_params:\n      model: some-model\n";
     let err = parse(text, "c.yaml").unwrap_err().to_string();
-    assert!(err.starts_with("c.yaml:4: model_list[0].litellm_params.model"), "{err}");
+    assert!(
+        err.starts_with("c.yaml:4: model_list[0].litellm_params.model"),
+        "{err}"
+    );
 }
 
 #[test]

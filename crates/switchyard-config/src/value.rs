@@ -176,23 +176,23 @@ where
                     Some(var) => match lookup(var) {
                         Some(v) => (v, Some(var)),
                         None => {
-                            return Err(E::custom(format!(
-                                "environment variable {var} is not set"
-                            )))
+                            return Err(E::custom(format!("environment variable {var} is not set")))
                         }
                     },
                     None => (text.to_owned(), None),
                 };
-                T::from_str(text.trim()).map(Scalar).map_err(|e| match from {
-                    Some(var) => E::custom(format!(
-                        "environment variable {var} = {text:?} is not a valid {}: {e}",
-                        short_type::<T>()
-                    )),
-                    None => E::custom(format!(
-                        "{text:?} is not a valid {}: {e}",
-                        short_type::<T>()
-                    )),
-                })
+                T::from_str(text.trim())
+                    .map(Scalar)
+                    .map_err(|e| match from {
+                        Some(var) => E::custom(format!(
+                            "environment variable {var} = {text:?} is not a valid {}: {e}",
+                            short_type::<T>()
+                        )),
+                        None => E::custom(format!(
+                            "{text:?} is not a valid {}: {e}",
+                            short_type::<T>()
+                        )),
+                    })
             }
         }
         impl<T> Visitor<'_> for V<T>

@@ -31,23 +31,79 @@ pub const PROVIDERS: &[CompatProvider] = &[
     // Any OpenAI-compatible server at a configured api_base.
     row("openai_compatible", None, None),
     row("custom_openai", None, None),
-    row("text-completion-openai", Some("https://api.openai.com/v1"), Some("OPENAI_API_KEY")),
-    row("groq", Some("https://api.groq.com/openai/v1"), Some("GROQ_API_KEY")),
-    row("mistral", Some("https://api.mistral.ai/v1"), Some("MISTRAL_API_KEY")),
-    row("deepseek", Some("https://api.deepseek.com/v1"), Some("DEEPSEEK_API_KEY")),
+    row(
+        "text-completion-openai",
+        Some("https://api.openai.com/v1"),
+        Some("OPENAI_API_KEY"),
+    ),
+    row(
+        "groq",
+        Some("https://api.groq.com/openai/v1"),
+        Some("GROQ_API_KEY"),
+    ),
+    row(
+        "mistral",
+        Some("https://api.mistral.ai/v1"),
+        Some("MISTRAL_API_KEY"),
+    ),
+    row(
+        "deepseek",
+        Some("https://api.deepseek.com/v1"),
+        Some("DEEPSEEK_API_KEY"),
+    ),
     row("xai", Some("https://api.x.ai/v1"), Some("XAI_API_KEY")),
-    row("together_ai", Some("https://api.together.xyz/v1"), Some("TOGETHERAI_API_KEY")),
-    row("fireworks_ai", Some("https://api.fireworks.ai/inference/v1"), Some("FIREWORKS_AI_API_KEY")),
-    row("openrouter", Some("https://openrouter.ai/api/v1"), Some("OPENROUTER_API_KEY")),
-    row("perplexity", Some("https://api.perplexity.ai"), Some("PERPLEXITYAI_API_KEY")),
-    row("cerebras", Some("https://api.cerebras.ai/v1"), Some("CEREBRAS_API_KEY")),
-    row("deepinfra", Some("https://api.deepinfra.com/v1/openai"), Some("DEEPINFRA_API_KEY")),
-    row("nvidia_nim", Some("https://integrate.api.nvidia.com/v1"), Some("NVIDIA_NIM_API_KEY")),
-    row("sambanova", Some("https://api.sambanova.ai/v1"), Some("SAMBANOVA_API_KEY")),
-    row("github", Some("https://models.inference.ai.azure.com"), Some("GITHUB_API_KEY")),
+    row(
+        "together_ai",
+        Some("https://api.together.xyz/v1"),
+        Some("TOGETHERAI_API_KEY"),
+    ),
+    row(
+        "fireworks_ai",
+        Some("https://api.fireworks.ai/inference/v1"),
+        Some("FIREWORKS_AI_API_KEY"),
+    ),
+    row(
+        "openrouter",
+        Some("https://openrouter.ai/api/v1"),
+        Some("OPENROUTER_API_KEY"),
+    ),
+    row(
+        "perplexity",
+        Some("https://api.perplexity.ai"),
+        Some("PERPLEXITYAI_API_KEY"),
+    ),
+    row(
+        "cerebras",
+        Some("https://api.cerebras.ai/v1"),
+        Some("CEREBRAS_API_KEY"),
+    ),
+    row(
+        "deepinfra",
+        Some("https://api.deepinfra.com/v1/openai"),
+        Some("DEEPINFRA_API_KEY"),
+    ),
+    row(
+        "nvidia_nim",
+        Some("https://integrate.api.nvidia.com/v1"),
+        Some("NVIDIA_NIM_API_KEY"),
+    ),
+    row(
+        "sambanova",
+        Some("https://api.sambanova.ai/v1"),
+        Some("SAMBANOVA_API_KEY"),
+    ),
+    row(
+        "github",
+        Some("https://models.inference.ai.azure.com"),
+        Some("GITHUB_API_KEY"),
+    ),
     row("hosted_vllm", None, Some("HOSTED_VLLM_API_KEY")),
     row("vllm", None, None),
-    row("lm_studio", Some("http://localhost:1234/v1"), Some("LM_STUDIO_API_KEY")),
+    row(
+        "lm_studio",
+        Some("http://localhost:1234/v1"),
+        Some("LM_STUDIO_API_KEY"),
+    ),
     row("databricks", None, Some("DATABRICKS_API_KEY")),
 ];
 

@@ -7,8 +7,8 @@
 use bytes::Bytes;
 use serde_json::Value;
 use switchyard_types::{
-    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, Choice, ChunkChoice,
-    Delta, JsonObject, ResponseMessage, Role, Usage,
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, Choice, ChunkChoice, Delta,
+    JsonObject, ResponseMessage, Role, Usage,
 };
 
 use crate::sse::{data_event, DONE_EVENT};
@@ -249,7 +249,8 @@ mod tests {
         // three word chunks, the finish chunk, the usage chunk, [DONE]
         assert_eq!(events.len(), 6);
         assert_eq!(&events[5][..], DONE_EVENT);
-        let usage_chunk: Value = serde_json::from_slice(&events[4][6..events[4].len() - 2]).unwrap();
+        let usage_chunk: Value =
+            serde_json::from_slice(&events[4][6..events[4].len() - 2]).unwrap();
         assert_eq!(usage_chunk["choices"], serde_json::json!([]));
         assert!(usage_chunk["usage"]["total_tokens"].as_u64().unwrap() > 0);
         let (events, _) = stream_events(&Mock::Text("a b c".into()), &req(false), "id", 1).unwrap();

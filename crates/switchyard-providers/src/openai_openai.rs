@@ -37,7 +37,10 @@ pub fn chat_url(api_base: &str) -> String {
 
 /// The request body for an OpenAI-format upstream: the client's request with the deployment's
 /// model id, its default params where the client set none, and its `extra_body` on top.
-pub fn request_body(target: &Target, request: &ChatCompletionRequest) -> Result<Bytes, TranslateError> {
+pub fn request_body(
+    target: &Target,
+    request: &ChatCompletionRequest,
+) -> Result<Bytes, TranslateError> {
     let mut req = request.clone();
     req.model.clone_from(&target.model);
     if target.defaults.is_empty() && target.extra_body.is_empty() {
@@ -66,21 +69,25 @@ pub fn headers(target: &Target) -> Result<Vec<(HeaderName, HeaderValue)>, Transl
     let mut h = Vec::with_capacity(3 + target.extra_headers.len());
     h.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
     if let Some(key) = target.api_key.as_deref().filter(|k| !k.is_empty()) {
-        let mut v = HeaderValue::try_from(format!("Bearer {key}"))
-            .map_err(|_| TranslateError::Config("api_key has characters not allowed in a header".into()))?;
+        let mut v = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
+            TranslateError::Config("api_key has characters not allowed in a header".into())
+        })?;
         v.set_sensitive(true);
         h.push((AUTHORIZATION, v));
     }
     if let Some(org) = target.organization.as_deref().filter(|o| !o.is_empty()) {
-        let v = HeaderValue::try_from(org)
-            .map_err(|_| TranslateError::Config("organization is not a valid header value".into()))?;
+        let v = HeaderValue::try_from(org).map_err(|_| {
+            TranslateError::Config("organization is not a valid header value".into())
+        })?;
         h.push((HeaderName::from_static("openai-organization"), v));
     }
     for (name, value) in &target.extra_headers {
-        let n = HeaderName::try_from(name.as_str())
-            .map_err(|_| TranslateError::Config(format!("extra_headers: `{name}` is not a header name")))?;
-        let v = HeaderValue::try_from(value.as_str())
-            .map_err(|_| TranslateError::Config(format!("extra_headers: value of `{name}` is not valid")))?;
+        let n = HeaderName::try_from(name.as_str()).map_err(|_| {
+            TranslateError::Config(format!("extra_headers: `{name}` is not a header name"))
+        })?;
+        let v = HeaderValue::try_from(value.as_str()).map_err(|_| {
+            TranslateError::Config(format!("extra_headers: value of `{name}` is not valid"))
+        })?;
         h.push((n, v));
     }
     Ok(h)
@@ -142,7 +149,11 @@ impl OpenAiStream {
     fn drain(&mut self, last: bool) -> StreamOutput {
         let mut out = StreamOutput::default();
         loop {
-            let event = if last { self.framer.finish() } else { self.framer.next_event() };
+            let event = if last {
+                self.framer.finish()
+            } else {
+                self.framer.next_event()
+            };
             let Some(event) = event else { return out };
             if let Some(data) = &event.data {
                 if data.as_ref() == b"[DONE]" {
@@ -206,7 +217,12 @@ mod tests {
             .chat_request(&t, &req(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"seed":3,"vendor_field":{"a":1}}"#))
             .unwrap();
         assert_eq!(r.url, "http://127.0.0.1:1/v1/chat/completions");
-        let find = |n: &str| r.headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.to_str().unwrap().to_owned());
+        let find = |n: &str| {
+            r.headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.to_str().unwrap().to_owned())
+        };
         assert_eq!(find("authorization").as_deref(), Some("Bearer sk-test"));
         assert_eq!(find("openai-organization").as_deref(), Some("org-1"));
         assert_eq!(find("x-extra").as_deref(), Some("1"));
@@ -223,7 +239,8 @@ mod tests {
         d.insert("temperature".into(), 0.1.into());
         d.insert("max_tokens".into(), 50.into());
         t.defaults = d;
-        let body = request_body(&t, &req(r#"{"model":"x","messages":[],"temperature":0.9}"#)).unwrap();
+        let body =
+            request_body(&t, &req(r#"{"model":"x","messages":[],"temperature":0.9}"#)).unwrap();
         let body: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["temperature"], 0.9);
         assert_eq!(body["max_tokens"], 50);
@@ -231,7 +248,10 @@ mod tests {
 
     #[test]
     fn url_keeps_a_full_path() {
-        assert_eq!(chat_url("http://h/v1/chat/completions"), "http://h/v1/chat/completions");
+        assert_eq!(
+            chat_url("http://h/v1/chat/completions"),
+            "http://h/v1/chat/completions"
+        );
         assert_eq!(chat_url("http://h"), "http://h/chat/completions");
     }
 
@@ -241,9 +261,13 @@ mod tests {
         let out = OpenAi.chat_response(&target(), body.clone()).unwrap();
         assert_eq!(out.body, body);
         assert_eq!(out.usage.unwrap().total_tokens, 7);
-        let err = OpenAi.chat_response(&target(), Bytes::from_static(b"<html>")).unwrap_err();
+        let err = OpenAi
+            .chat_response(&target(), Bytes::from_static(b"<html>"))
+            .unwrap_err();
         assert_eq!(err.status, 502);
-        let err = OpenAi.chat_response(&target(), Bytes::from_static(b"{\"ok\":1}")).unwrap_err();
+        let err = OpenAi
+            .chat_response(&target(), Bytes::from_static(b"{\"ok\":1}"))
+            .unwrap_err();
         assert!(err.message.contains("choices"), "{}", err.message);
     }
 
@@ -263,7 +287,8 @@ mod tests {
     #[test]
     fn an_error_inside_a_stream_is_forwarded_and_reported() {
         let mut s = OpenAi.chat_stream(&target());
-        let out = s.push(b"data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n");
+        let out =
+            s.push(b"data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n");
         assert_eq!(out.events.len(), 1, "the error event is forwarded");
         assert_eq!(out.error.unwrap().message, "overloaded");
     }

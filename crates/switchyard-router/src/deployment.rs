@@ -150,12 +150,11 @@ pub fn build(config: &Config, warnings: &mut Vec<String>) -> Result<Vec<Deployme
                 )))
             }
         };
-        if !api_base.is_empty()
-            && !(api_base.starts_with("http://") || api_base.starts_with("https://"))
-        {
-            return Err(d
-                .origin
-                .error(format!("api_base `{api_base}` must start with http:// or https://")));
+        let scheme_ok = api_base.starts_with("http://") || api_base.starts_with("https://");
+        if !(api_base.is_empty() || scheme_ok) {
+            return Err(d.origin.error(format!(
+                "api_base `{api_base}` must start with http:// or https://"
+            )));
         }
         let api_key = value(&p.api_key)
             .or_else(|| providers::api_key_env(&d.provider).and_then(|v| config.env_var(v)));
@@ -199,7 +198,11 @@ pub fn build(config: &Config, warnings: &mut Vec<String>) -> Result<Vec<Deployme
             },
             backend,
             timeout: secs(p.timeout.map_or(default_timeout, |t| t.0)),
-            stream_timeout: p.stream_timeout.map(|t| t.0).or(default_stream_timeout).map(secs),
+            stream_timeout: p
+                .stream_timeout
+                .map(|t| t.0)
+                .or(default_stream_timeout)
+                .map(secs),
             weight: p
                 .weight
                 .map(|w| w.0)

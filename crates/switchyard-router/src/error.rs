@@ -144,7 +144,11 @@ impl GatewayError {
 
     /// A provider error, status and message kept.
     pub fn from_provider(e: ProviderError, provider: &str) -> Self {
-        let status = if (400..600).contains(&e.status) { e.status } else { 502 };
+        let status = if (400..600).contains(&e.status) {
+            e.status
+        } else {
+            502
+        };
         let reason = match status {
             400 => "upstream_bad_request",
             401 => "upstream_unauthorized",

@@ -86,7 +86,9 @@ pub struct ChatStream {
 
 impl std::fmt::Debug for ChatStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatStream").field("meta", &self.meta).finish_non_exhaustive()
+        f.debug_struct("ChatStream")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,10 +137,19 @@ impl Router {
             if !groups.contains_key(&d.model_name) {
                 model_names.push(d.model_name.clone());
             }
-            groups.entry(d.model_name.clone()).or_default().push(Arc::new(d));
+            groups
+                .entry(d.model_name.clone())
+                .or_default()
+                .push(Arc::new(d));
         }
         let mut aliases = HashMap::new();
-        for (alias, target) in config.file.router_settings.model_group_alias.iter().flatten() {
+        for (alias, target) in config
+            .file
+            .router_settings
+            .model_group_alias
+            .iter()
+            .flatten()
+        {
             if !groups.contains_key(target.target()) {
                 warnings.push(format!(
                     "{}: router_settings.model_group_alias.{alias} points at `{}`, which is not a model_name",
@@ -215,7 +226,10 @@ impl Router {
     ) -> Result<ChatResponse, GatewayError> {
         let params = GatewayParams::extract(&mut request)?;
         if request.model.is_empty() {
-            return Err(GatewayError::bad_param("model", "`model` must not be empty"));
+            return Err(GatewayError::bad_param(
+                "model",
+                "`model` must not be empty",
+            ));
         }
         if request.messages.is_empty() {
             return Err(GatewayError::bad_param(
@@ -236,7 +250,10 @@ impl Router {
             Some(m) => Backend::Mock(m.clone()),
             None => deployment.backend.clone(),
         };
-        let timeout = params.timeout.or(opts.timeout).unwrap_or(deployment.timeout);
+        let timeout = params
+            .timeout
+            .or(opts.timeout)
+            .unwrap_or(deployment.timeout);
         let stream_timeout = params
             .stream_timeout
             .or(opts.stream_timeout)
@@ -312,7 +329,9 @@ fn pick_weighted(group: &[Arc<Deployment>]) -> Option<Arc<Deployment>> {
     }
     let total: f64 = tier.iter().map(|d| d.weight).sum();
     if total <= 0.0 {
-        return tier.get(fastrand::usize(..tier.len())).map(|d| Arc::clone(d));
+        return tier
+            .get(fastrand::usize(..tier.len()))
+            .map(|d| Arc::clone(d));
     }
     let mut x = fastrand::f64() * total;
     for d in &tier {

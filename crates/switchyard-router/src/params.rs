@@ -91,7 +91,10 @@ impl GatewayParams {
                 "metadata" => p.metadata = Some(v),
                 "fallbacks" => {
                     p.fallbacks = Some(serde_json::from_value(v).map_err(|_| {
-                        GatewayError::bad_param("fallbacks", "`fallbacks` must be a list of model names")
+                        GatewayError::bad_param(
+                            "fallbacks",
+                            "`fallbacks` must be a list of model names",
+                        )
                     })?)
                 }
                 "disable_fallbacks" => p.disable_fallbacks = v.as_bool().unwrap_or(false),

@@ -3,7 +3,9 @@
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use switchyard_config::{Config, ConfigError};
-use switchyard_types::{ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ErrorBody};
+use switchyard_types::{
+    ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ErrorBody,
+};
 
 use crate::{CallOptions, ChatResponse, GatewayError, Router};
 

@@ -16,7 +16,11 @@ fn req(model: &str, stream: bool) -> ChatCompletionRequest {
 #[tokio::test]
 async fn mock_deployment_answers_without_a_network() {
     let r = router("model_list:\n  - model_name: m\n    litellm_params: {model: openai/x, mock_response: hello world}\n");
-    let ChatResponse::Complete(c) = r.chat(req("m", false), &CallOptions::default()).await.unwrap() else {
+    let ChatResponse::Complete(c) = r
+        .chat(req("m", false), &CallOptions::default())
+        .await
+        .unwrap()
+    else {
         panic!("expected a complete answer")
     };
     let v: serde_json::Value = serde_json::from_slice(&c.body).unwrap();
@@ -27,7 +31,10 @@ async fn mock_deployment_answers_without_a_network() {
 #[tokio::test]
 async fn unknown_models_and_empty_messages_are_client_errors() {
     let r = router("model_list:\n  - model_name: m\n    litellm_params: {model: openai/x, mock_response: hi}\n");
-    let e = r.chat(req("nope", false), &CallOptions::default()).await.unwrap_err();
+    let e = r
+        .chat(req("nope", false), &CallOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!((e.status, e.reason), (400, "unknown_model"));
     assert!(e.message.contains("/v1/models"));
     let mut empty = req("m", false);
@@ -40,8 +47,14 @@ async fn unknown_models_and_empty_messages_are_client_errors() {
 async fn aliases_route_and_list() {
     let r = router("model_list:\n  - model_name: m\n    litellm_params: {model: openai/x, mock_response: hi}\nrouter_settings:\n  model_group_alias: {a: m, h: {model: m, hidden: true}}\n");
     assert_eq!(r.model_names(), ["m", "a"]);
-    assert!(r.chat(req("a", false), &CallOptions::default()).await.is_ok());
-    assert!(r.chat(req("h", false), &CallOptions::default()).await.is_ok());
+    assert!(r
+        .chat(req("a", false), &CallOptions::default())
+        .await
+        .is_ok());
+    assert!(r
+        .chat(req("h", false), &CallOptions::default())
+        .await
+        .is_ok());
 }
 
 #[test]
@@ -52,7 +65,10 @@ fn unknown_provider_is_a_config_error_with_line() {
     )
     .unwrap();
     let err = Router::from_config(loaded.config).unwrap_err().to_string();
-    assert!(err.starts_with("c.yaml:4: model_list[0].litellm_params.model"), "{err}");
+    assert!(
+        err.starts_with("c.yaml:4: model_list[0].litellm_params.model"),
+        "{err}"
+    );
     assert!(err.contains("unknown provider `nosuch`"), "{err}");
 }
 
@@ -91,12 +107,18 @@ fn weighted_pick_prefers_lower_order_and_heavier_weight() {
     let mut heavy = 0;
     for _ in 0..2000 {
         let d = r.pick("g").unwrap();
-        assert_ne!(d.id, "backup", "order 2 is used only when order 1 is unavailable");
+        assert_ne!(
+            d.id, "backup",
+            "order 2 is used only when order 1 is unavailable"
+        );
         if d.id == "heavy" {
             heavy += 1;
         }
     }
     // 90% expected; allow generous slack.
-    assert!((1600..=1950).contains(&heavy), "heavy picked {heavy} of 2000");
+    assert!(
+        (1600..=1950).contains(&heavy),
+        "heavy picked {heavy} of 2000"
+    );
     assert!((0..100).all(|_| r.pick("o").unwrap().id == "o1"));
 }

@@ -74,7 +74,11 @@ fn transport_error(e: reqwest::Error, target: &Target, timeout: Duration) -> Gat
             target.model
         ))
     } else if e.is_connect() {
-        GatewayError::unreachable(format!("cannot connect to {}: {}", target.api_base, source_chain(&e)))
+        GatewayError::unreachable(format!(
+            "cannot connect to {}: {}",
+            target.api_base,
+            source_chain(&e)
+        ))
     } else if e.is_body() || e.is_decode() {
         GatewayError::bad_gateway(format!(
             "{} broke off its response: {}",
@@ -82,7 +86,11 @@ fn transport_error(e: reqwest::Error, target: &Target, timeout: Duration) -> Gat
             source_chain(&e)
         ))
     } else {
-        GatewayError::unreachable(format!("request to {} failed: {}", target.api_base, source_chain(&e)))
+        GatewayError::unreachable(format!(
+            "request to {} failed: {}",
+            target.api_base,
+            source_chain(&e)
+        ))
     }
 }
 
@@ -278,16 +286,17 @@ impl Client {
             let first = body.next().await;
             Ok((headers, body, first))
         };
-        let (headers, body, first) = tokio::time::timeout(stream_timeout, first)
-            .await
-            .map_err(|_| {
-                GatewayError::timeout(format!(
-                    "{} sent no stream data within {:.3}s ({})",
-                    target.api_base,
-                    stream_timeout.as_secs_f64(),
-                    target.model
-                ))
-            })??;
+        let (headers, body, first) =
+            tokio::time::timeout(stream_timeout, first)
+                .await
+                .map_err(|_| {
+                    GatewayError::timeout(format!(
+                        "{} sent no stream data within {:.3}s ({})",
+                        target.api_base,
+                        stream_timeout.as_secs_f64(),
+                        target.model
+                    ))
+                })??;
         let mut state = StreamState {
             body,
             translator: translator.chat_stream(target),

@@ -100,7 +100,10 @@ mod tests {
 
     #[test]
     fn accepts_the_key_in_every_supported_header() {
-        let auth = Auth::new(Some("sk-1".into()), Some(HeaderName::from_static("x-my-key")));
+        let auth = Auth::new(
+            Some("sk-1".into()),
+            Some(HeaderName::from_static("x-my-key")),
+        );
         for h in [
             headers(&[("authorization", "Bearer sk-1")]),
             headers(&[("authorization", "bearer  sk-1")]),
@@ -118,9 +121,15 @@ mod tests {
         let e = auth.check(&HeaderMap::new()).unwrap_err();
         assert_eq!(e.status, 401);
         assert!(e.message.contains("No api key"));
-        assert!(auth.check(&headers(&[("authorization", "Bearer sk-2")])).is_err());
-        assert!(auth.check(&headers(&[("authorization", "Bearer sk-")])).is_err());
-        assert!(auth.check(&headers(&[("authorization", "Bearer sk-11")])).is_err());
+        assert!(auth
+            .check(&headers(&[("authorization", "Bearer sk-2")]))
+            .is_err());
+        assert!(auth
+            .check(&headers(&[("authorization", "Bearer sk-")]))
+            .is_err());
+        assert!(auth
+            .check(&headers(&[("authorization", "Bearer sk-11")]))
+            .is_err());
     }
 
     #[test]

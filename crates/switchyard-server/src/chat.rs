@@ -19,7 +19,11 @@ use crate::error::{error_event, ApiError};
 use crate::{AppState, VERSION};
 
 /// Reads a request body, refusing more than `limit` bytes with a 413.
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+pub async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, GatewayError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -30,7 +34,9 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::too_large(limit)),
-        Err(e) => Err(GatewayError::bad_request(format!("Could not read the request body: {e}"))),
+        Err(e) => Err(GatewayError::bad_request(format!(
+            "Could not read the request body: {e}"
+        ))),
     }
 }
 
@@ -65,10 +71,20 @@ struct Settle {
 }
 
 impl Settle {
-    fn log(&self, status: u16, meta: Option<&CallMeta>, usage: Option<&Usage>, error: Option<&GatewayError>) {
+    fn log(
+        &self,
+        status: u16,
+        meta: Option<&CallMeta>,
+        usage: Option<&Usage>,
+        error: Option<&GatewayError>,
+    ) {
         let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let (group, deployment, provider) = meta.map_or(("", "", ""), |m| {
-            (m.model_group.as_str(), m.deployment_id.as_str(), m.provider.as_str())
+            (
+                m.model_group.as_str(),
+                m.deployment_id.as_str(),
+                m.provider.as_str(),
+            )
         });
         let upstream_ms = meta.map_or(0.0, |m| m.upstream_latency.as_secs_f64() * 1000.0);
         let (prompt, completion) = usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
@@ -103,7 +119,12 @@ fn hv(s: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(s).ok()
 }
 
-fn set_call_headers(headers: &mut HeaderMap, call_id: &str, meta: Option<&CallMeta>, started: Instant) {
+fn set_call_headers(
+    headers: &mut HeaderMap,
+    call_id: &str,
+    meta: Option<&CallMeta>,
+    started: Instant,
+) {
     if let Some(v) = hv(call_id) {
         headers.insert(HeaderName::from_static("x-litellm-call-id"), v);
     }
@@ -124,7 +145,9 @@ fn set_call_headers(headers: &mut HeaderMap, call_id: &str, meta: Option<&CallMe
         if let Some(v) = hv(&m.model_group) {
             headers.insert(HeaderName::from_static("x-litellm-model-group"), v);
         }
-        if let Some(v) = hv(m.api_base.split('?').next().unwrap_or_default()).filter(|v| !v.is_empty()) {
+        if let Some(v) =
+            hv(m.api_base.split('?').next().unwrap_or_default()).filter(|v| !v.is_empty())
+        {
             headers.insert(HeaderName::from_static("x-litellm-model-api-base"), v);
         }
         let overhead_ms = (total_ms - m.upstream_latency.as_secs_f64() * 1000.0).max(0.0);
@@ -158,12 +181,21 @@ impl Drop for StreamGuard {
     fn drop(&mut self) {
         let usage = self.usage.lock().ok().and_then(|u| u.clone());
         let status = if self.failed.is_some() { 502 } else { 200 };
-        self.settle
-            .log(status, Some(&self.meta), usage.as_ref(), self.failed.as_ref());
+        self.settle.log(
+            status,
+            Some(&self.meta),
+            usage.as_ref(),
+            self.failed.as_ref(),
+        );
     }
 }
 
-async fn handle(state: Arc<AppState>, headers: HeaderMap, body: Body, path_model: Option<String>) -> Response {
+async fn handle(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    body: Body,
+    path_model: Option<String>,
+) -> Response {
     let started = Instant::now();
     let call_id = uuid::Uuid::new_v4().to_string();
     let mut settle = Settle {
@@ -233,7 +265,10 @@ async fn handle(state: Arc<AppState>, headers: HeaderMap, body: Body, path_model
             let h = resp.headers_mut();
             h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
             h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            h.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
+            h.insert(
+                HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            );
             resp
         }
     }

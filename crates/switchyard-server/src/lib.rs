@@ -132,7 +132,10 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
     axum::Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/chat/completions", post(chat::chat_completions))
-        .route("/engines/{model}/chat/completions", post(chat::chat_completions_for))
+        .route(
+            "/engines/{model}/chat/completions",
+            post(chat::chat_completions_for),
+        )
         .route(
             "/openai/deployments/{model}/chat/completions",
             post(chat::chat_completions_for),
@@ -146,7 +149,10 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/health/readiness", get(health::readiness))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(Arc::clone(&state), authenticate))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            authenticate,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }
@@ -184,5 +190,70 @@ pub async fn serve(
             tracing::warn!(grace_secs = grace.as_secs_f64(), "drain period over; closing remaining connections");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn state(yaml: &str) -> Arc<AppState> {
+        let loaded = switchyard_config::parse(yaml, "t.yaml").unwrap();
+        Arc::new(AppState::new(Router::from_config(loaded.config).unwrap().0))
+    }
+
+    async fn body_json(resp: Response) -> serde_json::Value {
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_service_lives_on() {
+        let app = axum::Router::new()
+            .route("/boom", get(|| async { panic!("kaboom") as &str }))
+            .route("/ok", get(|| async { "fine" }))
+            .layer(CatchPanicLayer::custom(panic_response));
+        let resp = app
+            .clone()
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 500);
+        let v = body_json(resp).await;
+        assert_eq!(v["error"]["type"], "api_error");
+        assert!(!v["error"]["message"].as_str().unwrap().contains("kaboom"));
+        let resp = app
+            .oneshot(Request::get("/ok").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn handlers_answer_without_a_socket() {
+        let app = app(state(
+            "model_list:\n  - model_name: m\n    litellm_params: {model: openai/m, mock_response: hi}\ngeneral_settings:\n  master_key: sk-x\n",
+        ));
+        let req = |auth: Option<&str>| {
+            let mut b =
+                Request::post("/v1/chat/completions").header("content-type", "application/json");
+            if let Some(a) = auth {
+                b = b.header("authorization", a);
+            }
+            b.body(Body::from(
+                r#"{"model":"m","messages":[{"role":"user","content":"x"}]}"#,
+            ))
+            .unwrap()
+        };
+        let resp = app.clone().oneshot(req(None)).await.unwrap();
+        assert_eq!(resp.status(), 401);
+        let resp = app.clone().oneshot(req(Some("Bearer sk-x"))).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["x-litellm-model-group"], "m");
+        let v = body_json(resp).await;
+        assert_eq!(v["choices"][0]["message"]["content"], "hi");
     }
 }

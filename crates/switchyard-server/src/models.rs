@@ -13,7 +13,10 @@ use crate::AppState;
 fn created(state: &AppState) -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs().saturating_sub(state.started.elapsed().as_secs()))
+        .map_or(0, |d| {
+            d.as_secs()
+                .saturating_sub(state.started.elapsed().as_secs())
+        })
 }
 
 /// `GET /v1/models`.
@@ -29,7 +32,7 @@ pub async fn one(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<ModelObject>, ApiError> {
-    if state.router.model_names().iter().any(|m| *m == id) {
+    if state.router.model_names().contains(&id) {
         Ok(Json(ModelObject {
             id,
             object: "model".into(),

@@ -211,7 +211,9 @@ impl MessageContent {
     pub fn joined_text(&self) -> String {
         match self {
             MessageContent::Text(s) => s.clone(),
-            MessageContent::Parts(parts) => parts.iter().filter_map(|p| p.text.as_deref()).collect(),
+            MessageContent::Parts(parts) => {
+                parts.iter().filter_map(|p| p.text.as_deref()).collect()
+            }
         }
     }
 }
@@ -564,7 +566,10 @@ mod tests {
     #[test]
     fn missing_messages_is_an_error_naming_the_field() {
         let err = serde_json::from_str::<ChatCompletionRequest>(r#"{"model":"m"}"#).unwrap_err();
-        assert!(err.to_string().contains("missing field `messages`"), "{err}");
+        assert!(
+            err.to_string().contains("missing field `messages`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -584,7 +589,10 @@ mod tests {
         let resp: ChatCompletionResponse = serde_json::from_str(body).unwrap();
         let usage = resp.usage.unwrap();
         assert_eq!(usage.prompt_tokens_details.unwrap().cached_tokens, Some(4));
-        assert_eq!(usage.completion_tokens_details.unwrap().reasoning_tokens, Some(2));
+        assert_eq!(
+            usage.completion_tokens_details.unwrap().reasoning_tokens,
+            Some(2)
+        );
         let call = &resp.choices[0].message.tool_calls.as_ref().unwrap()[0];
         assert_eq!(call.function.arguments, "{\"a\":1}");
     }

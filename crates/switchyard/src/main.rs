@@ -70,7 +70,9 @@ fn filter(cli: &Cli) -> EnvFilter {
 }
 
 /// Loads a config with plain stderr logging for what loading itself reports.
-fn load(path: &std::path::Path) -> Result<(Loaded, Router, Vec<String>), switchyard_config::ConfigError> {
+fn load(
+    path: &std::path::Path,
+) -> Result<(Loaded, Router, Vec<String>), switchyard_config::ConfigError> {
     let sub = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
@@ -154,7 +156,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
     let json = cli.json_logs
         || std::env::var("JSON_LOGS").is_ok_and(|v| v == "true" || v == "1")
-        || loaded.config.file.litellm_settings.json_logs.is_some_and(|v| v.0);
+        || loaded
+            .config
+            .file
+            .litellm_settings
+            .json_logs
+            .is_some_and(|v| v.0);
     let builder = tracing_subscriber::fmt().with_env_filter(filter(&cli));
     if json {
         builder.json().flatten_event(true).init();

@@ -29,7 +29,10 @@ async fn error_of(resp: reqwest::Response) -> (u16, Value) {
     let err = &body["error"];
     assert!(err["message"].is_string(), "OpenAI error shape: {body}");
     assert!(err["type"].is_string(), "OpenAI error shape: {body}");
-    assert!(err.get("param").is_some() && err.get("code").is_some(), "{body}");
+    assert!(
+        err.get("param").is_some() && err.get("code").is_some(),
+        "{body}"
+    );
     (status, body)
 }
 
@@ -37,12 +40,16 @@ async fn error_of(resp: reqwest::Response) -> (u16, Value) {
 async fn non_stream_completion_passes_through_with_headers() {
     let up = start_upstream().await;
     let gw = start_gateway(&config_for(&up, "")).await;
-    let resp = post(&gw, json!({
-        "model": "echo", "messages": msgs(), "n": 1, "logprobs": false, "stop": ["END"],
-        "seed": 42, "user": "end-user-1", "temperature": 0.3,
-        "response_format": {"type": "json_object"}, "vendor_extra": {"keep": true},
-        "metadata": {"tags": ["t1"]}, "num_retries": 0
-    })).await;
+    let resp = post(
+        &gw,
+        json!({
+            "model": "echo", "messages": msgs(), "n": 1, "logprobs": false, "stop": ["END"],
+            "seed": 42, "user": "end-user-1", "temperature": 0.3,
+            "response_format": {"type": "json_object"}, "vendor_extra": {"keep": true},
+            "metadata": {"tags": ["t1"]}, "num_retries": 0
+        }),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let h = resp.headers().clone();
     let call_id = h["x-litellm-call-id"].to_str().unwrap().to_owned();
@@ -57,19 +64,32 @@ async fn non_stream_completion_passes_through_with_headers() {
     assert_eq!(body["choices"][0]["message"]["content"], "echo");
     assert_eq!(body["usage"]["total_tokens"], 12);
     assert_eq!(body["usage"]["prompt_tokens_details"]["cached_tokens"], 4);
-    assert_eq!(body["service_tier"], "default", "unknown response fields pass through");
+    assert_eq!(
+        body["service_tier"], "default",
+        "unknown response fields pass through"
+    );
 
     let seen = up.last();
     assert_eq!(seen.headers["authorization"], "Bearer sk-upstream-secret");
     let b = &seen.body;
     assert_eq!(b["model"], "echo");
     assert_eq!(b["messages"], msgs());
-    for (k, v) in [("n", json!(1)), ("logprobs", json!(false)), ("stop", json!(["END"])),
-                   ("seed", json!(42)), ("user", json!("end-user-1")), ("temperature", json!(0.3)),
-                   ("response_format", json!({"type": "json_object"})), ("vendor_extra", json!({"keep": true}))] {
+    for (k, v) in [
+        ("n", json!(1)),
+        ("logprobs", json!(false)),
+        ("stop", json!(["END"])),
+        ("seed", json!(42)),
+        ("user", json!("end-user-1")),
+        ("temperature", json!(0.3)),
+        ("response_format", json!({"type": "json_object"})),
+        ("vendor_extra", json!({"keep": true})),
+    ] {
         assert_eq!(b[k], v, "{k} passes through");
     }
-    assert!(b.get("metadata").is_none() && b.get("num_retries").is_none(), "gateway params are not forwarded: {b}");
+    assert!(
+        b.get("metadata").is_none() && b.get("num_retries").is_none(),
+        "gateway params are not forwarded: {b}"
+    );
 }
 
 #[tokio::test]
@@ -87,25 +107,40 @@ async fn tool_calls_pass_through() {
     assert_eq!(call["function"]["arguments"], "{\"city\":\"Paris\"}");
     assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(up.last().body["tools"], tools);
-    assert_eq!(up.last().body["tool_choice"]["function"]["name"], "get_weather");
+    assert_eq!(
+        up.last().body["tool_choice"]["function"]["name"],
+        "get_weather"
+    );
 
     // A tool result turn goes up unchanged too.
     let turn = json!([{"role": "user", "content": "weather?"},
         {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
             "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}]);
-    let resp = post(&gw, json!({"model": "echo", "messages": turn, "tools": tools})).await;
+    let resp = post(
+        &gw,
+        json!({"model": "echo", "messages": turn, "tools": tools}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(up.last().body["messages"], turn);
 
     // Streamed tool calls arrive as argument deltas.
-    let resp = post(&gw, json!({"model": "tools", "messages": msgs(), "tools": tools, "stream": true})).await;
+    let resp = post(
+        &gw,
+        json!({"model": "tools", "messages": msgs(), "tools": tools, "stream": true}),
+    )
+    .await;
     let text = resp.text().await.unwrap();
     let args: String = sse_data(&text)
         .iter()
         .filter(|d| *d != "[DONE]")
         .map(|d| serde_json::from_str::<Value>(d).unwrap())
-        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str().map(str::to_owned))
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect();
     assert_eq!(args, "{\"city\":\"Paris\"}");
 }
@@ -116,21 +151,35 @@ async fn streams_arrive_chunk_by_chunk_with_usage_when_asked() {
     let gw = start_gateway(&config_for(&up, "")).await;
 
     // Without include_usage: content chunks and [DONE], no usage chunk.
-    let resp = post(&gw, json!({"model": "echo", "messages": msgs(), "stream": true})).await;
+    let resp = post(
+        &gw,
+        json!({"model": "echo", "messages": msgs(), "stream": true}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     assert!(resp.headers().contains_key("x-litellm-call-id"));
     let data = sse_data(&resp.text().await.unwrap());
     assert_eq!(data.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = data[..data.len() - 1].iter().map(|d| serde_json::from_str(d).unwrap()).collect();
-    let text: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
     assert_eq!(text, "abc");
     assert!(chunks.iter().all(|c| c.get("usage").is_none()));
     assert!(up.last().body.get("stream_options").is_none());
 
     // With include_usage: the option goes upstream and the final chunk carries usage.
-    let resp = post(&gw, json!({"model": "echo", "messages": msgs(), "stream": true,
-        "stream_options": {"include_usage": true}})).await;
+    let resp = post(
+        &gw,
+        json!({"model": "echo", "messages": msgs(), "stream": true,
+        "stream_options": {"include_usage": true}}),
+    )
+    .await;
     let data = sse_data(&resp.text().await.unwrap());
     let last: Value = serde_json::from_str(&data[data.len() - 2]).unwrap();
     assert_eq!(last["choices"], json!([]));
@@ -142,7 +191,11 @@ async fn streams_arrive_chunk_by_chunk_with_usage_when_asked() {
 async fn stream_bytes_are_forwarded_before_the_upstream_finishes() {
     let up = start_upstream().await;
     let gw = start_gateway(&config_for(&up, "")).await;
-    let resp = post(&gw, json!({"model": "gated", "messages": msgs(), "stream": true})).await;
+    let resp = post(
+        &gw,
+        json!({"model": "gated", "messages": msgs(), "stream": true}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let mut body = resp.bytes_stream();
     // The upstream holds the rest of its stream until the gate opens: the first chunk can
@@ -165,11 +218,21 @@ async fn stream_bytes_are_forwarded_before_the_upstream_finishes() {
 async fn a_stream_cut_midway_ends_with_an_error_event() {
     let up = start_upstream().await;
     let gw = start_gateway(&config_for(&up, "")).await;
-    let resp = post(&gw, json!({"model": "cut", "messages": msgs(), "stream": true})).await;
+    let resp = post(
+        &gw,
+        json!({"model": "cut", "messages": msgs(), "stream": true}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let data = sse_data(&resp.text().await.unwrap());
     let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
-    assert!(last["error"]["message"].as_str().unwrap().contains("before it was complete"), "{last}");
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("before it was complete"),
+        "{last}"
+    );
     assert_eq!(last["error"]["code"], "502");
 }
 
@@ -178,17 +241,28 @@ async fn mock_deployments_answer_stream_and_not() {
     let up = start_upstream().await;
     let gw = start_gateway(&config_for(&up, "")).await;
     let resp = post(&gw, json!({"model": "mock", "messages": msgs()})).await;
-    let id = resp.headers()["x-litellm-call-id"].to_str().unwrap().to_owned();
+    let id = resp.headers()["x-litellm-call-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["choices"][0]["message"]["content"], "Hi from mock");
     assert_eq!(body["id"], format!("chatcmpl-{id}"));
-    let resp = post(&gw, json!({"model": "mock", "messages": msgs(), "stream": true,
-        "stream_options": {"include_usage": true}})).await;
+    let resp = post(
+        &gw,
+        json!({"model": "mock", "messages": msgs(), "stream": true,
+        "stream_options": {"include_usage": true}}),
+    )
+    .await;
     let data = sse_data(&resp.text().await.unwrap());
     assert_eq!(data.last().unwrap(), "[DONE]");
     // A request-level mock_response overrides the deployment and never calls upstream.
     let before = up.count();
-    let resp = post(&gw, json!({"model": "echo", "messages": msgs(), "mock_response": "overridden"})).await;
+    let resp = post(
+        &gw,
+        json!({"model": "echo", "messages": msgs(), "mock_response": "overridden"}),
+    )
+    .await;
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["choices"][0]["message"]["content"], "overridden");
     assert_eq!(up.count(), before);
@@ -197,41 +271,90 @@ async fn mock_deployments_answer_stream_and_not() {
 #[tokio::test]
 async fn client_errors_are_openai_shaped_4xx() {
     let up = start_upstream().await;
-    let gw = start_gateway(&config_for(&up, "general_settings:\n  max_request_size_mb: 0.01\n")).await;
+    let gw = start_gateway(&config_for(
+        &up,
+        "general_settings:\n  max_request_size_mb: 0.01\n",
+    ))
+    .await;
     let c = client();
     let url = format!("{}/v1/chat/completions", gw.base);
 
     let (s, b) = error_of(c.post(&url).body("{not json").send().await.unwrap()).await;
     assert_eq!(s, 400);
-    assert!(b["error"]["message"].as_str().unwrap().contains("Invalid request body"), "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid request body"),
+        "{b}"
+    );
 
     let (s, b) = error_of(c.post(&url).body("").send().await.unwrap()).await;
     assert_eq!(s, 400, "{b}");
 
     let (s, b) = error_of(post(&gw, json!({"model": "echo"})).await).await;
     assert_eq!(s, 400);
-    assert!(b["error"]["message"].as_str().unwrap().contains("messages"), "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("messages"),
+        "{b}"
+    );
 
     let (s, b) = error_of(post(&gw, json!({"messages": msgs()})).await).await;
     assert_eq!(s, 400);
-    assert!(b["error"]["message"].as_str().unwrap().contains("model"), "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("model"),
+        "{b}"
+    );
 
-    let (s, b) = error_of(post(&gw, json!({"model": "echo", "messages": [{"role": "wizard", "content": "x"}]})).await).await;
+    let (s, b) = error_of(
+        post(
+            &gw,
+            json!({"model": "echo", "messages": [{"role": "wizard", "content": "x"}]}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(s, 400, "{b}");
 
     let (s, b) = error_of(post(&gw, json!({"model": "gpt-nope", "messages": msgs()})).await).await;
     assert_eq!(s, 400);
-    assert!(b["error"]["message"].as_str().unwrap().contains("/v1/models"), "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/models"),
+        "{b}"
+    );
     assert_eq!(b["error"]["param"], "model");
 
-    let (s, b) = error_of(post(&gw, json!({"model": "echo", "messages": msgs(), "timeout": "soon"})).await).await;
+    let (s, b) = error_of(
+        post(
+            &gw,
+            json!({"model": "echo", "messages": msgs(), "timeout": "soon"}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!((s, b["error"]["param"].as_str()), (400, Some("timeout")));
 
     let big = "x".repeat(20_000);
-    let (s, b) = error_of(post(&gw, json!({"model": "echo", "messages": [{"role": "user", "content": big}]})).await).await;
+    let (s, b) = error_of(
+        post(
+            &gw,
+            json!({"model": "echo", "messages": [{"role": "user", "content": big}]}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(s, 413, "{b}");
 
-    let (s, _) = error_of(c.get(format!("{}/v1/nothing", gw.base)).send().await.unwrap()).await;
+    let (s, _) = error_of(
+        c.get(format!("{}/v1/nothing", gw.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 404);
     let (s, _) = error_of(c.get(&url).send().await.unwrap()).await;
     assert_eq!(s, 405);
@@ -243,7 +366,11 @@ async fn upstream_errors_keep_status_and_message() {
     let gw = start_gateway(&config_for(&up, "")).await;
     for code in [400u16, 401, 403, 404, 408, 422, 429, 500, 502, 503] {
         for stream in [false, true] {
-            let resp = post(&gw, json!({"model": format!("status-{code}"), "messages": msgs(), "stream": stream})).await;
+            let resp = post(
+                &gw,
+                json!({"model": format!("status-{code}"), "messages": msgs(), "stream": stream}),
+            )
+            .await;
             let retry_after = resp.headers().get("retry-after").cloned();
             let (s, b) = error_of(resp).await;
             assert_eq!(s, code, "status {code} stream {stream}: {b}");
@@ -263,7 +390,13 @@ async fn unreachable_malformed_and_slow_upstreams() {
     let gw = start_gateway(&config_for(&up, "")).await;
     let (s, b) = error_of(post(&gw, json!({"model": "down", "messages": msgs()})).await).await;
     assert_eq!(s, 503, "{b}");
-    assert!(b["error"]["message"].as_str().unwrap().contains("cannot connect"), "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
+        "{b}"
+    );
 
     let (s, b) = error_of(post(&gw, json!({"model": "badjson", "messages": msgs()})).await).await;
     assert_eq!(s, 502, "{b}");
@@ -272,15 +405,30 @@ async fn unreachable_malformed_and_slow_upstreams() {
     let (s, b) = error_of(post(&gw, json!({"model": "slow", "messages": msgs()})).await).await;
     assert_eq!(s, 408, "{b}");
     // A request-level timeout (body field) applies too, and to the first chunk of a stream.
-    let (s, _) = error_of(post(&gw, json!({"model": "slow", "messages": msgs(), "timeout": 0.2, "stream": true})).await).await;
+    let (s, _) = error_of(
+        post(
+            &gw,
+            json!({"model": "slow", "messages": msgs(), "timeout": 0.2, "stream": true}),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(s, 408);
     // x-litellm-timeout header.
-    let resp = client().post(format!("{}/v1/chat/completions", gw.base))
+    let resp = client()
+        .post(format!("{}/v1/chat/completions", gw.base))
         .header("x-litellm-timeout", "0.2")
-        .json(&json!({"model": "slow", "messages": msgs()})).send().await.unwrap();
+        .json(&json!({"model": "slow", "messages": msgs()}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(resp).await.0, 408);
     // A stream that stalls after its first chunk ends with an error event.
-    let resp = post(&gw, json!({"model": "slowstream", "messages": msgs(), "stream": true, "timeout": 0.5})).await;
+    let resp = post(
+        &gw,
+        json!({"model": "slowstream", "messages": msgs(), "stream": true, "timeout": 0.5}),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let data = sse_data(&resp.text().await.unwrap());
     let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
@@ -290,7 +438,11 @@ async fn unreachable_malformed_and_slow_upstreams() {
 #[tokio::test]
 async fn auth_with_master_key() {
     let up = start_upstream().await;
-    let gw = start_gateway(&config_for(&up, "general_settings:\n  master_key: sk-master-1\n")).await;
+    let gw = start_gateway(&config_for(
+        &up,
+        "general_settings:\n  master_key: sk-master-1\n",
+    ))
+    .await;
     let c = client();
     let url = format!("{}/v1/chat/completions", gw.base);
     let body = json!({"model": "mock", "messages": msgs()});
@@ -298,16 +450,69 @@ async fn auth_with_master_key() {
     let (s, b) = error_of(c.post(&url).json(&body).send().await.unwrap()).await;
     assert_eq!(s, 401);
     assert_eq!(b["error"]["type"], "auth_error");
-    let (s, _) = error_of(c.post(&url).bearer_auth("sk-wrong").json(&body).send().await.unwrap()).await;
+    let (s, _) = error_of(
+        c.post(&url)
+            .bearer_auth("sk-wrong")
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 401);
-    let (s, _) = error_of(c.get(format!("{}/v1/models", gw.base)).send().await.unwrap()).await;
+    let (s, _) = error_of(
+        c.get(format!("{}/v1/models", gw.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 401);
 
-    assert_eq!(c.post(&url).bearer_auth("sk-master-1").json(&body).send().await.unwrap().status(), 200);
-    assert_eq!(c.post(&url).header("x-api-key", "sk-master-1").json(&body).send().await.unwrap().status(), 200);
-    assert_eq!(c.post(&url).header("x-litellm-api-key", "Bearer sk-master-1").json(&body).send().await.unwrap().status(), 200);
-    for path in ["/health/liveliness", "/health/liveness", "/health/readiness"] {
-        assert_eq!(c.get(format!("{}{path}", gw.base)).send().await.unwrap().status(), 200, "{path} is public");
+    assert_eq!(
+        c.post(&url)
+            .bearer_auth("sk-master-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.post(&url)
+            .header("x-api-key", "sk-master-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.post(&url)
+            .header("x-litellm-api-key", "Bearer sk-master-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    for path in [
+        "/health/liveliness",
+        "/health/liveness",
+        "/health/readiness",
+    ] {
+        assert_eq!(
+            c.get(format!("{}{path}", gw.base))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200,
+            "{path} is public"
+        );
     }
 }
 
@@ -315,8 +520,12 @@ async fn auth_with_master_key() {
 async fn open_without_master_key() {
     let up = start_upstream().await;
     let gw = start_gateway(&config_for(&up, "")).await;
-    let resp = client().post(format!("{}/chat/completions", gw.base))
-        .json(&json!({"model": "mock", "messages": msgs()})).send().await.unwrap();
+    let resp = client()
+        .post(format!("{}/chat/completions", gw.base))
+        .json(&json!({"model": "mock", "messages": msgs()}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200, "the route without /v1 works too");
 }
 
@@ -326,24 +535,64 @@ async fn models_and_health() {
     let gw = start_gateway(&config_for(&up, "router_settings:\n  model_group_alias: {gpt-4: echo, secret: {model: echo, hidden: true}}\n")).await;
     let c = client();
     for path in ["/v1/models", "/models"] {
-        let v: Value = c.get(format!("{}{path}", gw.base)).send().await.unwrap().json().await.unwrap();
+        let v: Value = c
+            .get(format!("{}{path}", gw.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(v["object"], "list");
-        let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids.first(), Some(&"echo"));
         assert!(ids.contains(&"mock") && ids.contains(&"gpt-4"));
         assert!(!ids.contains(&"secret"));
         assert_eq!(v["data"][0]["object"], "model");
     }
-    let m: Value = c.get(format!("{}/v1/models/gpt-4", gw.base)).send().await.unwrap().json().await.unwrap();
+    let m: Value = c
+        .get(format!("{}/v1/models/gpt-4", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(m["id"], "gpt-4");
-    assert_eq!(c.get(format!("{}/v1/models/none", gw.base)).send().await.unwrap().status(), 404);
+    assert_eq!(
+        c.get(format!("{}/v1/models/none", gw.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     // The alias routes to its group.
     let resp = post(&gw, json!({"model": "gpt-4", "messages": msgs()})).await;
     assert_eq!(resp.headers()["x-litellm-model-group"], "echo");
 
-    let live: Value = c.get(format!("{}/health/liveliness", gw.base)).send().await.unwrap().json().await.unwrap();
+    let live: Value = c
+        .get(format!("{}/health/liveliness", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(live, "I'm alive!");
-    let ready: Value = c.get(format!("{}/health/readiness", gw.base)).send().await.unwrap().json().await.unwrap();
+    let ready: Value = c
+        .get(format!("{}/health/readiness", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "connected");
 }
 
@@ -352,7 +601,10 @@ async fn azure_style_path_carries_the_model() {
     let up = start_upstream().await;
     let gw = start_gateway(&config_for(&up, "")).await;
     let resp = client()
-        .post(format!("{}/openai/deployments/echo/chat/completions", gw.base))
+        .post(format!(
+            "{}/openai/deployments/echo/chat/completions",
+            gw.base
+        ))
         .json(&json!({"messages": msgs()}))
         .send()
         .await
@@ -365,14 +617,22 @@ async fn azure_style_path_carries_the_model() {
 async fn in_process_shutdown_finishes_an_in_flight_stream() {
     let up = start_upstream().await;
     let mut gw = start_gateway(&config_for(&up, "")).await;
-    let resp = post(&gw, json!({"model": "gated", "messages": msgs(), "stream": true})).await;
+    let resp = post(
+        &gw,
+        json!({"model": "gated", "messages": msgs(), "stream": true}),
+    )
+    .await;
     let mut body = resp.bytes_stream();
     let first = body.next().await.unwrap().unwrap();
     assert!(!first.is_empty());
     gw.shutdown.take().unwrap().send(()).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     // New connections are refused while the stream drains.
-    assert!(client().get(format!("{}/health/liveliness", gw.base)).send().await.is_err());
+    assert!(client()
+        .get(format!("{}/health/liveliness", gw.base))
+        .send()
+        .await
+        .is_err());
     up.state.gate.notify_one();
     let mut rest = Vec::new();
     while let Some(b) = body.next().await {

@@ -45,7 +45,13 @@ impl Upstream {
         format!("http://{}/v1", self.addr)
     }
     pub fn last(&self) -> Seen {
-        self.state.seen.lock().unwrap().last().cloned().expect("upstream saw no request")
+        self.state
+            .seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("upstream saw no request")
     }
     pub fn count(&self) -> usize {
         self.state.seen.lock().unwrap().len()
@@ -79,10 +85,15 @@ async fn chat(State(st): State<Arc<UpstreamState>>, headers: HeaderMap, body: By
         Ok(v) => v,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("mock: bad json {e}")).into_response(),
     };
-    st.seen.lock().unwrap().push(Seen { headers, body: body.clone() });
+    st.seen.lock().unwrap().push(Seen {
+        headers,
+        body: body.clone(),
+    });
     let model = body["model"].as_str().unwrap_or("echo").to_owned();
     let stream = body["stream"].as_bool().unwrap_or(false);
-    let include_usage = body["stream_options"]["include_usage"].as_bool().unwrap_or(false);
+    let include_usage = body["stream_options"]["include_usage"]
+        .as_bool()
+        .unwrap_or(false);
 
     if let Some(code) = model.strip_prefix("status-") {
         let code: u16 = code.parse().unwrap();
@@ -95,7 +106,8 @@ async fn chat(State(st): State<Arc<UpstreamState>>, headers: HeaderMap, body: By
         )
             .into_response();
         if code == 429 {
-            resp.headers_mut().insert("retry-after", "7".parse().unwrap());
+            resp.headers_mut()
+                .insert("retry-after", "7".parse().unwrap());
         }
         return resp;
     }
@@ -119,38 +131,71 @@ async fn chat(State(st): State<Arc<UpstreamState>>, headers: HeaderMap, body: By
         } else {
             json!({"role": "assistant", "content": "echo", "refusal": null})
         };
-        let finish = if model == "tools" { "tool_calls" } else { "stop" };
+        let finish = if model == "tools" {
+            "tool_calls"
+        } else {
+            "stop"
+        };
         let resp = json!({"id": "chatcmpl-up", "object": "chat.completion", "created": 1700000000,
                           "model": model, "system_fingerprint": "fp_mock", "service_tier": "default",
                           "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
                           "usage": usage()});
-        return (StatusCode::OK, headers, [("content-type", "application/json")], resp.to_string())
+        return (
+            StatusCode::OK,
+            headers,
+            [("content-type", "application/json")],
+            resp.to_string(),
+        )
             .into_response();
     }
 
     let mut steps = Vec::new();
     if model == "tools" {
-        steps.push(Step::Send(sse(&chunk(&model, json!({"role": "assistant", "content": null,
+        steps.push(Step::Send(sse(&chunk(
+            &model,
+            json!({"role": "assistant", "content": null,
             "tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                            "function": {"name": "get_weather", "arguments": ""}}]}), None))));
+                            "function": {"name": "get_weather", "arguments": ""}}]}),
+            None,
+        ))));
         for part in ["{\"city\"", ":\"Paris\"}"] {
-            steps.push(Step::Send(sse(&chunk(&model, json!({"tool_calls": [{"index": 0,
-                "function": {"arguments": part}}]}), None))));
+            steps.push(Step::Send(sse(&chunk(
+                &model,
+                json!({"tool_calls": [{"index": 0,
+                "function": {"arguments": part}}]}),
+                None,
+            ))));
         }
-        steps.push(Step::Send(sse(&chunk(&model, json!({}), Some("tool_calls")))));
+        steps.push(Step::Send(sse(&chunk(
+            &model,
+            json!({}),
+            Some("tool_calls"),
+        ))));
     } else {
-        steps.push(Step::Send(sse(&chunk(&model, json!({"role": "assistant", "content": "a"}), None))));
+        steps.push(Step::Send(sse(&chunk(
+            &model,
+            json!({"role": "assistant", "content": "a"}),
+            None,
+        ))));
         if model == "gated" {
             steps.push(Step::Wait);
         }
         if model == "slowstream" {
             steps.push(Step::Sleep(Duration::from_secs(5)));
         }
-        steps.push(Step::Send(sse(&chunk(&model, json!({"content": "b"}), None))));
+        steps.push(Step::Send(sse(&chunk(
+            &model,
+            json!({"content": "b"}),
+            None,
+        ))));
         if model == "cut" {
             return sse_response(st, steps, headers);
         }
-        steps.push(Step::Send(sse(&chunk(&model, json!({"content": "c"}), None))));
+        steps.push(Step::Send(sse(&chunk(
+            &model,
+            json!({"content": "c"}),
+            None,
+        ))));
         steps.push(Step::Send(sse(&chunk(&model, json!({}), Some("stop")))));
     }
     if include_usage {
@@ -163,13 +208,16 @@ async fn chat(State(st): State<Arc<UpstreamState>>, headers: HeaderMap, body: By
     sse_response(st, steps, headers)
 }
 
-fn sse_response(st: Arc<UpstreamState>, steps: Vec<Step>, headers: [(&'static str, &'static str); 2]) -> Response {
-    let stream = futures_util::stream::unfold((steps.into_iter(), st, false), |(mut it, st, mut sent)| async move {
+fn sse_response(
+    st: Arc<UpstreamState>,
+    steps: Vec<Step>,
+    headers: [(&'static str, &'static str); 2],
+) -> Response {
+    let stream = futures_util::stream::unfold((steps.into_iter(), st), |(mut it, st)| async move {
         loop {
             match it.next()? {
                 Step::Send(b) => {
-                    sent = true;
-                    return Some((Ok::<_, std::convert::Infallible>(b), (it, st, sent)));
+                    return Some((Ok::<_, std::convert::Infallible>(b), (it, st)));
                 }
                 Step::Wait => {
                     st.gated_started.notify_one();
@@ -179,7 +227,13 @@ fn sse_response(st: Arc<UpstreamState>, steps: Vec<Step>, headers: [(&'static st
             }
         }
     });
-    (StatusCode::OK, headers, [("content-type", "text/event-stream")], Body::from_stream(stream)).into_response()
+    (
+        StatusCode::OK,
+        headers,
+        [("content-type", "text/event-stream")],
+        Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 pub async fn start_upstream() -> Upstream {
@@ -199,9 +253,25 @@ pub async fn start_upstream() -> Upstream {
 pub fn config_for(upstream: &Upstream, extra: &str) -> String {
     let base = upstream.base();
     let mut y = String::from("model_list:\n");
-    for b in ["echo", "tools", "slow", "badjson", "cut", "gated", "slowstream",
-              "status-400", "status-401", "status-403", "status-404", "status-408",
-              "status-422", "status-429", "status-500", "status-502", "status-503"] {
+    for b in [
+        "echo",
+        "tools",
+        "slow",
+        "badjson",
+        "cut",
+        "gated",
+        "slowstream",
+        "status-400",
+        "status-401",
+        "status-403",
+        "status-404",
+        "status-408",
+        "status-422",
+        "status-429",
+        "status-500",
+        "status-502",
+        "status-503",
+    ] {
         y.push_str(&format!(
             "  - model_name: {b}\n    litellm_params:\n      model: openai/{b}\n      api_key: sk-upstream-secret\n      api_base: {base}\n      timeout: 2\n"
         ));
@@ -234,16 +304,27 @@ pub async fn start_gateway(yaml: &str) -> Gateway {
         },
         Duration::from_secs(10),
     ));
-    Gateway { base: format!("http://{addr}"), shutdown: Some(tx), handle }
+    Gateway {
+        base: format!("http://{addr}"),
+        shutdown: Some(tx),
+        handle,
+    }
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// Reads an SSE body into its `data:` payloads.
 pub fn sse_data(text: &str) -> Vec<String> {
     text.split("\n\n")
-        .filter_map(|ev| ev.lines().find_map(|l| l.strip_prefix("data: ")).map(str::to_owned))
+        .filter_map(|ev| {
+            ev.lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .map(str::to_owned)
+        })
         .collect()
 }

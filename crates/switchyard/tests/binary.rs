@@ -1,0 +1,176 @@
+//! The `switchyard` binary, started as a user would.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::json;
+use support::*;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_switchyard")
+}
+
+fn temp_config(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchyard-bin-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Starts the binary on 127.0.0.1 with an ephemeral port; returns it and its base URL.
+fn spawn(config: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(bin())
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--json-logs",
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.unwrap_or_default();
+            if !sent {
+                if let Some(i) = line.find("listening on http://") {
+                    let rest = &line[i + "listening on ".len()..];
+                    let url: String = rest
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '"')
+                        .collect();
+                    tx.send(url).unwrap();
+                    sent = true;
+                }
+            }
+            eprintln!("[gateway] {line}");
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("gateway did not start");
+    (child, url)
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
+    for _ in 0..200 {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().ok();
+    panic!("gateway did not exit");
+}
+
+#[test]
+fn check_config_accepts_the_example_and_names_errors() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/config.yaml");
+    let out = Command::new(bin())
+        .args(["check-config", example])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+
+    let bad = temp_config("bad", "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n      rpm: many\nrouter_settings:\n  wat: 1\n");
+    let out = Command::new(bin())
+        .args(["check-config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{}:5:", bad.display())), "{err}");
+    assert!(err.contains("model_list[0].litellm_params.rpm"), "{err}");
+
+    let warn = temp_config("warn", "model_list: []\nrouter_settings:\n  wat: 1\n");
+    let out = Command::new(bin())
+        .args(["check-config", warn.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("router_settings.wat"));
+
+    // Starting with a broken config fails fast, naming the problem.
+    let out = Command::new(bin())
+        .args(["--config", bad.to_str().unwrap(), "--port", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rpm"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_an_in_flight_stream_then_exits() {
+    let up = start_upstream().await;
+    let path = temp_config(
+        "drain",
+        &config_for(&up, "general_settings:\n  master_key: sk-bin\n"),
+    );
+    let (mut child, base) = spawn(&path, &["--num_workers", "2", "--detailed_debug"]);
+
+    let c = client();
+    let resp = c
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth("sk-bin")
+        .json(&json!({"model": "echo", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    let resp = c.post(format!("{base}/v1/chat/completions"))
+        .bearer_auth("sk-bin")
+        .json(&json!({"model": "gated", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+        .send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("\"a\""));
+
+    sigterm(&child);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still draining the stream"
+    );
+    up.state.gate.notify_one();
+    let mut rest = Vec::new();
+    while let Some(b) = body.next().await {
+        rest.extend_from_slice(&b.unwrap());
+    }
+    assert!(
+        String::from_utf8_lossy(&rest).ends_with("data: [DONE]\n\n"),
+        "stream completed"
+    );
+    let status = wait_exit(&mut child);
+    assert!(status.success(), "clean exit after draining: {status:?}");
+}
