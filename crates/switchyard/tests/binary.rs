@@ -174,3 +174,50 @@ async fn sigterm_drains_an_in_flight_stream_then_exits() {
     let status = wait_exit(&mut child);
     assert!(status.success(), "clean exit after draining: {status:?}");
 }
+
+/// A Python with the `openai` package: `SWITCHYARD_TEST_PYTHON`, else `python3` if it has it.
+fn python_with_openai() -> Option<String> {
+    let candidates = std::env::var("SWITCHYARD_TEST_PYTHON")
+        .ok()
+        .into_iter()
+        .chain(["python3".to_owned()]);
+    for py in candidates {
+        let ok = Command::new(&py)
+            .args(["-c", "import openai"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(py);
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_openai_python_client() {
+    let Some(python) = python_with_openai() else {
+        println!("skipped: no Python with the `openai` package (set SWITCHYARD_TEST_PYTHON; .ci/run does)");
+        return;
+    };
+    let up = start_upstream().await;
+    let path = temp_config("py", &config_for(&up, "general_settings:\n  master_key: sk-py\n"));
+    let (mut child, base) = spawn(&path, &[]);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/openai_client.py");
+    // The upstream mock runs on this test's runtime, so the script runs on a blocking thread.
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .args([script, &base, "sk-py"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    child.kill().ok();
+    child.wait().ok();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "openai client cases failed:\n{stdout}");
+    assert!(stdout.contains("8 passed, 0 failed"), "{stdout}");
+}

@@ -1,0 +1,114 @@
+"""The official `openai` Python client against a running Switchyard.
+
+Usage: python openai_client.py BASE_URL MASTER_KEY
+Run by the Rust test `official_openai_python_client` (crates/switchyard/tests/binary.rs),
+which starts the gateway in front of a mock OpenAI upstream.
+"""
+
+import sys
+import traceback
+
+import openai
+
+BASE, KEY = sys.argv[1], sys.argv[2]
+client = openai.OpenAI(base_url=BASE + "/v1", api_key=KEY, max_retries=0)
+MSGS = [{"role": "user", "content": "hi"}]
+results = []
+
+
+def case(fn):
+    try:
+        fn()
+        results.append((fn.__name__, None))
+    except Exception:  # noqa: BLE001 - report every failure, keep going
+        results.append((fn.__name__, traceback.format_exc()))
+    return fn
+
+
+@case
+def models_list():
+    ids = [m.id for m in client.models.list()]
+    assert "echo" in ids and "mock" in ids, ids
+
+
+@case
+def non_stream():
+    raw = client.chat.completions.with_raw_response.create(model="echo", messages=MSGS, seed=1)
+    assert raw.headers["x-litellm-call-id"]
+    r = raw.parse()
+    assert r.choices[0].message.content == "echo", r
+    assert r.usage.total_tokens == 12
+    assert r.usage.prompt_tokens_details.cached_tokens == 4
+
+
+@case
+def stream_with_usage():
+    text, usage = "", None
+    for chunk in client.chat.completions.create(
+        model="echo", messages=MSGS, stream=True, stream_options={"include_usage": True}
+    ):
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+        if chunk.usage:
+            usage = chunk.usage
+    assert text == "abc", text
+    assert usage is not None and usage.completion_tokens == 3
+
+
+@case
+def tool_calls():
+    r = client.chat.completions.create(
+        model="tools",
+        messages=MSGS,
+        tools=[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}],
+    )
+    call = r.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather" and call.function.arguments == '{"city":"Paris"}'
+
+
+@case
+def mock_stream():
+    text = "".join(
+        c.choices[0].delta.content or ""
+        for c in client.chat.completions.create(model="mock", messages=MSGS, stream=True)
+        if c.choices
+    )
+    assert text == "Hi from mock", text
+
+
+@case
+def unknown_model_is_bad_request():
+    try:
+        client.chat.completions.create(model="no-such-model", messages=MSGS)
+    except openai.BadRequestError as e:
+        assert "/v1/models" in str(e), e
+    else:
+        raise AssertionError("expected BadRequestError")
+
+
+@case
+def upstream_rate_limit_is_rate_limit_error():
+    try:
+        client.chat.completions.create(model="status-429", messages=MSGS)
+    except openai.RateLimitError as e:
+        assert "upstream says 429" in str(e), e
+    else:
+        raise AssertionError("expected RateLimitError")
+
+
+@case
+def wrong_key_is_authentication_error():
+    bad = openai.OpenAI(base_url=BASE + "/v1", api_key="sk-wrong", max_retries=0)
+    try:
+        bad.models.list()
+    except openai.AuthenticationError:
+        pass
+    else:
+        raise AssertionError("expected AuthenticationError")
+
+
+failed = [(n, tb) for n, tb in results if tb]
+for name, tb in failed:
+    print(f"FAIL {name}\n{tb}")
+print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+sys.exit(1 if failed else 0)
