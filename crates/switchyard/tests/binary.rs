@@ -201,9 +201,15 @@ async fn official_openai_python_client() {
         return;
     };
     let up = start_upstream().await;
-    let path = temp_config("py", &config_for(&up, "general_settings:\n  master_key: sk-py\n"));
+    let path = temp_config(
+        "py",
+        &config_for(&up, "general_settings:\n  master_key: sk-py\n"),
+    );
     let (mut child, base) = spawn(&path, &[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/python/openai_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/openai_client.py"
+    );
     // The upstream mock runs on this test's runtime, so the script runs on a blocking thread.
     let out = tokio::task::spawn_blocking(move || {
         Command::new(python)
@@ -218,6 +224,9 @@ async fn official_openai_python_client() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "openai client cases failed:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "openai client cases failed:\n{stdout}"
+    );
     assert!(stdout.contains("8 passed, 0 failed"), "{stdout}");
 }
