@@ -190,6 +190,30 @@ impl StreamState {
     }
 }
 
+/// Passes a 2xx response on; reads any other into the provider's error, `Retry-After` kept.
+async fn check_status(
+    resp: reqwest::Response,
+    target: &Target,
+    translator: &'static dyn ChatProvider,
+    timeout: Duration,
+) -> Result<reqwest::Response, GatewayError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let after = retry_after(resp.headers());
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| transport_error(e, target, timeout))?;
+    let mut e = GatewayError::from_provider(
+        translator.error_response(status.as_u16(), &body),
+        &target.provider,
+    );
+    e.retry_after = after;
+    Err(e)
+}
+
 impl Client {
     /// A client with the gateway's pool settings.
     pub fn new(_config: &Config) -> Result<Client, String> {
@@ -225,20 +249,12 @@ impl Client {
             .send()
             .await
             .map_err(|e| transport_error(e, target, timeout))?;
-        let status = resp.status();
+        let resp = check_status(resp, target, translator, timeout).await?;
         let headers = resp.headers().clone();
         let body = resp
             .bytes()
             .await
             .map_err(|e| transport_error(e, target, timeout))?;
-        if !status.is_success() {
-            let mut e = GatewayError::from_provider(
-                translator.error_response(status.as_u16(), &body),
-                &target.provider,
-            );
-            e.retry_after = retry_after(&headers);
-            return Err(e);
-        }
         let out = translator
             .chat_response(target, body)
             .map_err(|e| GatewayError::from_provider(e, &target.provider))?;
@@ -268,20 +284,8 @@ impl Client {
                 .send()
                 .await
                 .map_err(|e| transport_error(e, target, stream_timeout))?;
-            let status = resp.status();
+            let resp = check_status(resp, target, translator, stream_timeout).await?;
             let headers = resp.headers().clone();
-            if !status.is_success() {
-                let body = resp
-                    .bytes()
-                    .await
-                    .map_err(|e| transport_error(e, target, stream_timeout))?;
-                let mut e = GatewayError::from_provider(
-                    translator.error_response(status.as_u16(), &body),
-                    &target.provider,
-                );
-                e.retry_after = retry_after(&headers);
-                return Err(e);
-            }
             let mut body = resp.bytes_stream().boxed();
             let first = body.next().await;
             Ok((headers, body, first))
