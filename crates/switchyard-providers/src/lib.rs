@@ -104,7 +104,8 @@ pub trait StreamTranslator: Send {
 
 /// One provider's translation of chat completions.
 pub trait ChatProvider: Send + Sync {
-    /// Builds the upstream call for a (gateway-params-free) OpenAI-format request.
+    /// Builds the upstream call for an OpenAI-format request. The caller has removed the
+    /// gateway's own params and set `request.model` to `target.model`.
     fn chat_request(
         &self,
         target: &Target,

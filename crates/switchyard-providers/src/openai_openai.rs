@@ -214,7 +214,7 @@ mod tests {
         t.organization = Some("org-1".into());
         t.extra_headers = vec![("x-extra".into(), "1".into())];
         let r = OpenAi
-            .chat_request(&t, &req(r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"seed":3,"vendor_field":{"a":1}}"#))
+            .chat_request(&t, &req(r#"{"model":"gpt-4o-2024-08-06","messages":[{"role":"user","content":"hi"}],"seed":3,"vendor_field":{"a":1}}"#))
             .unwrap();
         assert_eq!(r.url, "http://127.0.0.1:1/v1/chat/completions");
         let find = |n: &str| {

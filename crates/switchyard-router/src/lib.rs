@@ -287,6 +287,7 @@ impl Router {
                 }
             }
             Backend::Http(translator) => {
+                request.model.clone_from(&deployment.target.model);
                 let up = translator
                     .chat_request(&deployment.target, &request)
                     .map_err(GatewayError::from_translate)?;

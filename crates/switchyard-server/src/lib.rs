@@ -27,6 +27,7 @@ use axum::http::{HeaderName, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use switchyard_router::{GatewayError, Router};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -171,6 +172,13 @@ pub async fn serve(
         let _ = tx.send(true);
     };
     let mut rx2 = rx.clone();
+    // TCP_NODELAY on every accepted socket: small SSE events must not wait on Nagle and a
+    // delayed ACK (a 40 ms stall).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     let server = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),

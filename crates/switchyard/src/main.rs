@@ -12,6 +12,11 @@ use switchyard_router::Router;
 use switchyard_server::AppState;
 use tracing_subscriber::EnvFilter;
 
+// mimalloc: fewer cycles per allocation than glibc malloc on the many small, short-lived
+// allocations of request handling (bodies, header values, JSON values).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An LLM gateway: one OpenAI-compatible API in front of every provider.
 #[derive(Debug, Parser)]
 #[command(name = "switchyard", version, about)]

@@ -1,0 +1,267 @@
+//! The load generator: keep-alive HTTP/1.1 connections built on hyper, latencies in an HDR
+//! histogram (nanoseconds).
+//!
+//! Closed loop (`closed_loop`) measures the most a target serves at a concurrency; open loop
+//! (`fixed_rate`) sends on a fixed schedule whatever the target does (a slow answer never
+//! delays the next send: each request takes an idle connection or opens one), and measures
+//! from the moment the request is written. Tokio's timer has millisecond resolution, so
+//! timing from the due time would add up to 1 ms of scheduler noise to every sample.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// What to send.
+#[derive(Clone)]
+pub struct Target {
+    /// Where.
+    pub addr: SocketAddr,
+    /// Path, e.g. `/v1/chat/completions`.
+    pub path: String,
+    /// The JSON body.
+    pub body: Bytes,
+    /// `Authorization` header value, if any.
+    pub auth: Option<String>,
+}
+
+/// Results of one run.
+pub struct Stats {
+    /// Successful requests measured.
+    pub ok: u64,
+    /// Failed requests (transport error or non-200).
+    pub errors: u64,
+    /// Measured wall time.
+    pub elapsed: Duration,
+    /// Latencies, nanoseconds.
+    pub hist: Histogram<u64>,
+}
+
+impl Stats {
+    /// Requests per second.
+    pub fn rps(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+    /// A latency percentile (0..=100), microseconds.
+    pub fn us(&self, q: f64) -> f64 {
+        self.hist.value_at_quantile(q / 100.0) as f64 / 1000.0
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Opens a keep-alive connection.
+pub async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(send)
+}
+
+fn request(t: &Target) -> Request<Full<Bytes>> {
+    let mut b = Request::post(t.path.as_str())
+        .header("host", "bench")
+        .header("content-type", "application/json");
+    if let Some(a) = &t.auth {
+        b = b.header("authorization", a.as_str());
+    }
+    b.body(Full::new(t.body.clone()))
+        .expect("a valid request")
+}
+
+/// Sends one request on `conn` and reads the whole answer. `Ok(false)` for a non-200.
+async fn one(conn: &mut SendRequest<Full<Bytes>>, t: &Target) -> anyhow::Result<bool> {
+    conn.ready().await?;
+    let resp = conn.send_request(request(t)).await?;
+    let ok = resp.status() == 200;
+    resp.into_body().collect().await?;
+    Ok(ok)
+}
+
+/// `concurrency` connections, each sending back to back, for `warmup + duration`.
+pub async fn closed_loop(t: &Target, concurrency: usize, warmup: Duration, duration: Duration) -> Stats {
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + duration;
+    let mut tasks = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut hist = histogram();
+            let (mut ok, mut errors) = (0u64, 0u64);
+            let mut conn = None;
+            while Instant::now() < end {
+                if conn.is_none() {
+                    conn = connect(t.addr).await.ok();
+                    if conn.is_none() {
+                        errors += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                }
+                let Some(c) = conn.as_mut() else { continue };
+                let t0 = Instant::now();
+                let res = one(c, &t).await;
+                let t1 = Instant::now();
+                let counted = t0 >= measure_from && t1 <= end;
+                match res {
+                    Ok(true) if counted => {
+                        ok += 1;
+                        let _ = hist.record((t1 - t0).as_nanos() as u64);
+                    }
+                    Ok(true) => {}
+                    Ok(false) => errors += u64::from(counted),
+                    Err(_) => {
+                        errors += u64::from(counted);
+                        conn = None;
+                    }
+                }
+            }
+            (hist, ok, errors)
+        }));
+    }
+    let mut stats = Stats { ok: 0, errors: 0, elapsed: duration, hist: histogram() };
+    for task in tasks {
+        if let Ok((h, ok, errors)) = task.await {
+            let _ = stats.hist.add(h);
+            stats.ok += ok;
+            stats.errors += errors;
+        }
+    }
+    stats
+}
+
+/// Requests at `rps` on a fixed schedule for `warmup + duration`; latency from the due time.
+pub async fn fixed_rate(t: &Target, rps: f64, warmup: Duration, duration: Duration) -> Stats {
+    let pool: Arc<Mutex<Vec<SendRequest<Full<Bytes>>>>> = Arc::new(Mutex::new(Vec::new()));
+    let shared = Arc::new(Mutex::new((histogram(), 0u64, 0u64)));
+    let period = Duration::from_secs_f64(1.0 / rps);
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + duration;
+    let total = ((warmup + duration).as_secs_f64() * rps) as u64;
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = start + period.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let (t, pool, shared) = (t.clone(), Arc::clone(&pool), Arc::clone(&shared));
+        tasks.push(tokio::spawn(async move {
+            let taken = pool.lock().ok().and_then(|mut p| p.pop());
+            let conn = match taken {
+                Some(c) => Some(c),
+                None => connect(t.addr).await.ok(),
+            };
+            let counted = due >= measure_from && due < end;
+            let Some(mut conn) = conn else {
+                if let Ok(mut s) = shared.lock() {
+                    s.2 += u64::from(counted);
+                }
+                return;
+            };
+            let sent = Instant::now();
+            let res = one(&mut conn, &t).await;
+            let done = Instant::now();
+            if let Ok(mut s) = shared.lock() {
+                match res {
+                    Ok(true) if counted => {
+                        let _ = s.0.record((done - sent).as_nanos() as u64);
+                        s.1 += 1;
+                    }
+                    Ok(true) => {}
+                    _ => s.2 += u64::from(counted),
+                }
+            }
+            if matches!(res, Ok(_)) {
+                if let Ok(mut p) = pool.lock() {
+                    p.push(conn);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    let (hist, ok, errors) = match Arc::try_unwrap(shared).ok().and_then(|m| m.into_inner().ok()) {
+        Some(s) => s,
+        None => (histogram(), 0, 0),
+    };
+    Stats { ok, errors, elapsed: duration, hist }
+}
+
+/// One streamed request: time to the first body bytes and the gaps between later arrivals.
+pub struct StreamTiming {
+    /// Time from sending to the first body bytes.
+    pub ttft: Duration,
+    /// Time from sending to the end of the stream.
+    pub total: Duration,
+    /// Body frames received.
+    pub frames: usize,
+}
+
+/// Sends a streaming request and times it.
+pub async fn stream_once(t: &Target) -> anyhow::Result<StreamTiming> {
+    let mut conn = connect(t.addr).await?;
+    conn.ready().await?;
+    let t0 = Instant::now();
+    let resp = conn.send_request(request(t)).await?;
+    anyhow::ensure!(resp.status() == 200, "stream answered {}", resp.status());
+    let mut body = resp.into_body();
+    let mut ttft = None;
+    let mut frames = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame?;
+        if frame.is_data() {
+            frames += 1;
+            ttft.get_or_insert_with(|| t0.elapsed());
+        }
+    }
+    Ok(StreamTiming { ttft: ttft.unwrap_or_default(), total: t0.elapsed(), frames })
+}
+
+/// Opens `n` streams and keeps reading them in the background; returns once all answered.
+pub async fn open_streams(t: &Target, n: usize) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let mut handles = Vec::with_capacity(n);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bool>(n.max(1));
+    for _ in 0..n {
+        let t = t.clone();
+        let tx = tx.clone();
+        handles.push(tokio::spawn(async move {
+            let started = async {
+                let mut conn = connect(t.addr).await?;
+                conn.ready().await?;
+                let resp = conn.send_request(request(&t)).await?;
+                anyhow::Ok((conn, resp))
+            }
+            .await;
+            match started {
+                Ok((_conn, resp)) => {
+                    let _ = tx.send(resp.status() == 200).await;
+                    let mut body = resp.into_body();
+                    while let Some(Ok(_)) = body.frame().await {}
+                }
+                Err(_) => {
+                    let _ = tx.send(false).await;
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let mut ok = 0;
+    while let Some(started) = rx.recv().await {
+        ok += usize::from(started);
+    }
+    anyhow::ensure!(ok == n, "only {ok} of {n} streams opened");
+    Ok(handles)
+}

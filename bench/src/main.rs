@@ -1,0 +1,349 @@
+//! `switchyard-bench`: the macro benchmark of BENCHMARKS.md.
+//!
+//! Starts the mock upstream and the load generator pinned to one core, the gateway (release
+//! build) pinned to the other with `taskset`, runs every scenario against the gateway and
+//! directly against the mock, prints one table and writes a JSON result file.
+//!
+//!     cargo run --release -p switchyard-bench            # full run (~2 minutes)
+//!     cargo run --release -p switchyard-bench -- --quick # shorter runs
+
+// A measuring tool, not the request path: failing loudly on a broken setup is the right call.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod load;
+mod mock;
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::Parser;
+use serde_json::{json, Value};
+
+use load::{Stats, Target};
+
+/// The gateway's benchmark.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Seconds measured per throughput and fixed-rate run.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Seconds of warm-up before each measured run.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Short runs (2 s) for a quick look.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "bench/results/latest.json")]
+    out: PathBuf,
+    /// The gateway binary (default: build and use target/release/switchyard).
+    #[arg(long)]
+    gateway: Option<PathBuf>,
+    /// Concurrent open streams for the memory scenario.
+    #[arg(long, default_value_t = 1000)]
+    streams: usize,
+}
+
+const KEY: &str = "sk-bench-master";
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn build_gateway() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["build", "--release", "-p", "switchyard", "--bin", "switchyard"])
+        .status()
+        .context("running cargo build")?;
+    anyhow::ensure!(status.success(), "cargo build of the gateway failed");
+    let exe = std::env::current_exe()?;
+    Ok(exe.with_file_name("switchyard"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn config(mock: SocketAddr) -> String {
+    let base = format!("http://{mock}");
+    format!(
+        r#"model_list:
+  - model_name: bench-json
+    litellm_params: {{model: openai/gpt-4o-mini, api_key: sk-upstream, api_base: "{base}/json/v1"}}
+  - model_name: bench-stream
+    litellm_params: {{model: openai/gpt-4o-mini, api_key: sk-upstream, api_base: "{base}/stream/100/1/v1"}}
+  - model_name: bench-open
+    litellm_params: {{model: openai/gpt-4o-mini, api_key: sk-upstream, api_base: "{base}/stream/100/100/v1"}}
+general_settings:
+  master_key: {KEY}
+"#
+    )
+}
+
+struct Gateway {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_gateway(bin: &Path, config_path: &Path, pin: Option<usize>) -> anyhow::Result<Gateway> {
+    let port = free_port();
+    let mut cmd = match pin {
+        Some(core) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &core.to_string()]).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let child = cmd
+        .args(["--config", config_path.to_str().unwrap_or_default()])
+        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--num_workers", "1"])
+        .args(["--log-level", "warn"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the gateway")?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "gateway did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(Gateway { child, addr })
+}
+
+/// Resident memory (kB) and CPU time (s) of a process, from /proc.
+fn proc_usage(pid: u32) -> (u64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    (rss, ticks / 100.0)
+}
+
+fn chat_body(model: &str, stream: bool) -> Bytes {
+    let mut v = json!({
+        "model": model,
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "Write one sentence about foxes and dogs for a benchmark."}
+        ],
+        "max_tokens": 64,
+        "temperature": 0.2
+    });
+    if stream {
+        v["stream"] = json!(true);
+        v["stream_options"] = json!({"include_usage": true});
+    }
+    Bytes::from(v.to_string())
+}
+
+fn fmt_us(v: f64) -> String {
+    if v >= 10_000.0 {
+        format!("{:.1} ms", v / 1000.0)
+    } else {
+        format!("{v:.0} µs")
+    }
+}
+
+fn stats_json(s: &Stats) -> Value {
+    json!({"rps": s.rps(), "ok": s.ok, "errors": s.errors,
+           "p50_us": s.us(50.0), "p99_us": s.us(99.0), "p999_us": s.us(99.9), "max_us": s.us(100.0)})
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let duration = Duration::from_secs_f64(if args.quick { 2.0 } else { args.duration });
+    let warmup = Duration::from_secs_f64(if args.quick { 0.5 } else { args.warmup });
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let (gw_core, load_core) = if cores.len() >= 2 { (Some(0), Some(1)) } else { (None, None) };
+    // The mock and the load generator share this process; keep them off the gateway's core.
+    if let Some(c) = load_core.and_then(|i| cores.get(i)) {
+        core_affinity::set_for_current(*c);
+    }
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+
+    let bin = match &args.gateway {
+        Some(b) => b.clone(),
+        None => build_gateway()?,
+    };
+    let mock = mock::start()?;
+    let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let cfg = dir.join("config.yaml");
+    std::fs::write(&cfg, config(mock))?;
+    let gw = start_gateway(&bin, &cfg, gw_core)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (idle_rss_kb, _) = proc_usage(gw.child.id());
+
+    let auth = Some(format!("Bearer {KEY}"));
+    let via_gw = |model: &str, stream: bool| Target {
+        addr: gw.addr,
+        path: "/v1/chat/completions".into(),
+        body: chat_body(model, stream),
+        auth: auth.clone(),
+    };
+    let direct = |path: &str, stream: bool| Target {
+        addr: mock,
+        path: path.into(),
+        body: chat_body("gpt-4o-mini", stream),
+        auth: Some("Bearer sk-upstream".into()),
+    };
+    let gw_json = via_gw("bench-json", false);
+    let direct_json = direct("/json/v1/chat/completions", false);
+
+    let mut results = json!({
+        "machine": machine(),
+        "cpu_split": match gw_core { Some(_) => "gateway on core 0 (taskset); mock and load generator on core 1", None => "not pinned (fewer than 2 cores)" },
+        "duration_s": duration.as_secs_f64(), "warmup_s": warmup.as_secs_f64(),
+        "idle_rss_mb": idle_rss_kb as f64 / 1024.0,
+    });
+    let mut table = String::new();
+    let _ = writeln!(table, "| scenario | target | RPS | p50 | p99 | p99.9 | errors |");
+    let _ = writeln!(table, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    let row = |t: &mut String, scen: &str, who: &str, s: &Stats| {
+        let _ = writeln!(t, "| {scen} | {who} | {:.0} | {} | {} | {} | {} |",
+            s.rps(), fmt_us(s.us(50.0)), fmt_us(s.us(99.0)), fmt_us(s.us(99.9)), s.errors);
+    };
+
+    // 1. Max throughput, non-streaming.
+    let mut thr = serde_json::Map::new();
+    for c in [1usize, 64, 256] {
+        eprintln!("throughput, concurrency {c} ...");
+        let d = load::closed_loop(&direct_json, c, warmup, duration).await;
+        let (_, cpu0) = proc_usage(gw.child.id());
+        let g = load::closed_loop(&gw_json, c, warmup, duration).await;
+        let (_, cpu1) = proc_usage(gw.child.id());
+        row(&mut table, &format!("throughput c={c}"), "direct", &d);
+        row(&mut table, &format!("throughput c={c}"), "gateway", &g);
+        let cpu_per_req_us = (cpu1 - cpu0) * 1e6 / (g.ok.max(1) as f64);
+        thr.insert(format!("c{c}"), json!({"direct": stats_json(&d), "gateway": stats_json(&g),
+            "gateway_cpu_us_per_request": cpu_per_req_us}));
+    }
+    results["throughput"] = Value::Object(thr);
+
+    // 2. Added latency at fixed rates.
+    let mut fixed = serde_json::Map::new();
+    let mut added_rows = Vec::new();
+    for rps in [500.0, 2000.0] {
+        eprintln!("fixed rate {rps} RPS ...");
+        let d = load::fixed_rate(&direct_json, rps, warmup, duration).await;
+        let g = load::fixed_rate(&gw_json, rps, warmup, duration).await;
+        row(&mut table, &format!("fixed {rps:.0} RPS"), "direct", &d);
+        row(&mut table, &format!("fixed {rps:.0} RPS"), "gateway", &g);
+        let added = [50.0, 99.0, 99.9].map(|q| g.us(q) - d.us(q));
+        added_rows.push(format!("| {rps:.0} RPS | {} | {} | {} |", fmt_us(added[0]), fmt_us(added[1]), fmt_us(added[2])));
+        fixed.insert(format!("rps{rps:.0}"), json!({"direct": stats_json(&d), "gateway": stats_json(&g),
+            "added_p50_us": added[0], "added_p99_us": added[1], "added_p999_us": added[2]}));
+    }
+    results["fixed_rate"] = Value::Object(fixed);
+
+    // 3. Streaming: TTFT and inter-chunk overhead, 100 chunks 1 ms apart.
+    eprintln!("streaming ...");
+    let n = if args.quick { 10 } else { 30 };
+    let (mut ttft_d, mut ttft_g, mut tot_d, mut tot_g, mut frames_g) = (vec![], vec![], vec![], vec![], 0);
+    let direct_stream = direct("/stream/100/1/v1/chat/completions", true);
+    let gw_stream = via_gw("bench-stream", true);
+    for _ in 0..n {
+        let d = load::stream_once(&direct_stream).await?;
+        let g = load::stream_once(&gw_stream).await?;
+        ttft_d.push(d.ttft.as_secs_f64() * 1e6);
+        ttft_g.push(g.ttft.as_secs_f64() * 1e6);
+        tot_d.push(d.total.as_secs_f64() * 1e6);
+        tot_g.push(g.total.as_secs_f64() * 1e6);
+        frames_g = g.frames;
+    }
+    let median = |v: &mut Vec<f64>| { v.sort_by(f64::total_cmp); v[v.len() / 2] };
+    let (ttft_d, ttft_g) = (median(&mut ttft_d), median(&mut ttft_g));
+    let (tot_d, tot_g) = (median(&mut tot_d), median(&mut tot_g));
+    let inter_chunk_overhead = (tot_g - ttft_g - (tot_d - ttft_d)) / 100.0;
+    results["streaming"] = json!({"chunks": 100, "chunk_delay_ms": 1, "streams": n,
+        "ttft_direct_us": ttft_d, "ttft_gateway_us": ttft_g, "ttft_overhead_us": ttft_g - ttft_d,
+        "inter_chunk_overhead_us": inter_chunk_overhead, "gateway_frames": frames_g});
+
+    // 4. Many open streams: memory and CPU of the gateway.
+    eprintln!("{} open streams ...", args.streams);
+    let before = proc_usage(gw.child.id());
+    let t0 = Instant::now();
+    let handles = load::open_streams(&via_gw("bench-open", true), args.streams).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = proc_usage(gw.child.id());
+    let cpu_pct = (after.1 - before.1) / t0.elapsed().as_secs_f64() * 100.0;
+    for h in handles {
+        h.abort();
+    }
+    results["open_streams"] = json!({"streams": args.streams, "chunk_interval_ms": 100,
+        "gateway_rss_mb": after.0 as f64 / 1024.0, "gateway_cpu_percent": cpu_pct});
+    results["governed_lane"] = json!("not measured yet: virtual keys, budgets and spend logs arrive with issues 5 and 6");
+
+    let mut out = String::new();
+    let _ = writeln!(out, "\n## Switchyard benchmark ({})\n", results["cpu_split"].as_str().unwrap_or(""));
+    out.push_str(&table);
+    let _ = writeln!(out, "\n| added latency (gateway - direct) | p50 | p99 | p99.9 |\n| --- | ---: | ---: | ---: |");
+    for r in &added_rows {
+        let _ = writeln!(out, "{r}");
+    }
+    let _ = writeln!(out, "\n| streaming (100 chunks, 1 ms apart) | direct | gateway | overhead |\n| --- | ---: | ---: | ---: |");
+    let _ = writeln!(out, "| time to first token | {} | {} | {} |", fmt_us(ttft_d), fmt_us(ttft_g), fmt_us(ttft_g - ttft_d));
+    let _ = writeln!(out, "| inter-chunk overhead | | | {:.1} µs |", inter_chunk_overhead);
+    let _ = writeln!(out, "\n| gateway resources | value |\n| --- | ---: |");
+    let _ = writeln!(out, "| RSS idle | {:.1} MB |", idle_rss_kb as f64 / 1024.0);
+    let _ = writeln!(out, "| RSS with {} open streams | {:.1} MB |", args.streams, after.0 as f64 / 1024.0);
+    let _ = writeln!(out, "| CPU with {} open streams (chunk every 100 ms each) | {:.0} % of a core |", args.streams, cpu_pct);
+    for c in [1, 64, 256] {
+        let v = &results["throughput"][format!("c{c}")]["gateway_cpu_us_per_request"];
+        let _ = writeln!(out, "| CPU per request at c={c} | {:.1} µs |", v.as_f64().unwrap_or(0.0));
+    }
+    let _ = writeln!(out, "| governed lane | {} |", results["governed_lane"].as_str().unwrap_or(""));
+    println!("{out}");
+
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.out, serde_json::to_string_pretty(&results)?)?;
+    println!("results written to {}", args.out.display());
+    drop(gw);
+    std::fs::remove_dir_all(dir).ok();
+    Ok(())
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())))
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|c| c.lines().next().map(str::to_owned))
+        .unwrap_or_default();
+    json!({"cpu": cpu, "cores": std::thread::available_parallelism().map_or(0, |n| n.get()), "memory": mem})
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // One thread: the load generator and the mock share the core they are pinned to.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(run(args))
+}
