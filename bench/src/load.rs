@@ -77,8 +77,7 @@ fn request(t: &Target) -> Request<Full<Bytes>> {
     if let Some(a) = &t.auth {
         b = b.header("authorization", a.as_str());
     }
-    b.body(Full::new(t.body.clone()))
-        .expect("a valid request")
+    b.body(Full::new(t.body.clone())).expect("a valid request")
 }
 
 /// Sends one request on `conn` and reads the whole answer. `Ok(false)` for a non-200.
@@ -91,7 +90,12 @@ async fn one(conn: &mut SendRequest<Full<Bytes>>, t: &Target) -> anyhow::Result<
 }
 
 /// `concurrency` connections, each sending back to back, for `warmup + duration`.
-pub async fn closed_loop(t: &Target, concurrency: usize, warmup: Duration, duration: Duration) -> Stats {
+pub async fn closed_loop(
+    t: &Target,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Stats {
     let start = Instant::now();
     let measure_from = start + warmup;
     let end = measure_from + duration;
@@ -132,7 +136,12 @@ pub async fn closed_loop(t: &Target, concurrency: usize, warmup: Duration, durat
             (hist, ok, errors)
         }));
     }
-    let mut stats = Stats { ok: 0, errors: 0, elapsed: duration, hist: histogram() };
+    let mut stats = Stats {
+        ok: 0,
+        errors: 0,
+        elapsed: duration,
+        hist: histogram(),
+    };
     for task in tasks {
         if let Ok((h, ok, errors)) = task.await {
             let _ = stats.hist.add(h);
@@ -183,7 +192,7 @@ pub async fn fixed_rate(t: &Target, rps: f64, warmup: Duration, duration: Durati
                     _ => s.2 += u64::from(counted),
                 }
             }
-            if matches!(res, Ok(_)) {
+            if res.is_ok() {
                 if let Ok(mut p) = pool.lock() {
                     p.push(conn);
                 }
@@ -193,11 +202,19 @@ pub async fn fixed_rate(t: &Target, rps: f64, warmup: Duration, duration: Durati
     for task in tasks {
         let _ = task.await;
     }
-    let (hist, ok, errors) = match Arc::try_unwrap(shared).ok().and_then(|m| m.into_inner().ok()) {
+    let (hist, ok, errors) = match Arc::try_unwrap(shared)
+        .ok()
+        .and_then(|m| m.into_inner().ok())
+    {
         Some(s) => s,
         None => (histogram(), 0, 0),
     };
-    Stats { ok, errors, elapsed: duration, hist }
+    Stats {
+        ok,
+        errors,
+        elapsed: duration,
+        hist,
+    }
 }
 
 /// One streamed request: time to the first body bytes and the gaps between later arrivals.
@@ -227,11 +244,18 @@ pub async fn stream_once(t: &Target) -> anyhow::Result<StreamTiming> {
             ttft.get_or_insert_with(|| t0.elapsed());
         }
     }
-    Ok(StreamTiming { ttft: ttft.unwrap_or_default(), total: t0.elapsed(), frames })
+    Ok(StreamTiming {
+        ttft: ttft.unwrap_or_default(),
+        total: t0.elapsed(),
+        frames,
+    })
 }
 
 /// Opens `n` streams and keeps reading them in the background; returns once all answered.
-pub async fn open_streams(t: &Target, n: usize) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+pub async fn open_streams(
+    t: &Target,
+    n: usize,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut handles = Vec::with_capacity(n);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<bool>(n.max(1));
     for _ in 0..n {

@@ -59,7 +59,14 @@ fn build_gateway() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace_root())
-        .args(["build", "--release", "-p", "switchyard", "--bin", "switchyard"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "switchyard",
+            "--bin",
+            "switchyard",
+        ])
         .status()
         .context("running cargo build")?;
     anyhow::ensure!(status.success(), "cargo build of the gateway failed");
@@ -114,7 +121,14 @@ fn start_gateway(bin: &Path, config_path: &Path, pin: Option<usize>) -> anyhow::
     };
     let child = cmd
         .args(["--config", config_path.to_str().unwrap_or_default()])
-        .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--num_workers", "1"])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--num_workers",
+            "1",
+        ])
         .args(["--log-level", "warn"])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -138,7 +152,12 @@ fn proc_usage(pid: u32) -> (u64, f64) {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
     let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
         + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     (rss, ticks / 100.0)
@@ -178,7 +197,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let duration = Duration::from_secs_f64(if args.quick { 2.0 } else { args.duration });
     let warmup = Duration::from_secs_f64(if args.quick { 0.5 } else { args.warmup });
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let (gw_core, load_core) = if cores.len() >= 2 { (Some(0), Some(1)) } else { (None, None) };
+    let (gw_core, load_core) = if cores.len() >= 2 {
+        (Some(0), Some(1))
+    } else {
+        (None, None)
+    };
     // The mock and the load generator share this process; keep them off the gateway's core.
     if let Some(c) = load_core.and_then(|i| cores.get(i)) {
         core_affinity::set_for_current(*c);
@@ -221,11 +244,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "idle_rss_mb": idle_rss_kb as f64 / 1024.0,
     });
     let mut table = String::new();
-    let _ = writeln!(table, "| scenario | target | RPS | p50 | p99 | p99.9 | errors |");
+    let _ = writeln!(
+        table,
+        "| scenario | target | RPS | p50 | p99 | p99.9 | errors |"
+    );
     let _ = writeln!(table, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     let row = |t: &mut String, scen: &str, who: &str, s: &Stats| {
-        let _ = writeln!(t, "| {scen} | {who} | {:.0} | {} | {} | {} | {} |",
-            s.rps(), fmt_us(s.us(50.0)), fmt_us(s.us(99.0)), fmt_us(s.us(99.9)), s.errors);
+        let _ = writeln!(
+            t,
+            "| {scen} | {who} | {:.0} | {} | {} | {} | {} |",
+            s.rps(),
+            fmt_us(s.us(50.0)),
+            fmt_us(s.us(99.0)),
+            fmt_us(s.us(99.9)),
+            s.errors
+        );
     };
 
     // 1. Max throughput, non-streaming.
@@ -239,8 +272,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         row(&mut table, &format!("throughput c={c}"), "direct", &d);
         row(&mut table, &format!("throughput c={c}"), "gateway", &g);
         let cpu_per_req_us = (cpu1 - cpu0) * 1e6 / (g.ok.max(1) as f64);
-        thr.insert(format!("c{c}"), json!({"direct": stats_json(&d), "gateway": stats_json(&g),
-            "gateway_cpu_us_per_request": cpu_per_req_us}));
+        thr.insert(
+            format!("c{c}"),
+            json!({"direct": stats_json(&d), "gateway": stats_json(&g),
+            "gateway_cpu_us_per_request": cpu_per_req_us}),
+        );
     }
     results["throughput"] = Value::Object(thr);
 
@@ -254,16 +290,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
         row(&mut table, &format!("fixed {rps:.0} RPS"), "direct", &d);
         row(&mut table, &format!("fixed {rps:.0} RPS"), "gateway", &g);
         let added = [50.0, 99.0, 99.9].map(|q| g.us(q) - d.us(q));
-        added_rows.push(format!("| {rps:.0} RPS | {} | {} | {} |", fmt_us(added[0]), fmt_us(added[1]), fmt_us(added[2])));
-        fixed.insert(format!("rps{rps:.0}"), json!({"direct": stats_json(&d), "gateway": stats_json(&g),
-            "added_p50_us": added[0], "added_p99_us": added[1], "added_p999_us": added[2]}));
+        added_rows.push(format!(
+            "| {rps:.0} RPS | {} | {} | {} |",
+            fmt_us(added[0]),
+            fmt_us(added[1]),
+            fmt_us(added[2])
+        ));
+        fixed.insert(
+            format!("rps{rps:.0}"),
+            json!({"direct": stats_json(&d), "gateway": stats_json(&g),
+            "added_p50_us": added[0], "added_p99_us": added[1], "added_p999_us": added[2]}),
+        );
     }
     results["fixed_rate"] = Value::Object(fixed);
 
     // 3. Streaming: TTFT and inter-chunk overhead, 100 chunks 1 ms apart.
     eprintln!("streaming ...");
     let n = if args.quick { 10 } else { 30 };
-    let (mut ttft_d, mut ttft_g, mut tot_d, mut tot_g, mut frames_g) = (vec![], vec![], vec![], vec![], 0);
+    let (mut ttft_d, mut ttft_g, mut tot_d, mut tot_g, mut frames_g) =
+        (vec![], vec![], vec![], vec![], 0);
     let direct_stream = direct("/stream/100/1/v1/chat/completions", true);
     let gw_stream = via_gw("bench-stream", true);
     for _ in 0..n {
@@ -275,7 +320,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tot_g.push(g.total.as_secs_f64() * 1e6);
         frames_g = g.frames;
     }
-    let median = |v: &mut Vec<f64>| { v.sort_by(f64::total_cmp); v[v.len() / 2] };
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     let (ttft_d, ttft_g) = (median(&mut ttft_d), median(&mut ttft_g));
     let (tot_d, tot_g) = (median(&mut tot_d), median(&mut tot_g));
     let inter_chunk_overhead = (tot_g - ttft_g - (tot_d - ttft_d)) / 100.0;
@@ -296,27 +344,62 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     results["open_streams"] = json!({"streams": args.streams, "chunk_interval_ms": 100,
         "gateway_rss_mb": after.0 as f64 / 1024.0, "gateway_cpu_percent": cpu_pct});
-    results["governed_lane"] = json!("not measured yet: virtual keys, budgets and spend logs arrive with issues 5 and 6");
+    results["governed_lane"] =
+        json!("not measured yet: virtual keys, budgets and spend logs arrive with issues 5 and 6");
 
     let mut out = String::new();
-    let _ = writeln!(out, "\n## Switchyard benchmark ({})\n", results["cpu_split"].as_str().unwrap_or(""));
+    let _ = writeln!(
+        out,
+        "\n## Switchyard benchmark ({})\n",
+        results["cpu_split"].as_str().unwrap_or("")
+    );
     out.push_str(&table);
-    let _ = writeln!(out, "\n| added latency (gateway - direct) | p50 | p99 | p99.9 |\n| --- | ---: | ---: | ---: |");
+    let _ = writeln!(
+        out,
+        "\n| added latency (gateway - direct) | p50 | p99 | p99.9 |\n| --- | ---: | ---: | ---: |"
+    );
     for r in &added_rows {
         let _ = writeln!(out, "{r}");
     }
     let _ = writeln!(out, "\n| streaming (100 chunks, 1 ms apart) | direct | gateway | overhead |\n| --- | ---: | ---: | ---: |");
-    let _ = writeln!(out, "| time to first token | {} | {} | {} |", fmt_us(ttft_d), fmt_us(ttft_g), fmt_us(ttft_g - ttft_d));
-    let _ = writeln!(out, "| inter-chunk overhead | | | {:.1} µs |", inter_chunk_overhead);
+    let _ = writeln!(
+        out,
+        "| time to first token | {} | {} | {} |",
+        fmt_us(ttft_d),
+        fmt_us(ttft_g),
+        fmt_us(ttft_g - ttft_d)
+    );
+    let _ = writeln!(
+        out,
+        "| inter-chunk overhead | | | {:.1} µs |",
+        inter_chunk_overhead
+    );
     let _ = writeln!(out, "\n| gateway resources | value |\n| --- | ---: |");
     let _ = writeln!(out, "| RSS idle | {:.1} MB |", idle_rss_kb as f64 / 1024.0);
-    let _ = writeln!(out, "| RSS with {} open streams | {:.1} MB |", args.streams, after.0 as f64 / 1024.0);
-    let _ = writeln!(out, "| CPU with {} open streams (chunk every 100 ms each) | {:.0} % of a core |", args.streams, cpu_pct);
+    let _ = writeln!(
+        out,
+        "| RSS with {} open streams | {:.1} MB |",
+        args.streams,
+        after.0 as f64 / 1024.0
+    );
+    let _ = writeln!(
+        out,
+        "| CPU with {} open streams (chunk every 100 ms each) | {:.0} % of a core |",
+        args.streams, cpu_pct
+    );
     for c in [1, 64, 256] {
         let v = &results["throughput"][format!("c{c}")]["gateway_cpu_us_per_request"];
-        let _ = writeln!(out, "| CPU per request at c={c} | {:.1} µs |", v.as_f64().unwrap_or(0.0));
+        let _ = writeln!(
+            out,
+            "| CPU per request at c={c} | {:.1} µs |",
+            v.as_f64().unwrap_or(0.0)
+        );
     }
-    let _ = writeln!(out, "| governed lane | {} |", results["governed_lane"].as_str().unwrap_or(""));
+    let _ = writeln!(
+        out,
+        "| governed lane | {} |",
+        results["governed_lane"].as_str().unwrap_or("")
+    );
     println!("{out}");
 
     if let Some(parent) = args.out.parent() {
@@ -332,7 +415,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
 fn machine() -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())))
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
         .unwrap_or_default();
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -344,6 +432,8 @@ fn machine() -> Value {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // One thread: the load generator and the mock share the core they are pinned to.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(run(args))
 }

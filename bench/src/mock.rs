@@ -77,7 +77,9 @@ async fn handle(req: Request<Incoming>, canned: Arc<Canned>) -> Result<Response<
         }
         _ => Response::builder()
             .status(StatusCode::NOT_FOUND)
-            .body(full(Bytes::from_static(b"{\"error\":{\"message\":\"no such mock\"}}"))),
+            .body(full(Bytes::from_static(
+                b"{\"error\":{\"message\":\"no such mock\"}}",
+            ))),
     };
     Ok(resp.unwrap_or_else(|_| Response::new(full(Bytes::new()))))
 }
@@ -130,15 +132,17 @@ pub fn start() -> anyhow::Result<SocketAddr> {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
-    std::thread::Builder::new().name("mock-upstream".into()).spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("mock runtime");
-        rt.block_on(async move {
-            let listener = TcpListener::from_std(std_listener).expect("mock listener");
-            serve(listener).await;
-        });
-    })?;
+    std::thread::Builder::new()
+        .name("mock-upstream".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("mock runtime");
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(std_listener).expect("mock listener");
+                serve(listener).await;
+            });
+        })?;
     Ok(addr)
 }

@@ -43,12 +43,18 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("request");
     g.throughput(Throughput::Bytes(REQUEST.len() as u64));
     g.bench_function("parse_chat_request", |b| {
-        b.iter(|| serde_json::from_slice::<ChatCompletionRequest>(black_box(REQUEST.as_bytes())).unwrap())
+        b.iter(|| {
+            serde_json::from_slice::<ChatCompletionRequest>(black_box(REQUEST.as_bytes())).unwrap()
+        })
     });
     let req: ChatCompletionRequest = serde_json::from_str(REQUEST).unwrap();
     let t = target();
-    g.bench_function("openai_request_body", |b| b.iter(|| request_body(&t, black_box(&req)).unwrap()));
-    g.bench_function("openai_chat_request", |b| b.iter(|| OpenAi.chat_request(&t, black_box(&req)).unwrap()));
+    g.bench_function("openai_request_body", |b| {
+        b.iter(|| request_body(&t, black_box(&req)).unwrap())
+    });
+    g.bench_function("openai_chat_request", |b| {
+        b.iter(|| OpenAi.chat_request(&t, black_box(&req)).unwrap())
+    });
     g.finish();
 
     let mut g = c.benchmark_group("response");

