@@ -219,6 +219,8 @@ pub async fn fixed_rate(t: &Target, rps: f64, warmup: Duration, duration: Durati
 
 /// One streamed request: time to the first body bytes and the gaps between later arrivals.
 pub struct StreamTiming {
+    /// Time from sending to the response head.
+    pub head: Duration,
     /// Time from sending to the first body bytes.
     pub ttft: Duration,
     /// Time from sending to the end of the stream.
@@ -227,12 +229,15 @@ pub struct StreamTiming {
     pub frames: usize,
 }
 
-/// Sends a streaming request and times it.
-pub async fn stream_once(t: &Target) -> anyhow::Result<StreamTiming> {
-    let mut conn = connect(t.addr).await?;
+/// Sends a streaming request on an open keep-alive connection (as SDK clients do) and times it.
+pub async fn stream_once(
+    conn: &mut SendRequest<Full<Bytes>>,
+    t: &Target,
+) -> anyhow::Result<StreamTiming> {
     conn.ready().await?;
     let t0 = Instant::now();
     let resp = conn.send_request(request(t)).await?;
+    let head = t0.elapsed();
     anyhow::ensure!(resp.status() == 200, "stream answered {}", resp.status());
     let mut body = resp.into_body();
     let mut ttft = None;
@@ -245,6 +250,7 @@ pub async fn stream_once(t: &Target) -> anyhow::Result<StreamTiming> {
         }
     }
     Ok(StreamTiming {
+        head,
         ttft: ttft.unwrap_or_default(),
         total: t0.elapsed(),
         frames,

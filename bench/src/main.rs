@@ -47,6 +47,9 @@ struct Args {
     /// Concurrent open streams for the memory scenario.
     #[arg(long, default_value_t = 1000)]
     streams: usize,
+    /// Only serve the mock upstream on this port (for manual experiments), then wait.
+    #[arg(long)]
+    mock_only: Option<u16>,
 }
 
 const KEY: &str = "sk-bench-master";
@@ -311,9 +314,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (vec![], vec![], vec![], vec![], 0);
     let direct_stream = direct("/stream/100/1/v1/chat/completions", true);
     let gw_stream = via_gw("bench-stream", true);
+    let mut direct_conn = load::connect(direct_stream.addr).await?;
+    let mut gw_conn = load::connect(gw_stream.addr).await?;
     for _ in 0..n {
-        let d = load::stream_once(&direct_stream).await?;
-        let g = load::stream_once(&gw_stream).await?;
+        let d = load::stream_once(&mut direct_conn, &direct_stream).await?;
+        let g = load::stream_once(&mut gw_conn, &gw_stream).await?;
+        if std::env::var_os("BENCH_DEBUG").is_some() {
+            eprintln!(
+                "direct head {:?} ttft {:?} | gateway head {:?} ttft {:?}",
+                d.head, d.ttft, g.head, g.ttft
+            );
+        }
         ttft_d.push(d.ttft.as_secs_f64() * 1e6);
         ttft_g.push(g.ttft.as_secs_f64() * 1e6);
         tot_d.push(d.total.as_secs_f64() * 1e6);
@@ -431,6 +442,17 @@ fn machine() -> Value {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(port) = args.mock_only {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        return rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+            println!("mock upstream on http://127.0.0.1:{port} (/json/v1, /stream/N/MS/v1, /latency/MS/...)");
+            mock::serve(listener).await;
+            Ok(())
+        });
+    }
     // One thread: the load generator and the mock share the core they are pinned to.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
