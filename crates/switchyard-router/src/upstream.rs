@@ -333,14 +333,17 @@ impl Client {
         GatewayError,
     > {
         let first = async {
+            tracing::trace!(api_base = %target.api_base, "stream: sending upstream");
             let resp = self
                 .send(up)
                 .await
                 .map_err(|e| transport_error(e, target, stream_timeout))?;
+            tracing::trace!("stream: upstream head received");
             let resp = check_status(resp, target, translator, stream_timeout).await?;
             let headers = echoed(resp.headers());
             let mut body = resp.into_body().into_data_stream().boxed();
             let first = body.next().await;
+            tracing::trace!("stream: first upstream chunk received");
             Ok((headers, body, first))
         };
         let (headers, body, first) =

@@ -197,6 +197,7 @@ async fn handle(
     path_model: Option<String>,
 ) -> Response {
     let started = Instant::now();
+    tracing::trace!("chat: request head received");
     let call_id = uuid::Uuid::new_v4().to_string();
     let mut settle = Settle {
         call_id: call_id.clone(),
@@ -260,6 +261,7 @@ async fn handle(
                     Err(e) => guard.fail(e),
                 })
             });
+            tracing::trace!("chat: stream response ready");
             let mut resp = Response::new(Body::from_stream(body));
             *resp.headers_mut() = headers;
             let h = resp.headers_mut();
