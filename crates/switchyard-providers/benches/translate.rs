@@ -70,7 +70,7 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(stream.len() as u64));
     g.bench_function("openai_sse_100_chunks", |b| {
         b.iter(|| {
-            let mut s = OpenAi.chat_stream(&t);
+            let mut s = OpenAi.chat_stream(&t, false);
             let mut events = 0;
             // Arrives in network-sized pieces, not event-aligned.
             for piece in black_box(&stream).chunks(1460) {

@@ -115,8 +115,9 @@ pub trait ChatProvider: Send + Sync {
     /// Turns a successful (2xx) upstream body into an OpenAI-format response.
     fn chat_response(&self, target: &Target, body: Bytes) -> Result<ChatOutput, ProviderError>;
 
-    /// A translator for a successful upstream stream.
-    fn chat_stream(&self, target: &Target) -> Box<dyn StreamTranslator>;
+    /// A translator for a successful upstream stream. With `strip_usage`, the usage-only
+    /// chunk the gateway asked for (the client did not) is read but not forwarded.
+    fn chat_stream(&self, target: &Target, strip_usage: bool) -> Box<dyn StreamTranslator>;
 
     /// Reads a failed (non-2xx) upstream answer.
     fn error_response(&self, status: u16, body: &[u8]) -> ProviderError;

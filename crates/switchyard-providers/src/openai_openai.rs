@@ -102,12 +102,6 @@ struct Peek {
     usage: Option<Usage>,
 }
 
-#[derive(Deserialize)]
-struct PeekUsage {
-    #[serde(default)]
-    usage: Option<Usage>,
-}
-
 impl ChatProvider for OpenAi {
     fn chat_request(
         &self,
@@ -130,8 +124,11 @@ impl ChatProvider for OpenAi {
         })
     }
 
-    fn chat_stream(&self, _target: &Target) -> Box<dyn StreamTranslator> {
-        Box::new(OpenAiStream::default())
+    fn chat_stream(&self, _target: &Target, strip_usage: bool) -> Box<dyn StreamTranslator> {
+        Box::new(OpenAiStream {
+            framer: Framer::new(),
+            strip_usage,
+        })
     }
 
     fn error_response(&self, status: u16, body: &[u8]) -> ProviderError {
@@ -143,6 +140,15 @@ impl ChatProvider for OpenAi {
 #[derive(Debug, Default)]
 pub struct OpenAiStream {
     framer: Framer,
+    strip_usage: bool,
+}
+
+#[derive(Deserialize)]
+struct PeekUsageChunk {
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    choices: Option<Vec<serde::de::IgnoredAny>>,
 }
 
 impl OpenAiStream {
@@ -159,8 +165,16 @@ impl OpenAiStream {
                 if data.as_ref() == b"[DONE]" {
                     out.done = true;
                 } else if memchr::memmem::find(data, b"\"usage\"").is_some() {
-                    if let Ok(PeekUsage { usage: Some(u) }) = serde_json::from_slice(data) {
+                    if let Ok(PeekUsageChunk {
+                        usage: Some(u),
+                        choices,
+                    }) = serde_json::from_slice(data)
+                    {
                         out.usage = Some(u);
+                        // The usage-only chunk the client did not ask for: keep it to ourselves.
+                        if self.strip_usage && choices.is_none_or(|c| c.is_empty()) {
+                            continue;
+                        }
                     }
                 } else if memchr::memmem::find(data, b"\"error\"").is_some() {
                     // A provider error inside a 200 stream: pass it on, and end the stream.
@@ -273,7 +287,7 @@ mod tests {
 
     #[test]
     fn stream_events_pass_through_with_usage_and_done() {
-        let mut s = OpenAi.chat_stream(&target());
+        let mut s = OpenAi.chat_stream(&target(), false);
         let a = s.push(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\ndata: {\"choices\":[],\"usa");
         assert_eq!(a.events.len(), 1);
         assert!(a.usage.is_none());
@@ -285,8 +299,17 @@ mod tests {
     }
 
     #[test]
+    fn the_usage_chunk_is_stripped_when_only_the_gateway_asked() {
+        let mut s = OpenAi.chat_stream(&target(), true);
+        let out = s.push(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\ndata: [DONE]\n\n");
+        assert_eq!(out.events.len(), 2, "content chunk and [DONE] only");
+        assert_eq!(out.usage.unwrap().total_tokens, 3);
+        assert!(out.done);
+    }
+
+    #[test]
     fn an_error_inside_a_stream_is_forwarded_and_reported() {
-        let mut s = OpenAi.chat_stream(&target());
+        let mut s = OpenAi.chat_stream(&target(), false);
         let out =
             s.push(b"data: {\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}\n\n");
         assert_eq!(out.events.len(), 1, "the error event is forwarded");

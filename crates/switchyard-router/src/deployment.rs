@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use switchyard_config::{Config, ConfigError, EnvString};
+use std::sync::Arc;
+
+use switchyard_config::{Config, ConfigError, EnvString, LitellmParams, ModelInfo};
+use switchyard_pricing::{pico_per_token, Price, PriceTable};
 use switchyard_providers::mock::Mock;
 use switchyard_providers::{self as providers, ChatProvider, Target};
 use switchyard_types::JsonObject;
@@ -71,6 +74,8 @@ pub struct Deployment {
     pub weight: f64,
     /// Priority tier (1 first).
     pub order: u32,
+    /// Price and limits, resolved once at start-up; `None` when unpriced (cost 0).
+    pub price: Option<Arc<Price>>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -104,8 +109,72 @@ fn env_api_base(config: &Config, provider: &str) -> Option<String> {
     from_env.or_else(|| providers::default_api_base(provider).map(str::to_owned))
 }
 
+/// The price of a deployment: the table's entry for its `base_model` or its model, with
+/// `model_info` and `litellm_params` prices and limits on top. `None` when nothing prices it.
+pub fn resolve_price(
+    prices: &PriceTable,
+    provider: &str,
+    model: &str,
+    info: &ModelInfo,
+    params: &LitellmParams,
+) -> Option<Price> {
+    let base = info
+        .base_model
+        .as_deref()
+        .and_then(|b| match switchyard_config::split_provider(b, None) {
+            Some((p, m)) => prices.lookup(&p, &m).or_else(|| prices.lookup(provider, b)),
+            None => prices.lookup(provider, b),
+        })
+        .or_else(|| prices.lookup(provider, model));
+    let extra_f64 = |k: &str| info.extra.get(k).and_then(serde_json::Value::as_f64);
+    let input = info
+        .input_cost_per_token
+        .or(params.input_cost_per_token)
+        .map(|v| v.0);
+    let output = info
+        .output_cost_per_token
+        .or(params.output_cost_per_token)
+        .map(|v| v.0);
+    let cache_read = info.cache_read_input_token_cost.map(|v| v.0);
+    let cache_write = info.cache_creation_input_token_cost.map(|v| v.0);
+    let reasoning = extra_f64("output_cost_per_reasoning_token");
+    let overridden = [input, output, cache_read, cache_write, reasoning]
+        .iter()
+        .any(Option::is_some);
+    if base.is_none() && !overridden {
+        return None;
+    }
+    let mut p = base.map(|b| (*b).clone()).unwrap_or_default();
+    if let Some(v) = input {
+        p.input = pico_per_token(v);
+    }
+    if let Some(v) = output {
+        p.output = pico_per_token(v);
+    }
+    if let Some(v) = cache_read {
+        p.cache_read = Some(pico_per_token(v));
+    }
+    if let Some(v) = cache_write {
+        p.cache_write = Some(pico_per_token(v));
+    }
+    if let Some(v) = reasoning {
+        p.reasoning = Some(pico_per_token(v));
+    }
+    if let Some(v) = info.max_input_tokens {
+        p.max_input_tokens = Some(v.0);
+    }
+    if let Some(v) = info.max_output_tokens.or(info.max_tokens) {
+        p.max_output_tokens = Some(v.0);
+    }
+    Some(p)
+}
+
 /// Builds the deployments of a config. `warnings` receives findings that do not stop start-up.
-pub fn build(config: &Config, warnings: &mut Vec<String>) -> Result<Vec<Deployment>, ConfigError> {
+pub fn build(
+    config: &Config,
+    prices: &PriceTable,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Deployment>, ConfigError> {
     let router = &config.file.router_settings;
     let litellm = &config.file.litellm_settings;
     let default_timeout = router
@@ -175,6 +244,14 @@ pub fn build(config: &Config, warnings: &mut Vec<String>) -> Result<Vec<Deployme
                 ));
             }
         }
+        let price = resolve_price(prices, &d.provider, &d.model, &d.info, p).map(Arc::new);
+        if price.is_none() && matches!(backend, Backend::Http(_)) {
+            warnings.push(format!(
+                "{}: no price for {}/{} (model_name `{}`): its requests cost 0; set model_info.base_model, \
+                 input_cost_per_token/output_cost_per_token, or litellm_settings.model_cost_map",
+                d.origin.file, d.provider, d.model, d.model_name
+            ));
+        }
         let extra_headers = p
             .extra_headers
             .iter()
@@ -211,13 +288,20 @@ pub fn build(config: &Config, warnings: &mut Vec<String>) -> Result<Vec<Deployme
                 .unwrap_or(1.0)
                 .max(0.0),
             order: p.order.map_or(u32::MAX, |o| o.0),
+            price,
         });
     }
     Ok(out)
 }
 
 /// A deployment for `provider/model` addressed directly (SDK use, no config entry).
-pub fn direct(config: &Config, provider: &str, model: &str, name: &str) -> Option<Deployment> {
+pub fn direct(
+    config: &Config,
+    prices: &PriceTable,
+    provider: &str,
+    model: &str,
+    name: &str,
+) -> Option<Deployment> {
     let translator = providers::chat_provider(provider)?;
     let api_base = env_api_base(config, provider)?;
     let api_key = providers::api_key_env(provider).and_then(|v| config.env_var(v));
@@ -236,5 +320,6 @@ pub fn direct(config: &Config, provider: &str, model: &str, name: &str) -> Optio
         stream_timeout: None,
         weight: 1.0,
         order: u32::MAX,
+        price: prices.lookup(provider, model),
     })
 }

@@ -21,9 +21,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use switchyard_config::{Config, ConfigError};
+use switchyard_pricing::{Cost, Price, PriceTable};
 use switchyard_providers::mock;
-use switchyard_types::{ChatCompletionRequest, Usage};
+use switchyard_types::{ChatCompletionRequest, StreamOptions, Usage};
 
 pub use deployment::{Backend, Deployment};
 pub use error::{GatewayError, Origin};
@@ -67,6 +71,8 @@ pub struct Completion {
     pub body: Bytes,
     /// Token usage, when known.
     pub usage: Option<Usage>,
+    /// Its cost; `None` when the model has no price (it then costs 0).
+    pub cost: Option<Cost>,
     /// Where it came from.
     pub meta: CallMeta,
 }
@@ -82,6 +88,17 @@ pub struct ChatStream {
     pub events: BoxStream<'static, Result<Bytes, GatewayError>>,
     /// Usage, once the stream has carried it.
     pub usage: UsageSlot,
+    /// The deployment's price, to cost the stream from its final usage.
+    pub price: Option<Arc<Price>>,
+}
+
+impl ChatStream {
+    /// The stream's cost so far: from the usage it carried, at the deployment's price.
+    pub fn cost(&self) -> Option<Cost> {
+        let price = self.price.as_ref()?;
+        let usage = self.usage.lock().ok()?.clone()?;
+        Some(price.cost(&usage))
+    }
 }
 
 impl std::fmt::Debug for ChatStream {
@@ -93,6 +110,9 @@ impl std::fmt::Debug for ChatStream {
 }
 
 /// The answer to a chat request.
+// Returned once per request and moved a couple of times: boxing the larger variant would
+// cost an allocation on every non-streamed answer to save a few hundred bytes of memcpy.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum ChatResponse {
     /// Non-streamed.
@@ -109,6 +129,9 @@ pub struct Router {
     model_names: Vec<String>,
     allow_direct: bool,
     client: upstream::Client,
+    prices: Arc<PriceTable>,
+    unpriced_warned: Mutex<HashSet<String>>,
+    unpriced_requests: AtomicU64,
 }
 
 impl std::fmt::Debug for Router {
@@ -130,7 +153,8 @@ impl Router {
     /// Builds a router from a loaded config. Returns it with start-up warnings.
     pub fn from_config(config: Config) -> Result<(Router, Vec<String>), ConfigError> {
         let mut warnings = Vec::new();
-        let deployments = deployment::build(&config, &mut warnings)?;
+        let prices = load_prices(&config)?;
+        let deployments = deployment::build(&config, &prices, &mut warnings)?;
         let mut groups: HashMap<String, Vec<Arc<Deployment>>> = HashMap::new();
         let mut model_names = Vec::new();
         for d in deployments {
@@ -176,9 +200,41 @@ impl Router {
                 model_names,
                 allow_direct: false,
                 client,
+                prices: Arc::new(prices),
+                unpriced_warned: Mutex::new(HashSet::new()),
+                unpriced_requests: AtomicU64::new(0),
             },
             warnings,
         ))
+    }
+
+    /// The price table in force (shipped table plus any price file).
+    pub fn prices(&self) -> &PriceTable {
+        &self.prices
+    }
+
+    /// Every deployment, in config order within each model name.
+    pub fn all_deployments(&self) -> impl Iterator<Item = &Arc<Deployment>> {
+        self.model_names
+            .iter()
+            .filter_map(|n| self.groups.get(n))
+            .flatten()
+    }
+
+    /// Requests answered by a model with no price (they cost 0).
+    pub fn unpriced_requests(&self) -> u64 {
+        self.unpriced_requests.load(Ordering::Relaxed)
+    }
+
+    /// Notes a request to an unpriced model: counted, and warned about once per model.
+    fn note_unpriced(&self, d: &Deployment) {
+        self.unpriced_requests.fetch_add(1, Ordering::Relaxed);
+        let key = format!("{}/{}", d.target.provider, d.target.model);
+        if let Ok(mut warned) = self.unpriced_warned.lock() {
+            if warned.insert(key.clone()) {
+                tracing::warn!(model = %key, "no price for {key}: its requests are recorded at cost 0");
+            }
+        }
     }
 
     /// Lets requests name `provider/model` directly when no model group matches (SDK use).
@@ -210,7 +266,9 @@ impl Router {
         }
         if self.allow_direct {
             if let Some((provider, id)) = switchyard_config::split_provider(model, None) {
-                if let Some(d) = deployment::direct(&self.config, &provider, &id, model) {
+                if let Some(d) =
+                    deployment::direct(&self.config, &self.prices, &provider, &id, model)
+                {
                     return Ok(Arc::new(d));
                 }
             }
@@ -275,19 +333,34 @@ impl Router {
                         meta,
                         events: Box::pin(futures_util::stream::iter(events.into_iter().map(Ok))),
                         usage: Arc::new(Mutex::new(Some(usage))),
+                        price: deployment.price.clone(),
                     }))
                 } else {
                     let out = mock::respond(&m, &request, &id, created)
                         .map_err(|e| GatewayError::from_provider(e, "mock"))?;
+                    let cost = self.cost(&deployment, out.usage.as_ref());
                     Ok(ChatResponse::Complete(Completion {
                         body: out.body,
                         usage: out.usage,
+                        cost,
                         meta,
                     }))
                 }
             }
             Backend::Http(translator) => {
                 request.model.clone_from(&deployment.target.model);
+                // Streams are priced from their final usage: ask for it, and keep the usage
+                // chunk from a client that did not ask.
+                let strip_usage = request.is_stream() && !request.wants_stream_usage();
+                if strip_usage {
+                    request
+                        .stream_options
+                        .get_or_insert_with(StreamOptions::default)
+                        .include_usage = Some(true);
+                }
+                if deployment.price.is_none() {
+                    self.note_unpriced(&deployment);
+                }
                 let up = translator
                     .chat_request(&deployment.target, &request)
                     .map_err(GatewayError::from_translate)?;
@@ -295,7 +368,14 @@ impl Router {
                 if request.is_stream() {
                     let (headers, events, usage) = self
                         .client
-                        .stream(&deployment.target, translator, up, timeout, stream_timeout)
+                        .stream(
+                            &deployment.target,
+                            translator,
+                            up,
+                            timeout,
+                            stream_timeout,
+                            strip_usage,
+                        )
                         .await?;
                     meta.upstream_headers = headers;
                     meta.upstream_latency = started.elapsed();
@@ -303,6 +383,7 @@ impl Router {
                         meta,
                         events,
                         usage,
+                        price: deployment.price.clone(),
                     }))
                 } else {
                     let (headers, out) = self
@@ -311,15 +392,54 @@ impl Router {
                         .await?;
                     meta.upstream_headers = headers;
                     meta.upstream_latency = started.elapsed();
+                    let cost = self.cost(&deployment, out.usage.as_ref());
                     Ok(ChatResponse::Complete(Completion {
                         body: out.body,
                         usage: out.usage,
+                        cost,
                         meta,
                     }))
                 }
             }
         }
     }
+}
+
+impl Router {
+    fn cost(&self, d: &Deployment, usage: Option<&Usage>) -> Option<Cost> {
+        Some(d.price.as_ref()?.cost(usage?))
+    }
+}
+
+/// The shipped price table, extended by `litellm_settings.model_cost_map` or the
+/// `SWITCHYARD_MODEL_COST_MAP` variable (a LiteLLM-format price file).
+fn load_prices(config: &Config) -> Result<PriceTable, ConfigError> {
+    let invalid = |key: &str, message: String| ConfigError::Invalid {
+        file: config.source.clone(),
+        key: key.to_owned(),
+        line: None,
+        message,
+    };
+    let mut prices =
+        PriceTable::builtin().map_err(|e| invalid("(shipped price table)", e.to_string()))?;
+    let file = config
+        .file
+        .litellm_settings
+        .model_cost_map
+        .clone()
+        .map(|f| (f, "litellm_settings.model_cost_map"))
+        .or_else(|| {
+            config
+                .env_var("SWITCHYARD_MODEL_COST_MAP")
+                .map(|f| (f, "SWITCHYARD_MODEL_COST_MAP"))
+        });
+    if let Some((path, key)) = file {
+        let n = prices
+            .merge_litellm_file(std::path::Path::new(&path))
+            .map_err(|e| invalid(key, e.to_string()))?;
+        tracing::info!(file = %path, models = n, "price file loaded");
+    }
+    Ok(prices)
 }
 
 fn pick_weighted(group: &[Arc<Deployment>]) -> Option<Arc<Deployment>> {

@@ -122,3 +122,87 @@ fn weighted_pick_prefers_lower_order_and_heavier_weight() {
     );
     assert!((0..100).all(|_| r.pick("o").unwrap().id == "o1"));
 }
+
+async fn drain(s: ChatStream) -> Option<switchyard_pricing::Cost> {
+    use futures_util::StreamExt;
+    let ChatStream {
+        meta,
+        mut events,
+        usage,
+        price,
+    } = s;
+    while let Some(e) = events.next().await {
+        e.unwrap();
+    }
+    ChatStream {
+        meta,
+        events,
+        usage,
+        price,
+    }
+    .cost()
+}
+
+#[tokio::test]
+async fn streamed_and_complete_mock_answers_cost_the_same() {
+    let r = router("model_list:\n  - model_name: m\n    litellm_params: {model: openai/gpt-4o, mock_response: the same answer either way}\n");
+    let ChatResponse::Complete(c) = r
+        .chat(req("m", false), &CallOptions::default())
+        .await
+        .unwrap()
+    else {
+        panic!("complete")
+    };
+    let ChatResponse::Stream(s) = r
+        .chat(req("m", true), &CallOptions::default())
+        .await
+        .unwrap()
+    else {
+        panic!("stream")
+    };
+    let streamed = drain(s).await.unwrap();
+    let complete = c.cost.unwrap();
+    assert!(complete.total_pico() > 0, "gpt-4o is in the shipped table");
+    assert_eq!(streamed, complete);
+}
+
+#[test]
+fn price_file_and_model_info_override_the_table() {
+    let dir = std::env::temp_dir().join(format!("switchyard-prices-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("prices.json");
+    std::fs::write(
+        &file,
+        r#"{"gpt-4o": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 0.00001, "output_cost_per_token": 0.00003},
+            "acme/model-x": {"litellm_provider": "openai", "input_cost_per_token": 0.000002, "output_cost_per_token": 0.000004}}"#,
+    )
+    .unwrap();
+    let yaml = format!(
+        "model_list:\n  - model_name: a\n    litellm_params: {{model: openai/gpt-4o, mock_response: hi}}\n  - model_name: b\n    litellm_params: {{model: openai/gpt-4o, mock_response: hi}}\n    model_info: {{output_cost_per_token: 0.001}}\n  - model_name: c\n    litellm_params: {{model: openai/my-azure-name, mock_response: hi}}\n    model_info: {{base_model: acme/model-x}}\nlitellm_settings:\n  model_cost_map: {}\n",
+        file.display()
+    );
+    let r = router(&yaml);
+    let a = r.deployments("a").unwrap()[0].price.clone().unwrap();
+    assert_eq!(
+        (a.input, a.output),
+        (10_000_000, 30_000_000),
+        "price file overrides the shipped table"
+    );
+    let b = r.deployments("b").unwrap()[0].price.clone().unwrap();
+    assert_eq!(
+        (b.input, b.output),
+        (10_000_000, 1_000_000_000),
+        "model_info overrides the file"
+    );
+    let c = r.deployments("c").unwrap()[0].price.clone().unwrap();
+    assert_eq!(c.input, 2_000_000, "base_model finds the price");
+    // A missing price file is a start-up error naming the key.
+    let loaded = switchyard_config::parse(
+        "litellm_settings:\n  model_cost_map: /nonexistent/prices.json\n",
+        "c.yaml",
+    )
+    .unwrap();
+    let err = Router::from_config(loaded.config).unwrap_err().to_string();
+    assert!(err.contains("litellm_settings.model_cost_map"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}

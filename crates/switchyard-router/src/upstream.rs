@@ -324,6 +324,7 @@ impl Client {
         up: UpstreamRequest,
         timeout: Duration,
         stream_timeout: Duration,
+        strip_usage: bool,
     ) -> Result<
         (
             Vec<(HeaderName, HeaderValue)>,
@@ -359,7 +360,7 @@ impl Client {
                 })??;
         let mut state = StreamState {
             body,
-            translator: translator.chat_stream(target),
+            translator: translator.chat_stream(target, strip_usage),
             pending: VecDeque::new(),
             idle: timeout,
             target: target.clone(),

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
+use switchyard_pricing::Price;
 use switchyard_router::{CallMeta, CallOptions, ChatResponse, GatewayError, Origin, UsageSlot};
 use switchyard_types::{ChatCompletionRequest, Usage};
 
@@ -76,6 +77,7 @@ impl Settle {
         status: u16,
         meta: Option<&CallMeta>,
         usage: Option<&Usage>,
+        cost_usd: f64,
         error: Option<&GatewayError>,
     ) {
         let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
@@ -93,7 +95,7 @@ impl Settle {
                 target: "switchyard::request",
                 call_id = %self.call_id, model_group = group, deployment, provider, status,
                 stream = self.stream, latency_ms, upstream_ms,
-                prompt_tokens = prompt, completion_tokens = completion,
+                prompt_tokens = prompt, completion_tokens = completion, cost_usd,
                 "request done"
             ),
             // Client mistakes are routine; upstream and gateway failures need attention.
@@ -165,6 +167,7 @@ struct StreamGuard {
     settle: Settle,
     meta: CallMeta,
     usage: UsageSlot,
+    price: Option<Arc<Price>>,
     failed: Option<GatewayError>,
 }
 
@@ -180,11 +183,16 @@ impl StreamGuard {
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         let usage = self.usage.lock().ok().and_then(|u| u.clone());
+        let cost = match (&self.price, &usage) {
+            (Some(p), Some(u)) => p.cost(u).usd(),
+            _ => 0.0,
+        };
         let status = if self.failed.is_some() { 502 } else { 200 };
         self.settle.log(
             status,
             Some(&self.meta),
             usage.as_ref(),
+            cost,
             self.failed.as_ref(),
         );
     }
@@ -229,13 +237,14 @@ async fn handle(
 
     match result {
         Err(e) => {
-            settle.log(e.status, None, None, Some(&e));
+            settle.log(e.status, None, None, 0.0, Some(&e));
             let mut resp = ApiError(e).into_response();
             set_call_headers(resp.headers_mut(), &call_id, None, started);
             resp
         }
         Ok(ChatResponse::Complete(c)) => {
-            settle.log(200, Some(&c.meta), c.usage.as_ref(), None);
+            let cost = c.cost.map_or(0.0, |c| c.usd());
+            settle.log(200, Some(&c.meta), c.usage.as_ref(), cost, None);
             let mut resp = (
                 StatusCode::OK,
                 [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
@@ -243,6 +252,11 @@ async fn handle(
             )
                 .into_response();
             set_call_headers(resp.headers_mut(), &call_id, Some(&c.meta), started);
+            // LiteLLM sends the cost of every answered call, 0 for unpriced models.
+            if let Some(v) = hv(&cost.to_string()) {
+                resp.headers_mut()
+                    .insert(HeaderName::from_static("x-litellm-response-cost"), v);
+            }
             resp
         }
         Ok(ChatResponse::Stream(s)) => {
@@ -253,6 +267,7 @@ async fn handle(
                 settle,
                 meta: s.meta,
                 usage: s.usage,
+                price: s.price,
                 failed: None,
             };
             let body = s.events.map(move |item| {

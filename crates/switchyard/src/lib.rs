@@ -40,6 +40,38 @@ fn direct_router() -> Result<&'static Router, Error> {
         .map_err(|e| Error::internal(e.clone()))
 }
 
+fn builtin_prices() -> Option<&'static switchyard_pricing::PriceTable> {
+    static PRICES: OnceLock<Option<switchyard_pricing::PriceTable>> = OnceLock::new();
+    PRICES
+        .get_or_init(|| switchyard_pricing::PriceTable::builtin().ok())
+        .as_ref()
+}
+
+/// The price of `model` (`provider/model`, or a bare OpenAI model id) in the shipped table.
+pub fn model_price(model: &str) -> Option<std::sync::Arc<switchyard_pricing::Price>> {
+    let table = builtin_prices()?;
+    match config::split_provider(model, None) {
+        Some((provider, id)) => table.lookup(&provider, &id),
+        None => table
+            .lookup("openai", model)
+            .or_else(|| table.lookup("", model)),
+    }
+}
+
+/// The cost in USD of `usage` on `model`, from the shipped price table; `None` when the
+/// model has no price there.
+pub fn cost_per_usage(model: &str, usage: &types::Usage) -> Option<f64> {
+    Some(model_price(model)?.cost(usage).usd())
+}
+
+/// The cost in USD of a completion, priced by its `model` and `usage` (LiteLLM's
+/// `completion_cost`). `model` overrides the response's own model name when given.
+pub fn completion_cost(response: &ChatCompletionResponse, model: Option<&str>) -> Option<f64> {
+    cost_per_usage(model.unwrap_or(&response.model), response.usage.as_ref()?)
+}
+
+pub use switchyard_pricing as pricing;
+
 /// A chat completion for a `provider/model` name (e.g. `openai/gpt-4o`), credentials from the
 /// environment.
 pub async fn completion(request: ChatCompletionRequest) -> Result<ChatCompletionResponse, Error> {

@@ -45,6 +45,11 @@ struct Cli {
     /// Log JSON lines (also litellm_settings.json_logs, JSON_LOGS=true).
     #[arg(long = "json-logs", alias = "json_logs")]
     json_logs: bool,
+    /// A price file in LiteLLM's model_prices_and_context_window.json format, extending or
+    /// overriding the shipped prices (also litellm_settings.model_cost_map,
+    /// SWITCHYARD_MODEL_COST_MAP).
+    #[arg(long = "model-cost-map", global = true)]
+    model_cost_map: Option<PathBuf>,
     /// Seconds to wait for in-flight requests and streams on shutdown.
     #[arg(long = "drain-timeout", default_value_t = 30.0)]
     drain_timeout: f64,
@@ -76,21 +81,34 @@ fn filter(cli: &Cli) -> EnvFilter {
 
 /// Loads a config with plain stderr logging for what loading itself reports.
 fn load(
-    path: &std::path::Path,
+    path: Option<&std::path::Path>,
+    cost_map: Option<&std::path::Path>,
 ) -> Result<(Loaded, Router, Vec<String>), switchyard_config::ConfigError> {
     let sub = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_target(false)
         .finish();
     tracing::subscriber::with_default(sub, || {
-        let loaded = switchyard_config::load(path)?;
+        let mut loaded = match path {
+            Some(p) => switchyard_config::load(p)?,
+            None => Loaded {
+                config: switchyard_config::Config::from_model_list(Vec::new())?,
+                warnings: vec!["no --config given: serving no models".to_owned()],
+            },
+        };
+        if let Some(file) = cost_map {
+            loaded.config.file.litellm_settings.model_cost_map = Some(file.display().to_string());
+        }
         let (router, warnings) = Router::from_config(loaded.config.clone())?;
         Ok((loaded, router, warnings))
     })
 }
 
-fn check_config(file: &std::path::Path) -> std::process::ExitCode {
-    match load(file) {
+fn check_config(
+    file: &std::path::Path,
+    cost_map: Option<&std::path::Path>,
+) -> std::process::ExitCode {
+    match load(Some(file), cost_map) {
         Ok((loaded, router, warnings)) => {
             for w in loaded.warnings.iter().chain(&warnings) {
                 eprintln!("warning: {w}");
@@ -134,7 +152,7 @@ async fn shutdown_signal() {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if let Some(Command::CheckConfig { file }) = &cli.command {
-        return check_config(file);
+        return check_config(file, cli.model_cost_map.as_deref());
     }
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -146,18 +164,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let (loaded, router, warnings) = match &cli.config {
-        Some(path) => load(path)?,
-        None => {
-            let config = switchyard_config::Config::from_model_list(Vec::new())?;
-            let (router, warnings) = Router::from_config(config.clone())?;
-            let loaded = Loaded {
-                config,
-                warnings: vec!["no --config given: serving no models".to_owned()],
-            };
-            (loaded, router, warnings)
-        }
-    };
+    let (loaded, router, warnings) = load(cli.config.as_deref(), cli.model_cost_map.as_deref())?;
 
     let json = cli.json_logs
         || std::env::var("JSON_LOGS").is_ok_and(|v| v == "true" || v == "1")

@@ -170,8 +170,12 @@ async fn streams_arrive_chunk_by_chunk_with_usage_when_asked() {
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
         .collect();
     assert_eq!(text, "abc");
-    assert!(chunks.iter().all(|c| c.get("usage").is_none()));
-    assert!(up.last().body.get("stream_options").is_none());
+    assert!(
+        chunks.iter().all(|c| c.get("usage").is_none()),
+        "usage chunk kept from the client"
+    );
+    // The gateway asked for usage anyway, to price the stream.
+    assert_eq!(up.last().body["stream_options"]["include_usage"], true);
 
     // With include_usage: the option goes upstream and the final chunk carries usage.
     let resp = post(
@@ -640,4 +644,84 @@ async fn in_process_shutdown_finishes_an_in_flight_stream() {
     }
     assert!(String::from_utf8_lossy(&rest).ends_with("data: [DONE]\n\n"));
     gw.handle.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn cost_header_and_model_info() {
+    let up = start_upstream().await;
+    let extra = "  - model_name: priced\n    litellm_params:\n      model: openai/echo\n      api_key: sk-upstream-secret\n      api_base: BASE\n    model_info:\n      id: priced-1\n      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n      cache_read_input_token_cost: 0.0000005\n  - model_name: gpt-4o\n    litellm_params:\n      model: openai/gpt-4o\n      api_key: sk-upstream-secret\n      api_base: BASE\n".replace("BASE", &up.base());
+    let yaml = config_for(&up, "").replacen("model_list:\n", &format!("model_list:\n{extra}"), 1);
+    let gw = start_gateway(&yaml).await;
+    // Upstream usage: 9 prompt (4 cached), 3 completion.
+    let resp = post(&gw, json!({"model": "priced", "messages": msgs()})).await;
+    let cost: f64 = resp.headers()["x-litellm-response-cost"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (cost - (5.0 * 1e-6 + 4.0 * 5e-7 + 3.0 * 2e-6)).abs() < 1e-15,
+        "{cost}"
+    );
+    // A model priced by the shipped table.
+    let resp = post(&gw, json!({"model": "gpt-4o", "messages": msgs()})).await;
+    let cost: f64 = resp.headers()["x-litellm-response-cost"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(cost > 0.0);
+    // Unpriced models cost 0.
+    let resp = post(&gw, json!({"model": "echo", "messages": msgs()})).await;
+    assert_eq!(resp.headers()["x-litellm-response-cost"], "0");
+
+    let info: Value = client()
+        .get(format!("{}/model/info", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = info.to_string();
+    assert!(
+        !text.contains("sk-upstream-secret"),
+        "no secrets in /model/info"
+    );
+    let priced = info["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["model_info"]["id"] == "priced-1")
+        .unwrap();
+    assert_eq!(priced["model_info"]["input_cost_per_token"], 1e-6);
+    assert_eq!(priced["litellm_params"]["model"], "openai/echo");
+    let one: Value = client()
+        .get(format!(
+            "{}/v1/model/info?litellm_model_id=priced-1",
+            gw.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["data"].as_array().unwrap().len(), 1);
+    let groups: Value = client()
+        .get(format!("{}/model_group/info", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let g = groups["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["model_group"] == "gpt-4o")
+        .unwrap();
+    assert_eq!(g["providers"], json!(["openai"]));
+    assert!(g["input_cost_per_token"].as_f64().unwrap() > 0.0);
 }
