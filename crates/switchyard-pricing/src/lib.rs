@@ -10,6 +10,8 @@
 //! deployment's `model_info` / `litellm_params` prices override both (the router applies
 //! those).
 
+pub mod tokens;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;

@@ -392,10 +392,14 @@ impl Router {
                         .await?;
                     meta.upstream_headers = headers;
                     meta.upstream_latency = started.elapsed();
-                    let cost = self.cost(&deployment, out.usage.as_ref());
+                    // No usage from the provider: count it, so the call is still priced.
+                    let usage = out
+                        .usage
+                        .or_else(|| counted_usage(&deployment.target.model, &request, &out.body));
+                    let cost = self.cost(&deployment, usage.as_ref());
                     Ok(ChatResponse::Complete(Completion {
                         body: out.body,
-                        usage: out.usage,
+                        usage,
                         cost,
                         meta,
                     }))
@@ -409,6 +413,40 @@ impl Router {
     fn cost(&self, d: &Deployment, usage: Option<&Usage>) -> Option<Cost> {
         Some(d.price.as_ref()?.cost(usage?))
     }
+}
+
+/// Usage counted locally for a response that carried none: the prompt as the model sees it,
+/// and the text and tool calls of every choice.
+fn counted_usage(model: &str, request: &ChatCompletionRequest, body: &[u8]) -> Option<Usage> {
+    use switchyard_pricing::tokens;
+    let resp: switchyard_types::ChatCompletionResponse = serde_json::from_slice(body).ok()?;
+    let enc = tokens::encoding_for(model);
+    let prompt = tokens::count_messages(model, &request.messages, request.tools.as_deref());
+    let completion: u64 = resp
+        .choices
+        .iter()
+        .map(|c| {
+            c.message
+                .content
+                .as_deref()
+                .map_or(0, |t| tokens::count_text(enc, t))
+                + c.message
+                    .tool_calls
+                    .iter()
+                    .flatten()
+                    .map(|t| {
+                        tokens::count_text(enc, &t.function.name)
+                            + tokens::count_text(enc, &t.function.arguments)
+                    })
+                    .sum::<u64>()
+        })
+        .sum();
+    Some(Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: prompt + completion,
+        ..Usage::default()
+    })
 }
 
 /// The shipped price table, extended by `litellm_settings.model_cost_map` or the

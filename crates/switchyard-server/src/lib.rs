@@ -148,6 +148,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/model/info", get(models::info))
         .route("/v1/model/info", get(models::info))
         .route("/model_group/info", get(models::group_info))
+        .route("/utils/token_counter", post(models::token_counter))
         .route("/health/liveliness", get(health::liveliness))
         .route("/health/liveness", get(health::liveliness))
         .route("/health/readiness", get(health::readiness))

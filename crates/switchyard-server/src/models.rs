@@ -152,3 +152,55 @@ pub async fn group_info(State(state): State<Arc<AppState>>) -> Json<Value> {
     }
     Json(json!({ "data": data }))
 }
+
+/// `POST /utils/token_counter` body: a model and either chat messages or a prompt.
+#[derive(Debug, Deserialize)]
+pub struct TokenCountRequest {
+    model: String,
+    #[serde(default)]
+    messages: Option<Vec<switchyard_types::ChatMessage>>,
+    #[serde(default)]
+    prompt: Option<String>,
+    #[serde(default)]
+    tools: Option<Vec<switchyard_types::Tool>>,
+}
+
+/// `POST /utils/token_counter`: tokens of a prompt as the routed model sees it.
+pub async fn token_counter(
+    State(state): State<Arc<AppState>>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    use switchyard_pricing::tokens;
+    let req: TokenCountRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(GatewayError::bad_request(format!(
+            "Invalid request body: {e}"
+        )))
+    })?;
+    // Count with the deployment's own model when the name is a model group.
+    let model_used = state
+        .router
+        .deployments(&req.model)
+        .and_then(|d| d.first())
+        .map_or_else(|| req.model.clone(), |d| d.target.model.clone());
+    let total = match (&req.messages, &req.prompt) {
+        (Some(m), _) => tokens::count_messages(&model_used, m, req.tools.as_deref()),
+        (None, Some(p)) => tokens::count_text(tokens::encoding_for(&model_used), p),
+        (None, None) => {
+            return Err(ApiError(GatewayError::bad_param(
+                "messages",
+                "send `messages` or `prompt`",
+            )))
+        }
+    };
+    let tokenizer = if tokens::is_exact(&model_used) {
+        "openai_tokenizer"
+    } else {
+        "approximation_cl100k_base"
+    };
+    Ok(Json(json!({
+        "total_tokens": total,
+        "request_model": req.model,
+        "model_used": model_used,
+        "tokenizer_type": tokenizer,
+    })))
+}

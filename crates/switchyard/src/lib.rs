@@ -72,6 +72,16 @@ pub fn completion_cost(response: &ChatCompletionResponse, model: Option<&str>) -
 
 pub use switchyard_pricing as pricing;
 
+/// Tokens of a chat prompt (messages and tool definitions) for `model`: exact for OpenAI
+/// models (tiktoken's o200k_base / cl100k_base), a cl100k_base estimate for others.
+pub fn token_counter(
+    model: &str,
+    messages: &[types::ChatMessage],
+    tools: Option<&[types::Tool]>,
+) -> u64 {
+    pricing::tokens::count_messages(model, messages, tools)
+}
+
 /// A chat completion for a `provider/model` name (e.g. `openai/gpt-4o`), credentials from the
 /// environment.
 pub async fn completion(request: ChatCompletionRequest) -> Result<ChatCompletionResponse, Error> {

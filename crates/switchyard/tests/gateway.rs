@@ -725,3 +725,58 @@ async fn cost_header_and_model_info() {
     assert_eq!(g["providers"], json!(["openai"]));
     assert!(g["input_cost_per_token"].as_f64().unwrap() > 0.0);
 }
+
+#[tokio::test]
+async fn token_counter_and_counted_usage() {
+    let up = start_upstream().await;
+    let extra = "  - model_name: nousage\n    litellm_params:\n      model: openai/nousage\n      api_key: k\n      api_base: BASE\n    model_info:\n      base_model: gpt-4o\n  - model_name: my-4o\n    litellm_params:\n      model: openai/gpt-4o\n      api_key: k\n      api_base: BASE\n".replace("BASE", &up.base());
+    let yaml = config_for(&up, "").replacen("model_list:\n", &format!("model_list:\n{extra}"), 1);
+    let gw = start_gateway(&yaml).await;
+    let c = client();
+    let v: Value = c
+        .post(format!("{}/utils/token_counter", gw.base))
+        .json(&json!({"model": "my-4o", "messages": [{"role": "user", "content": "hello world"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // 3 per message + "user" (1) + "hello world" (2) + 3 priming.
+    assert_eq!(v["total_tokens"], 9, "{v}");
+    assert_eq!(v["model_used"], "gpt-4o");
+    assert_eq!(v["tokenizer_type"], "openai_tokenizer");
+    let v: Value = c
+        .post(format!("{}/utils/token_counter", gw.base))
+        .json(&json!({"model": "claude-x", "prompt": "hello world"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["total_tokens"], 2);
+    assert_eq!(v["tokenizer_type"], "approximation_cl100k_base");
+    let (s, _) = error_of(
+        c.post(format!("{}/utils/token_counter", gw.base))
+            .json(&json!({"model": "x"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, 400);
+
+    // The upstream sends no usage: the gateway counts it and still prices the call
+    // (gpt-4o via base_model: prompt 3+1+2 + 3+1+1 + 3 = 14 at $2.50/M, "echo" 1 token at $10/M).
+    let resp = post(&gw, json!({"model": "nousage", "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]})).await;
+    let cost: f64 = resp.headers()["x-litellm-response-cost"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (cost - (14.0 * 2.5e-6 + 1.0 * 10e-6)).abs() < 1e-12,
+        "counted usage is priced: {cost}"
+    );
+}

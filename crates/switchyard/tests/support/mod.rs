@@ -136,10 +136,13 @@ async fn chat(State(st): State<Arc<UpstreamState>>, headers: HeaderMap, body: By
         } else {
             "stop"
         };
-        let resp = json!({"id": "chatcmpl-up", "object": "chat.completion", "created": 1700000000,
+        let mut resp = json!({"id": "chatcmpl-up", "object": "chat.completion", "created": 1700000000,
                           "model": model, "system_fingerprint": "fp_mock", "service_tier": "default",
                           "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": finish}],
                           "usage": usage()});
+        if model == "nousage" {
+            resp.as_object_mut().unwrap().remove("usage");
+        }
         return (
             StatusCode::OK,
             headers,
