@@ -100,6 +100,11 @@ pub trait StreamTranslator: Send {
     fn push(&mut self, bytes: &[u8]) -> StreamOutput;
     /// The upstream body ended; flush what is left.
     fn finish(&mut self) -> StreamOutput;
+    /// The answer's text so far (content and tool-call arguments), for counting tokens when
+    /// the provider reports no usage.
+    fn completion_text(&self) -> &str {
+        ""
+    }
 }
 
 /// One provider's translation of chat completions.

@@ -128,6 +128,7 @@ impl ChatProvider for OpenAi {
         Box::new(OpenAiStream {
             framer: Framer::new(),
             strip_usage,
+            text: String::new(),
         })
     }
 
@@ -141,6 +142,76 @@ impl ChatProvider for OpenAi {
 pub struct OpenAiStream {
     framer: Framer,
     strip_usage: bool,
+    /// Content and tool-call arguments seen, in case no usage comes.
+    text: String,
+}
+
+/// Substring searchers built once: constructing one costs more than a search of a chunk.
+struct Finders {
+    usage: memchr::memmem::Finder<'static>,
+    error: memchr::memmem::Finder<'static>,
+    content: memchr::memmem::Finder<'static>,
+    name: memchr::memmem::Finder<'static>,
+    arguments: memchr::memmem::Finder<'static>,
+}
+
+static FINDERS: std::sync::LazyLock<Finders> = std::sync::LazyLock::new(|| Finders {
+    usage: memchr::memmem::Finder::new(b"\"usage\""),
+    error: memchr::memmem::Finder::new(b"\"error\""),
+    content: memchr::memmem::Finder::new(b"\"content\":"),
+    name: memchr::memmem::Finder::new(b"\"name\":"),
+    arguments: memchr::memmem::Finder::new(b"\"arguments\":"),
+});
+
+/// Appends to `out` every JSON string value of `"key"` in `data`, unescaped, without
+/// parsing the document. Inside a JSON string every `"` is escaped, so the byte pattern
+/// `"key":` can only be a real key; the value's end is the first `"` not escaped.
+fn append_string_values(data: &[u8], key: &memchr::memmem::Finder<'_>, out: &mut String) {
+    let mut pos = 0;
+    while let Some(at) = key.find(&data[pos..]) {
+        let mut i = pos + at + key.needle().len();
+        pos = i;
+        while data
+            .get(i)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        {
+            i += 1;
+        }
+        if data.get(i) != Some(&b'"') {
+            continue; // null, or not a string
+        }
+        let start = i;
+        i += 1;
+        let mut escaped = false;
+        while let Some(off) = memchr::memchr2(b'"', b'\\', &data[i..]) {
+            let j = i + off;
+            if data[j] == b'\\' {
+                escaped = true;
+                i = j + 2; // skip the escaped byte
+                continue;
+            }
+            let raw = &data[start..=j];
+            if escaped {
+                if let Ok(s) = serde_json::from_slice::<String>(raw) {
+                    out.push_str(&s);
+                }
+            } else if let Ok(s) = std::str::from_utf8(&raw[1..raw.len() - 1]) {
+                out.push_str(s);
+            }
+            pos = j + 1;
+            break;
+        }
+    }
+}
+
+/// Whether `"usage"` in `data` is followed by an object (not `null`).
+fn usage_object_follows(data: &[u8]) -> bool {
+    FINDERS.usage.find_iter(data).any(|at| {
+        data[at + 7..]
+            .iter()
+            .find(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b':'))
+            == Some(&b'{')
+    })
 }
 
 #[derive(Deserialize)]
@@ -152,6 +223,15 @@ struct PeekUsageChunk {
 }
 
 impl OpenAiStream {
+    /// Keeps the text of a chunk (content, tool names and arguments) for counting, should the
+    /// provider send no usage. A byte scan, not a parse, to stay cheap on every chunk.
+    fn note_text(&mut self, data: &[u8]) {
+        let f = &*FINDERS;
+        append_string_values(data, &f.content, &mut self.text);
+        append_string_values(data, &f.name, &mut self.text);
+        append_string_values(data, &f.arguments, &mut self.text);
+    }
+
     fn drain(&mut self, last: bool) -> StreamOutput {
         let mut out = StreamOutput::default();
         loop {
@@ -164,7 +244,7 @@ impl OpenAiStream {
             if let Some(data) = &event.data {
                 if data.as_ref() == b"[DONE]" {
                     out.done = true;
-                } else if memchr::memmem::find(data, b"\"usage\"").is_some() {
+                } else if usage_object_follows(data) {
                     if let Ok(PeekUsageChunk {
                         usage: Some(u),
                         choices,
@@ -176,7 +256,7 @@ impl OpenAiStream {
                             continue;
                         }
                     }
-                } else if memchr::memmem::find(data, b"\"error\"").is_some() {
+                } else if FINDERS.error.find(data).is_some() {
                     // A provider error inside a 200 stream: pass it on, and end the stream.
                     if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(data) {
                         if o.contains_key("error") {
@@ -186,6 +266,7 @@ impl OpenAiStream {
                         }
                     }
                 }
+                self.note_text(data);
             }
             out.events.push(event.raw);
         }
@@ -200,6 +281,10 @@ impl StreamTranslator for OpenAiStream {
 
     fn finish(&mut self) -> StreamOutput {
         self.drain(true)
+    }
+
+    fn completion_text(&self) -> &str {
+        &self.text
     }
 }
 
@@ -296,6 +381,23 @@ mod tests {
         assert_eq!(b.usage.unwrap().completion_tokens, 2);
         assert!(b.done);
         assert!(s.finish().events.is_empty());
+    }
+
+    #[test]
+    fn text_is_kept_for_counting_and_null_usage_is_not_parsed() {
+        let mut s = OpenAi.chat_stream(&target(), false);
+        s.push(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}],\"usage\":null}\n\n");
+        s.push(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\\"x\\\"\",\"tool_calls\":[{\"index\":0,\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n");
+        assert_eq!(s.completion_text(), "Hello \"x\"f{}");
+        let mut out = String::new();
+        append_string_values(
+            br#"{"content": "a\u00e9\n", "x": {"content":null}, "y":"\"content\":\"no\""}"#,
+            &FINDERS.content,
+            &mut out,
+        );
+        assert_eq!(out, "a\u{e9}\n");
+        assert!(usage_object_follows(b"{\"usage\": {\"prompt_tokens\":1}}"));
+        assert!(!usage_object_follows(b"{\"usage\":null}"));
     }
 
     #[test]

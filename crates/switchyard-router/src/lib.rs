@@ -372,9 +372,12 @@ impl Router {
                             &deployment.target,
                             translator,
                             up,
-                            timeout,
-                            stream_timeout,
-                            strip_usage,
+                            upstream::StreamCall {
+                                timeout,
+                                stream_timeout,
+                                strip_usage,
+                                request,
+                            },
                         )
                         .await?;
                     meta.upstream_headers = headers;

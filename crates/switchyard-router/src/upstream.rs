@@ -20,6 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use switchyard_config::Config;
 use switchyard_providers::{ChatOutput, ChatProvider, StreamTranslator, Target, UpstreamRequest};
+use switchyard_types::ChatCompletionRequest;
 
 use crate::{GatewayError, UsageSlot};
 
@@ -130,6 +131,8 @@ fn source_chain(e: &dyn std::error::Error) -> String {
 
 struct StreamState {
     body: BoxStream<'static, Result<Bytes, hyper::Error>>,
+    /// The request, kept to count prompt tokens if the provider reports no usage.
+    request: ChatCompletionRequest,
     translator: Box<dyn StreamTranslator>,
     pending: VecDeque<Bytes>,
     idle: Duration,
@@ -141,6 +144,30 @@ struct StreamState {
 }
 
 impl StreamState {
+    /// The provider sent no usage: count it, so the stream is still priced.
+    fn count_if_no_usage(&mut self) {
+        use switchyard_pricing::tokens;
+        let Ok(mut slot) = self.usage.lock() else {
+            return;
+        };
+        if slot.is_some() {
+            return;
+        }
+        let model = &self.target.model;
+        let prompt =
+            tokens::count_messages(model, &self.request.messages, self.request.tools.as_deref());
+        let completion = tokens::count_text(
+            tokens::encoding_for(model),
+            self.translator.completion_text(),
+        );
+        *slot = Some(switchyard_types::Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            ..Default::default()
+        });
+    }
+
     /// Takes one translated piece: queues its events, notes usage. `Err` ends the stream.
     fn take(&mut self, out: switchyard_providers::StreamOutput) -> Result<(), GatewayError> {
         self.pending.extend(out.events);
@@ -207,6 +234,7 @@ impl StreamState {
                     if let Err(e) = self.take(out) {
                         return Some(Err(e));
                     }
+                    self.count_if_no_usage();
                     self.finished = true;
                     // No end marker and no provider error: the stream was cut; say so after
                     // what was received.
@@ -245,6 +273,18 @@ async fn read_all(body: Incoming) -> Result<Bytes, Transport> {
         .await
         .map(|c| c.to_bytes())
         .map_err(Transport::Body)
+}
+
+/// What a streamed call needs beyond the upstream request.
+pub struct StreamCall {
+    /// Longest silence between chunks (the deployment's `timeout`).
+    pub timeout: Duration,
+    /// Longest wait for the first chunk.
+    pub stream_timeout: Duration,
+    /// Keep the usage chunk the gateway asked for from the client.
+    pub strip_usage: bool,
+    /// The request, to count prompt tokens if the provider reports no usage.
+    pub request: ChatCompletionRequest,
 }
 
 impl Client {
@@ -322,9 +362,7 @@ impl Client {
         target: &Target,
         translator: &'static dyn ChatProvider,
         up: UpstreamRequest,
-        timeout: Duration,
-        stream_timeout: Duration,
-        strip_usage: bool,
+        call: StreamCall,
     ) -> Result<
         (
             Vec<(HeaderName, HeaderValue)>,
@@ -333,6 +371,12 @@ impl Client {
         ),
         GatewayError,
     > {
+        let StreamCall {
+            timeout,
+            stream_timeout,
+            strip_usage,
+            request,
+        } = call;
         let first = async {
             tracing::trace!(api_base = %target.api_base, "stream: sending upstream");
             let resp = self
@@ -360,6 +404,7 @@ impl Client {
                 })??;
         let mut state = StreamState {
             body,
+            request,
             translator: translator.chat_stream(target, strip_usage),
             pending: VecDeque::new(),
             idle: timeout,

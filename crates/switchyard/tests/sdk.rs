@@ -77,3 +77,57 @@ async fn direct_provider_addressing() {
         400
     );
 }
+
+#[tokio::test]
+async fn a_stream_without_usage_is_counted_and_priced() {
+    use switchyard_router::{CallOptions, ChatResponse};
+    let up = start_upstream().await;
+    let extra = format!(
+        "  - model_name: counted\n    litellm_params:\n      model: openai/nousage\n      api_key: k\n      api_base: {}\n    model_info:\n      base_model: gpt-4o\n",
+        up.base()
+    );
+    let yaml = config_for(&up, "").replacen("model_list:\n", &format!("model_list:\n{extra}"), 1);
+    let config = switchyard::config::parse(&yaml, "t.yaml").unwrap().config;
+    let router = Router::from_config(config).unwrap().0;
+    let mut req = request("counted");
+    req.stream = Some(true);
+    let ChatResponse::Stream(s) = router
+        .chat(req.clone(), &CallOptions::default())
+        .await
+        .unwrap()
+    else {
+        panic!("a stream")
+    };
+    let switchyard_router::ChatStream {
+        meta,
+        mut events,
+        usage,
+        price,
+    } = s;
+    let mut text = String::new();
+    while let Some(e) = events.next().await {
+        text.push_str(&String::from_utf8_lossy(&e.unwrap()));
+    }
+    assert!(!text.contains("\"usage\":{"), "no usage reached the client");
+    let s = switchyard_router::ChatStream {
+        meta,
+        events,
+        usage: usage.clone(),
+        price,
+    };
+    let counted = usage.lock().unwrap().clone().expect("usage was counted");
+    let prompt = switchyard::token_counter("gpt-4o", &req.messages, None);
+    let completion = switchyard::pricing::tokens::count_text(
+        switchyard::pricing::tokens::Encoding::O200kBase,
+        "abc",
+    );
+    assert_eq!(
+        (counted.prompt_tokens, counted.completion_tokens),
+        (prompt, completion)
+    );
+    let cost = s.cost().unwrap().usd();
+    assert!(
+        (cost - (prompt as f64 * 2.5e-6 + completion as f64 * 10e-6)).abs() < 1e-12,
+        "{cost}"
+    );
+}

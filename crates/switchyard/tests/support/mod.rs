@@ -91,9 +91,11 @@ async fn chat(State(st): State<Arc<UpstreamState>>, headers: HeaderMap, body: By
     });
     let model = body["model"].as_str().unwrap_or("echo").to_owned();
     let stream = body["stream"].as_bool().unwrap_or(false);
+    // `nousage` plays a provider that ignores stream_options and never reports usage.
     let include_usage = body["stream_options"]["include_usage"]
         .as_bool()
-        .unwrap_or(false);
+        .unwrap_or(false)
+        && model != "nousage";
 
     if let Some(code) = model.strip_prefix("status-") {
         let code: u16 = code.parse().unwrap();
