@@ -62,6 +62,8 @@ pub struct CallMeta {
     pub upstream_headers: Vec<(HeaderName, HeaderValue)>,
     /// Time from sending upstream to the response head (non-stream: to the whole body).
     pub upstream_latency: Duration,
+    /// The deployment has no price: the call is recorded at cost 0.
+    pub unpriced: bool,
 }
 
 /// A complete (non-streamed) answer.
@@ -302,6 +304,7 @@ impl Router {
             provider: deployment.target.provider.clone(),
             model: deployment.target.model.clone(),
             api_base: deployment.target.api_base.clone(),
+            unpriced: deployment.price.is_none() && matches!(deployment.backend, Backend::Http(_)),
             ..CallMeta::default()
         };
         let backend = match &params.mock_response {

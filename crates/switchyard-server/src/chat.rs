@@ -17,6 +17,7 @@ use switchyard_router::{CallMeta, CallOptions, ChatResponse, GatewayError, Origi
 use switchyard_types::{ChatCompletionRequest, Usage};
 
 use crate::error::{error_event, ApiError};
+use crate::telemetry::{FailureLabels, LatencyLabels, ModelLabels, RequestLabels};
 use crate::{AppState, VERSION};
 
 /// Reads a request body, refusing more than `limit` bytes with a 413.
@@ -64,14 +65,101 @@ fn header_seconds(headers: &HeaderMap, name: &str) -> Result<Option<Duration>, G
     }
 }
 
-/// What the settle stage needs about a request.
+/// What the settle stage needs about a request. Counts the request in flight while alive.
 struct Settle {
+    state: Arc<AppState>,
     call_id: String,
     started: Instant,
     stream: bool,
+    route: &'static str,
+    requested_model: String,
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        self.state.metrics.in_flight.dec();
+    }
 }
 
 impl Settle {
+    fn new(state: Arc<AppState>, call_id: String, started: Instant, route: &'static str) -> Settle {
+        state.metrics.in_flight.inc();
+        Settle {
+            state,
+            call_id,
+            started,
+            stream: false,
+            route,
+            requested_model: String::new(),
+        }
+    }
+
+    /// Records the request's metrics.
+    fn record(
+        &self,
+        status: u16,
+        meta: Option<&CallMeta>,
+        usage: Option<&Usage>,
+        cost_usd: f64,
+        error: Option<&GatewayError>,
+    ) {
+        let m = &self.state.metrics;
+        let total = self.started.elapsed().as_secs_f64();
+        m.requests
+            .get_or_create(&RequestLabels {
+                requested_model: self.requested_model.clone(),
+                model_group: meta.map(|m| m.model_group.clone()).unwrap_or_default(),
+                model_id: meta.map(|m| m.deployment_id.clone()).unwrap_or_default(),
+                status_code: status.to_string(),
+                route: self.route.to_owned(),
+                stream: self.stream.to_string(),
+            })
+            .inc();
+        if let Some(e) = error {
+            m.failures
+                .get_or_create(&FailureLabels {
+                    requested_model: self.requested_model.clone(),
+                    exception_status: status.to_string(),
+                    exception_class: e.reason.to_owned(),
+                })
+                .inc();
+        }
+        let Some(meta) = meta else { return };
+        let labels = ModelLabels {
+            model: meta.model.clone(),
+            model_group: meta.model_group.clone(),
+            api_provider: meta.provider.clone(),
+        };
+        if let Some(u) = usage {
+            m.input_tokens
+                .get_or_create(&labels)
+                .inc_by(u.prompt_tokens);
+            m.output_tokens
+                .get_or_create(&labels)
+                .inc_by(u.completion_tokens);
+            m.total_tokens
+                .get_or_create(&labels)
+                .inc_by(u.prompt_tokens + u.completion_tokens);
+        }
+        if cost_usd > 0.0 {
+            m.spend.get_or_create(&labels).inc_by(cost_usd);
+        }
+        if meta.unpriced {
+            m.unpriced.get_or_create(&labels).inc();
+        }
+        let group = LatencyLabels {
+            model_group: meta.model_group.clone(),
+        };
+        let upstream = meta.upstream_latency.as_secs_f64();
+        m.total_latency.get_or_create(&group).observe(total);
+        m.llm_api_latency.get_or_create(&group).observe(upstream);
+        if !self.stream {
+            m.overhead_latency
+                .get_or_create(&group)
+                .observe((total - upstream).max(0.0));
+        }
+    }
+
     fn log(
         &self,
         status: u16,
@@ -80,6 +168,7 @@ impl Settle {
         cost_usd: f64,
         error: Option<&GatewayError>,
     ) {
+        self.record(status, meta, usage, cost_usd, error);
         let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let (group, deployment, provider) = meta.map_or(("", "", ""), |m| {
             (
@@ -203,15 +292,12 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
     path_model: Option<String>,
+    route: &'static str,
 ) -> Response {
     let started = Instant::now();
     tracing::trace!("chat: request head received");
     let call_id = uuid::Uuid::new_v4().to_string();
-    let mut settle = Settle {
-        call_id: call_id.clone(),
-        started,
-        stream: false,
-    };
+    let mut settle = Settle::new(Arc::clone(&state), call_id.clone(), started, route);
     let result = async {
         let bytes = read_body(&headers, body, state.body_limit).await?;
         let request = match path_model {
@@ -231,6 +317,7 @@ async fn handle(
             timeout: header_seconds(&headers, "x-litellm-timeout")?,
             stream_timeout: header_seconds(&headers, "x-litellm-stream-timeout")?,
         };
+        settle.requested_model.clone_from(&request.model);
         state.router.chat(request, &opts).await
     }
     .await;
@@ -297,7 +384,7 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(state, headers, body, None).await
+    handle(state, headers, body, None, "/chat/completions").await
 }
 
 /// `POST /engines/{model}/chat/completions` and `/openai/deployments/{model}/chat/completions`
@@ -308,5 +395,12 @@ pub async fn chat_completions_for(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(state, headers, body, Some(model)).await
+    handle(
+        state,
+        headers,
+        body,
+        Some(model),
+        "/openai/deployments/{model}/chat/completions",
+    )
+    .await
 }

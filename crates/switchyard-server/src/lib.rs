@@ -17,6 +17,7 @@ pub mod chat;
 pub mod error;
 mod health;
 mod models;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -51,6 +52,10 @@ pub struct AppState {
     pub body_limit: usize,
     /// When the process started.
     pub started: Instant,
+    /// Prometheus metrics.
+    pub metrics: telemetry::Metrics,
+    /// `/metrics` needs a key (`litellm_settings.require_auth_for_metrics_endpoint`).
+    pub metrics_need_auth: bool,
 }
 
 impl AppState {
@@ -67,11 +72,19 @@ impl AppState {
             .as_deref()
             .and_then(|h| HeaderName::try_from(h.to_ascii_lowercase()).ok());
         let auth = Auth::new(router.config().master_key(), key_header);
+        let metrics_need_auth = router
+            .config()
+            .file
+            .litellm_settings
+            .require_auth_for_metrics_endpoint
+            .is_some_and(|v| v.0);
         AppState {
             router,
             auth,
             body_limit,
             started: Instant::now(),
+            metrics: telemetry::Metrics::new(),
+            metrics_need_auth,
         }
     }
 }
@@ -89,7 +102,9 @@ async fn authenticate(
     req: Request<axum::body::Body>,
     next: Next,
 ) -> Response {
-    if !is_public(req.uri().path()) {
+    let path = req.uri().path();
+    let public = is_public(path) || (path == "/metrics" && !state.metrics_need_auth);
+    if !public {
         if let Err(e) = state.auth.check(req.headers()) {
             return error::ApiError(e).into_response();
         }
@@ -106,6 +121,19 @@ async fn method_not_allowed(req: Request<axum::body::Body>) -> error::ApiError {
     e.status = 405;
     e.reason = "method_not_allowed";
     error::ApiError(e)
+}
+
+/// `GET /metrics`: Prometheus text format (public unless
+/// `litellm_settings.require_auth_for_metrics_endpoint`, as LiteLLM).
+async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
 }
 
 async fn not_found(req: Request<axum::body::Body>) -> error::ApiError {
@@ -149,6 +177,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/v1/model/info", get(models::info))
         .route("/model_group/info", get(models::group_info))
         .route("/utils/token_counter", post(models::token_counter))
+        .route("/metrics", get(metrics))
         .route("/health/liveliness", get(health::liveliness))
         .route("/health/liveness", get(health::liveliness))
         .route("/health/readiness", get(health::readiness))

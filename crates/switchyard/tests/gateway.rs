@@ -780,3 +780,66 @@ async fn token_counter_and_counted_usage() {
         "counted usage is priced: {cost}"
     );
 }
+
+#[tokio::test]
+async fn prometheus_metrics_with_litellm_names() {
+    let up = start_upstream().await;
+    let gw = start_gateway(&config_for(&up, "general_settings:\n  master_key: sk-m\n")).await;
+    let c = client();
+    let ok = c
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .bearer_auth("sk-m")
+        .json(&json!({"model": "echo", "messages": msgs()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let bad = c
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .bearer_auth("sk-m")
+        .json(&json!({"model": "status-429", "messages": msgs()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 429);
+    // Public by default, as LiteLLM's.
+    let text = c
+        .get(format!("{}/metrics", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "litellm_proxy_total_requests_metric_total{requested_model=\"echo\",model_group=\"echo\"",
+        "status_code=\"200\"",
+        "litellm_proxy_failed_requests_metric_total{requested_model=\"status-429\",exception_status=\"429\",exception_class=\"upstream_rate_limited\"} 1",
+        "litellm_input_tokens_metric_total{model=\"echo\",model_group=\"echo\",api_provider=\"openai\"} 9",
+        "litellm_output_tokens_metric_total{model=\"echo\",model_group=\"echo\",api_provider=\"openai\"} 3",
+        "switchyard_unpriced_requests_total{model=\"echo\",model_group=\"echo\",api_provider=\"openai\"} 1",
+        "litellm_request_total_latency_metric_bucket",
+        "litellm_overhead_latency_metric_count{model_group=\"echo\"} 1",
+        "litellm_in_flight_requests 0",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    let gw2 = start_gateway(&config_for(&up, "general_settings:\n  master_key: sk-m\nlitellm_settings:\n  require_auth_for_metrics_endpoint: true\n")).await;
+    assert_eq!(
+        c.get(format!("{}/metrics", gw2.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        c.get(format!("{}/metrics", gw2.base))
+            .bearer_auth("sk-m")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -1,0 +1,202 @@
+//! Metrics: every name and label set in one place, exposed at `/metrics`.
+//!
+//! Names follow LiteLLM's Prometheus integration where it has one (so its Grafana dashboards
+//! keep working); counters get the `_total` suffix in the exposition, as LiteLLM's do.
+//! Metrics LiteLLM lacks carry the `switchyard_` prefix. Recording is a hash lookup and an
+//! atomic add per metric; nothing here blocks the request path.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of a finished proxy request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The model name the client sent.
+    pub requested_model: String,
+    /// The model group that served it (empty when routing failed).
+    pub model_group: String,
+    /// The deployment id (empty when routing failed).
+    pub model_id: String,
+    /// The HTTP status sent.
+    pub status_code: String,
+    /// The route.
+    pub route: String,
+    /// Streamed or not.
+    pub stream: String,
+}
+
+/// Labels of a failed request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    /// The model name the client sent.
+    pub requested_model: String,
+    /// The HTTP status sent.
+    pub exception_status: String,
+    /// The gateway's static reason (e.g. `upstream_timeout`).
+    pub exception_class: String,
+}
+
+/// Labels of usage and spend.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    /// The provider's model id.
+    pub model: String,
+    /// The model group.
+    pub model_group: String,
+    /// The provider.
+    pub api_provider: String,
+}
+
+/// Labels of latency histograms.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LatencyLabels {
+    /// The model group.
+    pub model_group: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms .. ~65 s, doubling.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+}
+
+fn overhead_histogram() -> Histogram {
+    // 20 µs .. ~80 ms, doubling: the gateway's own time is sub-millisecond.
+    Histogram::new(exponential_buckets(0.00002, 2.0, 13))
+}
+
+/// The gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// `litellm_proxy_total_requests_metric`.
+    pub requests: Family<RequestLabels, Counter>,
+    /// `litellm_proxy_failed_requests_metric`.
+    pub failures: Family<FailureLabels, Counter>,
+    /// `litellm_in_flight_requests`.
+    pub in_flight: Gauge,
+    /// `litellm_spend_metric` (USD).
+    pub spend: Family<ModelLabels, Counter<f64, AtomicU64>>,
+    /// `litellm_input_tokens_metric`.
+    pub input_tokens: Family<ModelLabels, Counter>,
+    /// `litellm_output_tokens_metric`.
+    pub output_tokens: Family<ModelLabels, Counter>,
+    /// `litellm_total_tokens_metric`.
+    pub total_tokens: Family<ModelLabels, Counter>,
+    /// `litellm_request_total_latency_metric` (seconds).
+    pub total_latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
+    /// `litellm_llm_api_latency_metric` (seconds).
+    pub llm_api_latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
+    /// `litellm_overhead_latency_metric` (seconds).
+    pub overhead_latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
+    /// `switchyard_unpriced_requests`: answered by a model with no price (cost 0).
+    pub unpriced: Family<ModelLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// All metrics, registered.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let failures = Family::<FailureLabels, Counter>::default();
+        let in_flight = Gauge::default();
+        let spend = Family::<ModelLabels, Counter<f64, AtomicU64>>::default();
+        let input_tokens = Family::<ModelLabels, Counter>::default();
+        let output_tokens = Family::<ModelLabels, Counter>::default();
+        let total_tokens = Family::<ModelLabels, Counter>::default();
+        let total_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let llm_api_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let overhead_latency =
+            Family::new_with_constructor(overhead_histogram as fn() -> Histogram);
+        let unpriced = Family::<ModelLabels, Counter>::default();
+        registry.register(
+            "litellm_proxy_total_requests_metric",
+            "Requests answered by the gateway",
+            requests.clone(),
+        );
+        registry.register(
+            "litellm_proxy_failed_requests_metric",
+            "Requests that failed",
+            failures.clone(),
+        );
+        registry.register(
+            "litellm_in_flight_requests",
+            "Requests being served now",
+            in_flight.clone(),
+        );
+        registry.register("litellm_spend_metric", "Spend in USD", spend.clone());
+        registry.register(
+            "litellm_input_tokens_metric",
+            "Input (prompt) tokens",
+            input_tokens.clone(),
+        );
+        registry.register(
+            "litellm_output_tokens_metric",
+            "Output (completion) tokens",
+            output_tokens.clone(),
+        );
+        registry.register(
+            "litellm_total_tokens_metric",
+            "Input plus output tokens",
+            total_tokens.clone(),
+        );
+        registry.register(
+            "litellm_request_total_latency_metric",
+            "Seconds from request to response end, as the gateway sees it",
+            total_latency.clone(),
+        );
+        registry.register(
+            "litellm_llm_api_latency_metric",
+            "Seconds spent waiting on the provider",
+            llm_api_latency.clone(),
+        );
+        registry.register(
+            "litellm_overhead_latency_metric",
+            "Seconds the gateway added (total minus provider)",
+            overhead_latency.clone(),
+        );
+        registry.register(
+            "switchyard_unpriced_requests",
+            "Requests answered by a model with no price (recorded at cost 0)",
+            unpriced.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            failures,
+            in_flight,
+            spend,
+            input_tokens,
+            output_tokens,
+            total_tokens,
+            total_latency,
+            llm_api_latency,
+            overhead_latency,
+            unpriced,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
