@@ -317,7 +317,12 @@ async fn handle(
             timeout: header_seconds(&headers, "x-litellm-timeout")?,
             stream_timeout: header_seconds(&headers, "x-litellm-stream-timeout")?,
         };
-        settle.requested_model.clone_from(&request.model);
+        // A label value must come from a bounded set: a client can send any model name.
+        settle.requested_model = if state.router.deployments(&request.model).is_some() {
+            request.model.clone()
+        } else {
+            "other".to_owned()
+        };
         state.router.chat(request, &opts).await
     }
     .await;

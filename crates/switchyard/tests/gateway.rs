@@ -802,6 +802,14 @@ async fn prometheus_metrics_with_litellm_names() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 429);
+    let unknown = c
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .bearer_auth("sk-m")
+        .json(&json!({"model": "random-name-1234", "messages": msgs()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
     // Public by default, as LiteLLM's.
     let text = c
         .get(format!("{}/metrics", gw.base))
@@ -821,9 +829,14 @@ async fn prometheus_metrics_with_litellm_names() {
         "litellm_request_total_latency_metric_bucket",
         "litellm_overhead_latency_metric_count{model_group=\"echo\"} 1",
         "litellm_in_flight_requests 0",
+        "requested_model=\"other\"",
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
+    assert!(
+        !text.contains("random-name-1234"),
+        "client-chosen names never become label values"
+    );
     let gw2 = start_gateway(&config_for(&up, "general_settings:\n  master_key: sk-m\nlitellm_settings:\n  require_auth_for_metrics_endpoint: true\n")).await;
     assert_eq!(
         c.get(format!("{}/metrics", gw2.base))
