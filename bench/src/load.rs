@@ -89,6 +89,21 @@ async fn one(conn: &mut SendRequest<Full<Bytes>>, t: &Target) -> anyhow::Result<
     Ok(ok)
 }
 
+/// A GET that answers 200.
+pub async fn get_ok(conn: &mut SendRequest<Full<Bytes>>, t: &Target) -> bool {
+    let req = Request::get(t.path.as_str())
+        .header("host", "bench")
+        .body(Full::new(Bytes::new()))
+        .expect("a valid request");
+    if conn.ready().await.is_err() {
+        return false;
+    }
+    match conn.send_request(req).await {
+        Ok(r) => r.status() == 200 && r.into_body().collect().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
 /// `concurrency` connections, each sending back to back, for `warmup + duration`.
 pub async fn closed_loop(
     t: &Target,

@@ -47,6 +47,10 @@ struct Args {
     /// Concurrent open streams for the memory scenario.
     #[arg(long, default_value_t = 1000)]
     streams: usize,
+    /// A LiteLLM proxy binary to run the same scenarios against (default: `litellm` on PATH,
+    /// or SWITCHYARD_BENCH_LITELLM).
+    #[arg(long)]
+    litellm: Option<PathBuf>,
     /// Only serve the mock upstream on this port (for manual experiments), then wait.
     #[arg(long)]
     mock_only: Option<u16>,
@@ -60,7 +64,17 @@ fn workspace_root() -> PathBuf {
 
 fn build_gateway() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let mut cmd = Command::new(cargo);
+    // `cargo run` sets CARGO_* variables that some build scripts watch; clear them so the
+    // nested build reuses the artifacts of a plain `cargo build --release`.
+    for (k, _) in std::env::vars_os() {
+        if k.to_str().is_some_and(|k| {
+            k.starts_with("CARGO_") && k != "CARGO_TARGET_DIR" && k != "CARGO_HOME"
+        }) {
+            cmd.env_remove(k);
+        }
+    }
+    let status = cmd
         .current_dir(workspace_root())
         .args([
             "build",
@@ -286,7 +300,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // 2. Added latency at fixed rates.
     let mut fixed = serde_json::Map::new();
     let mut added_rows = Vec::new();
-    for rps in [500.0, 2000.0] {
+    for rps in [50.0, 500.0, 2000.0] {
         eprintln!("fixed rate {rps} RPS ...");
         let d = load::fixed_rate(&direct_json, rps, warmup, duration).await;
         let g = load::fixed_rate(&gw_json, rps, warmup, duration).await;
@@ -331,7 +345,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tot_g.push(g.total.as_secs_f64() * 1e6);
         frames_g = g.frames;
     }
-    let median = |v: &mut Vec<f64>| {
+    let median = |v: &mut Vec<f64>| -> f64 {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
@@ -357,6 +371,119 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "gateway_rss_mb": after.0 as f64 / 1024.0, "gateway_cpu_percent": cpu_pct});
     results["governed_lane"] =
         json!("not measured yet: virtual keys, budgets and spend logs arrive with issues 5 and 6");
+    let gw_cpu_c64 = results["throughput"]["c64"]["gateway_cpu_us_per_request"]
+        .as_f64()
+        .unwrap_or(0.0);
+    drop(gw);
+
+    // 5. LiteLLM on the same core with the same config, when installed.
+    let mut compare = String::new();
+    if let Some(bin) = args.litellm.clone().or_else(find_litellm) {
+        eprintln!("LiteLLM side by side ({}) ...", bin.display());
+        match start_litellm(&bin, &cfg, gw_core).await {
+            Err(e) => eprintln!("LiteLLM did not start: {e:#}"),
+            Ok(ll) => {
+                let ll_json = Target {
+                    addr: ll.addr,
+                    ..gw_json.clone()
+                };
+                let ll_stream = Target {
+                    addr: ll.addr,
+                    ..gw_stream.clone()
+                };
+                let (idle, _) = proc_usage(ll.child.id());
+                let c1 = load::closed_loop(&ll_json, 1, warmup, duration).await;
+                let (_, cpu0) = proc_usage(ll.child.id());
+                let c64 = load::closed_loop(&ll_json, 64, warmup, duration).await;
+                let (_, cpu1) = proc_usage(ll.child.id());
+                // 50 RPS: under LiteLLM's one-core capacity, so it measures latency, not queueing.
+                let f100 = load::fixed_rate(&ll_json, 50.0, warmup, duration).await;
+                let mut ll_conn = load::connect(ll.addr).await?;
+                let mut ttfts = Vec::new();
+                for _ in 0..n.min(10) {
+                    ttfts.push(
+                        load::stream_once(&mut ll_conn, &ll_stream)
+                            .await?
+                            .ttft
+                            .as_secs_f64()
+                            * 1e6,
+                    );
+                }
+                let ll_ttft = median(&mut ttfts);
+                let ll_cpu = (cpu1 - cpu0) * 1e6 / (c64.ok.max(1) as f64);
+                let d100 = &results["fixed_rate"]["rps50"];
+                let direct_p50 = d100["direct"]["p50_us"].as_f64().unwrap_or(0.0);
+                let direct_p99 = d100["direct"]["p99_us"].as_f64().unwrap_or(0.0);
+                let sy = |path: &str| -> f64 {
+                    path.split('.')
+                        .fold(&results, |v, k| &v[k])
+                        .as_f64()
+                        .unwrap_or(0.0)
+                };
+                let rows: Vec<(&str, f64, f64, bool)> = vec![
+                    (
+                        "throughput c=1 (RPS)",
+                        sy("throughput.c1.gateway.rps"),
+                        c1.rps(),
+                        true,
+                    ),
+                    (
+                        "throughput c=64 (RPS)",
+                        sy("throughput.c64.gateway.rps"),
+                        c64.rps(),
+                        true,
+                    ),
+                    (
+                        "added p50 at 50 RPS (µs)",
+                        sy("fixed_rate.rps50.added_p50_us"),
+                        f100.us(50.0) - direct_p50,
+                        false,
+                    ),
+                    (
+                        "added p99 at 50 RPS (µs)",
+                        sy("fixed_rate.rps50.added_p99_us"),
+                        f100.us(99.0) - direct_p99,
+                        false,
+                    ),
+                    (
+                        "TTFT overhead (µs)",
+                        ttft_g - ttft_d,
+                        ll_ttft - ttft_d,
+                        false,
+                    ),
+                    ("CPU per request at c=64 (µs)", gw_cpu_c64, ll_cpu, false),
+                    (
+                        "RSS idle (MB)",
+                        idle_rss_kb as f64 / 1024.0,
+                        idle as f64 / 1024.0,
+                        false,
+                    ),
+                ];
+                let _ = writeln!(compare, "\n| vs LiteLLM (same core, same config) | Switchyard | LiteLLM | Switchyard is |\n| --- | ---: | ---: | ---: |");
+                let mut ll_results = serde_json::Map::new();
+                for (name, ours, theirs, higher_better) in rows {
+                    let ratio = if higher_better {
+                        ours / theirs.max(1e-9)
+                    } else {
+                        theirs / ours.max(1e-9)
+                    };
+                    let _ = writeln!(
+                        compare,
+                        "| {name} | {ours:.1} | {theirs:.1} | {ratio:.1}x better |"
+                    );
+                    ll_results.insert(
+                        name.to_owned(),
+                        json!({"switchyard": ours, "litellm": theirs, "ratio": ratio}),
+                    );
+                }
+                ll_results.insert("errors".into(), json!(c1.errors + c64.errors + f100.errors));
+                results["litellm"] = Value::Object(ll_results);
+            }
+        }
+    } else {
+        results["litellm"] =
+            json!("not installed: pip install 'litellm[proxy]==1.102.4' to compare");
+    }
 
     let mut out = String::new();
     let _ = writeln!(
@@ -411,6 +538,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "| governed lane | {} |",
         results["governed_lane"].as_str().unwrap_or("")
     );
+    out.push_str(&compare);
     println!("{out}");
 
     if let Some(parent) = args.out.parent() {
@@ -418,9 +546,74 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     std::fs::write(&args.out, serde_json::to_string_pretty(&results)?)?;
     println!("results written to {}", args.out.display());
-    drop(gw);
     std::fs::remove_dir_all(dir).ok();
     Ok(())
+}
+
+/// `SWITCHYARD_BENCH_LITELLM`, else `litellm` on PATH.
+fn find_litellm() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SWITCHYARD_BENCH_LITELLM") {
+        return Some(PathBuf::from(p));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join("litellm"))
+        .find(|p| p.is_file())
+}
+
+/// Starts a LiteLLM proxy on the gateway's core with the same config; waits until it answers.
+async fn start_litellm(
+    bin: &Path,
+    config_path: &Path,
+    pin: Option<usize>,
+) -> anyhow::Result<Gateway> {
+    let port = free_port();
+    let mut cmd = match pin {
+        Some(core) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &core.to_string()]).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let child = cmd
+        .args(["--config", config_path.to_str().unwrap_or_default()])
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--num_workers",
+            "1",
+        ])
+        // No cost-map download at start-up, errors only in logs.
+        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        .env("LITELLM_LOG", "ERROR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting LiteLLM")?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let gw = Gateway { child, addr };
+    let probe = Target {
+        addr,
+        path: "/health/liveliness".into(),
+        body: Bytes::new(),
+        auth: None,
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "LiteLLM did not answer within 120 s"
+        );
+        if let Ok(mut c) = load::connect(addr).await {
+            if load::get_ok(&mut c, &probe).await {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(gw)
 }
 
 fn machine() -> Value {
