@@ -126,7 +126,15 @@ impl Drop for Gateway {
     }
 }
 
-fn start_gateway(bin: &Path, config_path: &Path, pin: Option<usize>) -> anyhow::Result<Gateway> {
+/// A gateway process (Switchyard or LiteLLM: both take LiteLLM's flags) on a free port,
+/// pinned to `pin` with taskset.
+fn spawn_pinned(
+    bin: &Path,
+    config_path: &Path,
+    pin: Option<usize>,
+    extra_args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<(Child, u16)> {
     let port = free_port();
     let mut cmd = match pin {
         Some(core) => {
@@ -146,11 +154,17 @@ fn start_gateway(bin: &Path, config_path: &Path, pin: Option<usize>) -> anyhow::
             "--num_workers",
             "1",
         ])
-        .args(["--log-level", "warn"])
+        .args(extra_args)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::null())
         .spawn()
-        .context("starting the gateway")?;
+        .with_context(|| format!("starting {}", bin.display()))?;
+    Ok((child, port))
+}
+
+fn start_gateway(bin: &Path, config_path: &Path, pin: Option<usize>) -> anyhow::Result<Gateway> {
+    let (child, port) = spawn_pinned(bin, config_path, pin, &["--log-level", "warn"], &[])?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(addr).is_err() {
@@ -566,32 +580,12 @@ async fn start_litellm(
     config_path: &Path,
     pin: Option<usize>,
 ) -> anyhow::Result<Gateway> {
-    let port = free_port();
-    let mut cmd = match pin {
-        Some(core) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", &core.to_string()]).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
-    let child = cmd
-        .args(["--config", config_path.to_str().unwrap_or_default()])
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--num_workers",
-            "1",
-        ])
-        // No cost-map download at start-up, errors only in logs.
-        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        .env("LITELLM_LOG", "ERROR")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting LiteLLM")?;
+    // No cost-map download at start-up, errors only in logs.
+    let env = [
+        ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
+        ("LITELLM_LOG", "ERROR"),
+    ];
+    let (child, port) = spawn_pinned(bin, config_path, pin, &[], &env)?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let gw = Gateway { child, addr };
     let probe = Target {

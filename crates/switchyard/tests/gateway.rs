@@ -23,6 +23,16 @@ fn msgs() -> Value {
     json!([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
 }
 
+async fn post_with_key(gw: &Gateway, key: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn error_of(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap();
@@ -786,29 +796,21 @@ async fn prometheus_metrics_with_litellm_names() {
     let up = start_upstream().await;
     let gw = start_gateway(&config_for(&up, "general_settings:\n  master_key: sk-m\n")).await;
     let c = client();
-    let ok = c
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .bearer_auth("sk-m")
-        .json(&json!({"model": "echo", "messages": msgs()}))
-        .send()
-        .await
-        .unwrap();
+    let ok = post_with_key(&gw, "sk-m", json!({"model": "echo", "messages": msgs()})).await;
     assert_eq!(ok.status(), 200);
-    let bad = c
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .bearer_auth("sk-m")
-        .json(&json!({"model": "status-429", "messages": msgs()}))
-        .send()
-        .await
-        .unwrap();
+    let bad = post_with_key(
+        &gw,
+        "sk-m",
+        json!({"model": "status-429", "messages": msgs()}),
+    )
+    .await;
     assert_eq!(bad.status(), 429);
-    let unknown = c
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .bearer_auth("sk-m")
-        .json(&json!({"model": "random-name-1234", "messages": msgs()}))
-        .send()
-        .await
-        .unwrap();
+    let unknown = post_with_key(
+        &gw,
+        "sk-m",
+        json!({"model": "random-name-1234", "messages": msgs()}),
+    )
+    .await;
     assert_eq!(unknown.status(), 400);
     // Public by default, as LiteLLM's.
     let text = c
