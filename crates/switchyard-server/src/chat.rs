@@ -17,7 +17,7 @@ use switchyard_router::{CallMeta, CallOptions, ChatResponse, GatewayError, Origi
 use switchyard_types::{ChatCompletionRequest, Usage};
 
 use crate::error::{error_event, ApiError};
-use crate::telemetry::{FailureLabels, LatencyLabels, ModelLabels, RequestLabels};
+use crate::telemetry::{FailureLabels, RequestLabels};
 use crate::{AppState, VERSION};
 
 /// Reads a request body, refusing more than `limit` bytes with a 413.
@@ -125,38 +125,34 @@ impl Settle {
                 .inc();
         }
         let Some(meta) = meta else { return };
-        let labels = ModelLabels {
-            model: meta.model.clone(),
-            model_group: meta.model_group.clone(),
-            api_provider: meta.provider.clone(),
+        // Configured deployments have their series ready; a directly addressed one (SDK use)
+        // resolves it here.
+        let owned;
+        let series = match self.state.series.get(&meta.deployment_id) {
+            Some(s) => s,
+            None => {
+                owned = m.deployment_series(&meta.model, &meta.model_group, &meta.provider);
+                &owned
+            }
         };
         if let Some(u) = usage {
-            m.input_tokens
-                .get_or_create(&labels)
-                .inc_by(u.prompt_tokens);
-            m.output_tokens
-                .get_or_create(&labels)
-                .inc_by(u.completion_tokens);
-            m.total_tokens
-                .get_or_create(&labels)
+            series.input_tokens.inc_by(u.prompt_tokens);
+            series.output_tokens.inc_by(u.completion_tokens);
+            series
+                .total_tokens
                 .inc_by(u.prompt_tokens + u.completion_tokens);
         }
         if cost_usd > 0.0 {
-            m.spend.get_or_create(&labels).inc_by(cost_usd);
+            series.spend.inc_by(cost_usd);
         }
         if meta.unpriced {
-            m.unpriced.get_or_create(&labels).inc();
+            series.unpriced.inc();
         }
-        let group = LatencyLabels {
-            model_group: meta.model_group.clone(),
-        };
         let upstream = meta.upstream_latency.as_secs_f64();
-        m.total_latency.get_or_create(&group).observe(total);
-        m.llm_api_latency.get_or_create(&group).observe(upstream);
+        series.total_latency.observe(total);
+        series.llm_api_latency.observe(upstream);
         if !self.stream {
-            m.overhead_latency
-                .get_or_create(&group)
-                .observe((total - upstream).max(0.0));
+            series.overhead_latency.observe((total - upstream).max(0.0));
         }
     }
 

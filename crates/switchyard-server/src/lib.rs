@@ -56,6 +56,8 @@ pub struct AppState {
     pub metrics: telemetry::Metrics,
     /// `/metrics` needs a key (`litellm_settings.require_auth_for_metrics_endpoint`).
     pub metrics_need_auth: bool,
+    /// Metric series of each configured deployment, by deployment id.
+    pub series: std::collections::HashMap<String, telemetry::DeploymentSeries>,
 }
 
 impl AppState {
@@ -78,13 +80,23 @@ impl AppState {
             .litellm_settings
             .require_auth_for_metrics_endpoint
             .is_some_and(|v| v.0);
+        let metrics = telemetry::Metrics::new();
+        let series = router
+            .all_deployments()
+            .map(|d| {
+                let s =
+                    metrics.deployment_series(&d.target.model, &d.model_name, &d.target.provider);
+                (d.id.clone(), s)
+            })
+            .collect();
         AppState {
             router,
             auth,
             body_limit,
             started: Instant::now(),
-            metrics: telemetry::Metrics::new(),
+            metrics,
             metrics_need_auth,
+            series,
         }
     }
 }

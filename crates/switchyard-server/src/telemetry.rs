@@ -70,6 +70,28 @@ fn overhead_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.00002, 2.0, 13))
 }
 
+/// The series of one deployment, resolved once: recording is then an atomic add (counters)
+/// or a short lock (histograms), with no label set built or hashed per request.
+#[derive(Clone, Debug)]
+pub struct DeploymentSeries {
+    /// Input tokens.
+    pub input_tokens: Counter,
+    /// Output tokens.
+    pub output_tokens: Counter,
+    /// Input plus output tokens.
+    pub total_tokens: Counter,
+    /// Spend, USD.
+    pub spend: Counter<f64, AtomicU64>,
+    /// Requests at cost 0 for want of a price.
+    pub unpriced: Counter,
+    /// Total latency of its model group.
+    pub total_latency: Histogram,
+    /// Provider latency of its model group.
+    pub llm_api_latency: Histogram,
+    /// Gateway overhead of its model group.
+    pub overhead_latency: Histogram,
+}
+
 /// The gateway's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -183,6 +205,33 @@ impl Metrics {
             llm_api_latency,
             overhead_latency,
             unpriced,
+        }
+    }
+
+    /// The series of a deployment (`model` at `provider`, serving `model_group`).
+    pub fn deployment_series(
+        &self,
+        model: &str,
+        model_group: &str,
+        provider: &str,
+    ) -> DeploymentSeries {
+        let labels = ModelLabels {
+            model: model.to_owned(),
+            model_group: model_group.to_owned(),
+            api_provider: provider.to_owned(),
+        };
+        let group = LatencyLabels {
+            model_group: model_group.to_owned(),
+        };
+        DeploymentSeries {
+            input_tokens: self.input_tokens.get_or_create(&labels).clone(),
+            output_tokens: self.output_tokens.get_or_create(&labels).clone(),
+            total_tokens: self.total_tokens.get_or_create(&labels).clone(),
+            spend: self.spend.get_or_create(&labels).clone(),
+            unpriced: self.unpriced.get_or_create(&labels).clone(),
+            total_latency: self.total_latency.get_or_create(&group).clone(),
+            llm_api_latency: self.llm_api_latency.get_or_create(&group).clone(),
+            overhead_latency: self.overhead_latency.get_or_create(&group).clone(),
         }
     }
 
