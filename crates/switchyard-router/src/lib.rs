@@ -64,6 +64,8 @@ pub struct CallMeta {
     pub upstream_latency: Duration,
     /// The deployment has no price: the call is recorded at cost 0.
     pub unpriced: bool,
+    /// Failed attempts before this answer (`x-litellm-attempted-retries`).
+    pub attempted_retries: u32,
 }
 
 /// A complete (non-streamed) answer.
@@ -297,7 +299,65 @@ impl Router {
                 "`messages` must contain at least one message",
             ));
         }
-        let deployment = self.pick(&request.model)?;
+        let retries = params
+            .num_retries
+            .or(self.config.file.router_settings.num_retries.map(|n| n.0))
+            .or(self.config.file.litellm_settings.num_retries.map(|n| n.0))
+            .unwrap_or(0)
+            .min(MAX_RETRIES);
+        let mut request = Some(request);
+        let mut tried: Vec<String> = Vec::new();
+        let mut attempt = 0u32;
+        loop {
+            let model = request
+                .as_ref()
+                .map(|r| r.model.clone())
+                .unwrap_or_default();
+            let deployment = self.pick_avoiding(&model, &tried)?;
+            let last = attempt >= retries;
+            // Keep a copy while another attempt may need it; the last attempt takes it.
+            let req = match (last, request.as_ref()) {
+                (false, Some(r)) => r.clone(),
+                _ => request
+                    .take()
+                    .ok_or_else(|| GatewayError::internal("request consumed"))?,
+            };
+            match self.attempt(&deployment, req, &params, opts).await {
+                Ok(mut r) => {
+                    match &mut r {
+                        ChatResponse::Complete(c) => c.meta.attempted_retries = attempt,
+                        ChatResponse::Stream(s) => s.meta.attempted_retries = attempt,
+                    }
+                    return Ok(r);
+                }
+                Err(e) if e.retryable && !last => {
+                    tried.push(deployment.id.clone());
+                    let elsewhere = self
+                        .deployments(&model)
+                        .is_some_and(|g| g.iter().any(|d| !tried.contains(&d.id)));
+                    tracing::debug!(
+                        deployment = %deployment.id, attempt, reason = e.reason,
+                        elsewhere, "retrying: {}", e.message
+                    );
+                    // Another deployment: go at once. The same one: back off first.
+                    if !elsewhere {
+                        tokio::time::sleep(backoff(attempt, e.retry_after)).await;
+                    }
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One attempt on one deployment: translate, call, translate back.
+    async fn attempt(
+        &self,
+        deployment: &Arc<Deployment>,
+        mut request: ChatCompletionRequest,
+        params: &GatewayParams,
+        opts: &CallOptions,
+    ) -> Result<ChatResponse, GatewayError> {
         let mut meta = CallMeta {
             model_group: deployment.model_name.clone(),
             deployment_id: deployment.id.clone(),
@@ -484,6 +544,43 @@ fn load_prices(config: &Config) -> Result<PriceTable, ConfigError> {
         tracing::info!(file = %path, models = n, "price file loaded");
     }
     Ok(prices)
+}
+
+/// The most retries one request may ask for.
+const MAX_RETRIES: u32 = 10;
+
+/// Wait before retrying the same deployment: the provider's `Retry-After` when it sent one
+/// (at most 60 s), else exponential from 0.5 s up to 8 s (LiteLLM's INITIAL_RETRY_DELAY and
+/// MAX_RETRY_DELAY), with jitter so that clients retrying together spread out.
+fn backoff(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    if let Some(after) = retry_after {
+        return after.min(Duration::from_secs(60));
+    }
+    let base = (0.5 * 2f64.powi(attempt.min(5) as i32)).min(8.0);
+    Duration::from_secs_f64(base * (0.5 + 0.5 * fastrand::f64()))
+}
+
+impl Router {
+    /// Like [`Router::pick`], preferring deployments not yet tried by this request.
+    fn pick_avoiding(
+        &self,
+        model: &str,
+        tried: &[String],
+    ) -> Result<Arc<Deployment>, GatewayError> {
+        if !tried.is_empty() {
+            if let Some(group) = self.deployments(model) {
+                let fresh: Vec<Arc<Deployment>> = group
+                    .iter()
+                    .filter(|d| !tried.contains(&d.id))
+                    .cloned()
+                    .collect();
+                if let Some(d) = pick_weighted(&fresh) {
+                    return Ok(d);
+                }
+            }
+        }
+        self.pick(model)
+    }
 }
 
 fn pick_weighted(group: &[Arc<Deployment>]) -> Option<Arc<Deployment>> {

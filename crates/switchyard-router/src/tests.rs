@@ -206,3 +206,21 @@ fn price_file_and_model_info_override_the_table() {
     assert!(err.contains("litellm_settings.model_cost_map"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn backoff_honours_retry_after_and_grows_with_jitter() {
+    use std::time::Duration;
+    assert_eq!(
+        backoff(0, Some(Duration::from_secs(7))),
+        Duration::from_secs(7)
+    );
+    assert_eq!(
+        backoff(0, Some(Duration::from_secs(600))),
+        Duration::from_secs(60)
+    );
+    for attempt in 0..8 {
+        let d = backoff(attempt, None).as_secs_f64();
+        let base = (0.5 * 2f64.powi(attempt.min(5) as i32)).min(8.0);
+        assert!(d >= base * 0.5 && d <= base, "attempt {attempt}: {d}");
+    }
+}

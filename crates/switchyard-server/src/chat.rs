@@ -229,6 +229,10 @@ fn set_call_headers(
         if let Some(v) = hv(&m.deployment_id) {
             headers.insert(HeaderName::from_static("x-litellm-model-id"), v);
         }
+        headers.insert(
+            HeaderName::from_static("x-litellm-attempted-retries"),
+            HeaderValue::from(m.attempted_retries),
+        );
         if let Some(v) = hv(&m.model_group) {
             headers.insert(HeaderName::from_static("x-litellm-model-group"), v);
         }

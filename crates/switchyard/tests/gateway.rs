@@ -858,3 +858,58 @@ async fn prometheus_metrics_with_litellm_names() {
         200
     );
 }
+
+#[tokio::test]
+async fn retries_go_to_another_deployment_and_never_retry_client_errors() {
+    let up = start_upstream().await;
+    let base = up.base();
+    let dep = |name: &str, model: &str, id: &str, order: u32| {
+        format!("  - model_name: {name}\n    litellm_params:\n      model: openai/{model}\n      api_key: k\n      api_base: {base}\n      order: {order}\n    model_info:\n      id: {id}\n")
+    };
+    let extra = [
+        dep("flaky", "status-503", "flaky-down", 1),
+        dep("flaky", "echo", "flaky-up", 2),
+        dep("picky", "status-400", "picky-400", 1),
+        dep("picky", "echo", "picky-up", 2),
+    ]
+    .concat();
+    let yaml = config_for(&up, "router_settings:\n  num_retries: 2\n").replacen(
+        "model_list:\n",
+        &format!("model_list:\n{extra}"),
+        1,
+    );
+    let gw = start_gateway(&yaml).await;
+
+    let resp = post(&gw, json!({"model": "flaky", "messages": msgs()})).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-litellm-attempted-retries"], "1");
+    assert_eq!(resp.headers()["x-litellm-model-id"], "flaky-up");
+    // Streams are retried too while nothing has reached the client.
+    let resp = post(
+        &gw,
+        json!({"model": "flaky", "messages": msgs(), "stream": true}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-litellm-attempted-retries"], "1");
+    assert!(resp.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+
+    // A 400 is the client's fault: never retried.
+    let before = up.count();
+    let (s, _) = error_of(post(&gw, json!({"model": "picky", "messages": msgs()})).await).await;
+    assert_eq!(s, 400);
+    assert_eq!(up.count(), before + 1);
+
+    // The request can turn retries off.
+    let (s, _) = error_of(
+        post(
+            &gw,
+            json!({"model": "flaky", "messages": msgs(), "num_retries": 0}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 503);
+    let ok = post(&gw, json!({"model": "echo", "messages": msgs()})).await;
+    assert_eq!(ok.headers()["x-litellm-attempted-retries"], "0");
+}
