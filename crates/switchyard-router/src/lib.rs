@@ -401,7 +401,7 @@ impl Router {
                 } else {
                     let out = mock::respond(&m, &request, &id, created)
                         .map_err(|e| GatewayError::from_provider(e, "mock"))?;
-                    let cost = self.cost(&deployment, out.usage.as_ref());
+                    let cost = self.cost(deployment, out.usage.as_ref());
                     Ok(ChatResponse::Complete(Completion {
                         body: out.body,
                         usage: out.usage,
@@ -422,7 +422,7 @@ impl Router {
                         .include_usage = Some(true);
                 }
                 if deployment.price.is_none() {
-                    self.note_unpriced(&deployment);
+                    self.note_unpriced(deployment);
                 }
                 let up = translator
                     .chat_request(&deployment.target, &request)
@@ -462,7 +462,7 @@ impl Router {
                     let usage = out
                         .usage
                         .or_else(|| counted_usage(&deployment.target.model, &request, &out.body));
-                    let cost = self.cost(&deployment, usage.as_ref());
+                    let cost = self.cost(deployment, usage.as_ref());
                     Ok(ChatResponse::Complete(Completion {
                         body: out.body,
                         usage,
