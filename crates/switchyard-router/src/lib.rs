@@ -66,6 +66,8 @@ pub struct CallMeta {
     pub unpriced: bool,
     /// Failed attempts before this answer (`x-litellm-attempted-retries`).
     pub attempted_retries: u32,
+    /// Fallback groups tried before this answer (`x-litellm-attempted-fallbacks`).
+    pub attempted_fallbacks: u32,
 }
 
 /// A complete (non-streamed) answer.
@@ -305,6 +307,118 @@ impl Router {
             .or(self.config.file.litellm_settings.num_retries.map(|n| n.0))
             .unwrap_or(0)
             .min(MAX_RETRIES);
+        let source = request.model.clone();
+        // Keep a copy for fallbacks only when there can be any.
+        let base = (!params.disable_fallbacks && self.has_fallbacks(&source, &params))
+            .then(|| request.clone());
+        let mut err = match self.try_group(request, retries, &params, opts).await {
+            Ok(r) => return Ok(r),
+            Err(e) => e,
+        };
+        let Some(base) = base else { return Err(err) };
+        for (hop, target) in self
+            .fallbacks_for(&source, &params, &err)
+            .into_iter()
+            .enumerate()
+        {
+            tracing::debug!(from = %source, to = %target, reason = err.reason, "falling back");
+            let mut req = base.clone();
+            req.model = target;
+            match self.try_group(req, retries, &params, opts).await {
+                Ok(mut r) => {
+                    let hops = u32::try_from(hop + 1).unwrap_or(u32::MAX);
+                    match &mut r {
+                        ChatResponse::Complete(c) => c.meta.attempted_fallbacks = hops,
+                        ChatResponse::Stream(s) => s.meta.attempted_fallbacks = hops,
+                    }
+                    return Ok(r);
+                }
+                Err(e) => err = e,
+            }
+        }
+        Err(err)
+    }
+
+    /// Whether a request to `model` has any fallback configured or asked for.
+    fn has_fallbacks(&self, model: &str, params: &GatewayParams) -> bool {
+        let (r, l) = (
+            &self.config.file.router_settings,
+            &self.config.file.litellm_settings,
+        );
+        let names = |list: &Option<switchyard_config::raw::FallbackList>| {
+            list.iter().flatten().any(|m| m.contains_key(model))
+        };
+        params.fallbacks.as_ref().is_some_and(|f| !f.is_empty())
+            || names(&r.fallbacks)
+            || names(&l.fallbacks)
+            || names(&r.context_window_fallbacks)
+            || names(&l.context_window_fallbacks)
+            || names(&r.content_policy_fallbacks)
+            || names(&l.content_policy_fallbacks)
+            || r.default_fallbacks
+                .as_ref()
+                .or(l.default_fallbacks.as_ref())
+                .is_some_and(|d| !d.is_empty())
+    }
+
+    /// The groups to try after `model` failed with `err`, in order (LiteLLM's rules):
+    /// context-window and content-policy errors use their own lists; other client errors
+    /// have none; anything else uses the request's `fallbacks`, else the configured ones
+    /// for the group, else `default_fallbacks`. At most `max_fallbacks` (default 5).
+    fn fallbacks_for(
+        &self,
+        model: &str,
+        params: &GatewayParams,
+        err: &GatewayError,
+    ) -> Vec<String> {
+        let (r, l) = (
+            &self.config.file.router_settings,
+            &self.config.file.litellm_settings,
+        );
+        let lookup = |router: &Option<switchyard_config::raw::FallbackList>,
+                      litellm: &Option<switchyard_config::raw::FallbackList>| {
+            router
+                .as_ref()
+                .or(litellm.as_ref())
+                .into_iter()
+                .flatten()
+                .find_map(|m| m.get(model).cloned())
+        };
+        let list = match error_class(err) {
+            ErrorClass::ContextWindow => {
+                lookup(&r.context_window_fallbacks, &l.context_window_fallbacks)
+            }
+            ErrorClass::ContentPolicy => {
+                lookup(&r.content_policy_fallbacks, &l.content_policy_fallbacks)
+            }
+            ErrorClass::ClientError => None,
+            ErrorClass::Other => params
+                .fallbacks
+                .clone()
+                .filter(|f| !f.is_empty())
+                .or_else(|| lookup(&r.fallbacks, &l.fallbacks))
+                .or_else(|| {
+                    r.default_fallbacks
+                        .clone()
+                        .or_else(|| l.default_fallbacks.clone())
+                }),
+        };
+        let max = r.max_fallbacks.map_or(DEFAULT_MAX_FALLBACKS, |m| m.0) as usize;
+        list.unwrap_or_default()
+            .into_iter()
+            .filter(|m| m != model)
+            .take(max)
+            .collect()
+    }
+
+    /// One model group: a deployment, and up to `retries` more attempts.
+    async fn try_group(
+        &self,
+        request: ChatCompletionRequest,
+        retries: u32,
+        params: &GatewayParams,
+        opts: &CallOptions,
+    ) -> Result<ChatResponse, GatewayError> {
         let mut request = Some(request);
         let mut tried: Vec<String> = Vec::new();
         let mut attempt = 0u32;
@@ -322,7 +436,7 @@ impl Router {
                     .take()
                     .ok_or_else(|| GatewayError::internal("request consumed"))?,
             };
-            match self.attempt(&deployment, req, &params, opts).await {
+            match self.attempt(&deployment, req, params, opts).await {
                 Ok(mut r) => {
                     match &mut r {
                         ChatResponse::Complete(c) => c.meta.attempted_retries = attempt,
@@ -548,6 +662,47 @@ fn load_prices(config: &Config) -> Result<PriceTable, ConfigError> {
 
 /// The most retries one request may ask for.
 const MAX_RETRIES: u32 = 10;
+
+/// LiteLLM's default `max_fallbacks`.
+const DEFAULT_MAX_FALLBACKS: u32 = 5;
+
+/// Which fallback list an error calls for.
+#[derive(Debug, PartialEq, Eq)]
+enum ErrorClass {
+    /// The prompt is longer than the model takes.
+    ContextWindow,
+    /// The provider refused the content.
+    ContentPolicy,
+    /// Any other client error: another model would fail the same way.
+    ClientError,
+    /// Provider, transport or capacity trouble.
+    Other,
+}
+
+fn error_class(e: &GatewayError) -> ErrorClass {
+    let code = e.code.as_deref().unwrap_or("");
+    let msg = e.message.to_ascii_lowercase();
+    if code == "context_length_exceeded"
+        || msg.contains("maximum context length")
+        || msg.contains("context window")
+        || msg.contains("context_length_exceeded")
+    {
+        return ErrorClass::ContextWindow;
+    }
+    if code == "content_policy_violation"
+        || code == "content_filter"
+        || msg.contains("content management policy")
+        || msg.contains("content policy")
+    {
+        return ErrorClass::ContentPolicy;
+    }
+    // Auth, permission and not-found errors are about the deployment, not the request.
+    if e.origin == Origin::Client || matches!(e.status, 400 | 413 | 422) {
+        ErrorClass::ClientError
+    } else {
+        ErrorClass::Other
+    }
+}
 
 /// Wait before retrying the same deployment: the provider's `Retry-After` when it sent one
 /// (at most 60 s), else exponential from 0.5 s up to 8 s (LiteLLM's INITIAL_RETRY_DELAY and

@@ -233,6 +233,10 @@ fn set_call_headers(
             HeaderName::from_static("x-litellm-attempted-retries"),
             HeaderValue::from(m.attempted_retries),
         );
+        headers.insert(
+            HeaderName::from_static("x-litellm-attempted-fallbacks"),
+            HeaderValue::from(m.attempted_fallbacks),
+        );
         if let Some(v) = hv(&m.model_group) {
             headers.insert(HeaderName::from_static("x-litellm-model-group"), v);
         }

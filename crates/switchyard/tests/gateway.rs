@@ -913,3 +913,55 @@ async fn retries_go_to_another_deployment_and_never_retry_client_errors() {
     let ok = post(&gw, json!({"model": "echo", "messages": msgs()})).await;
     assert_eq!(ok.headers()["x-litellm-attempted-retries"], "0");
 }
+
+#[tokio::test]
+async fn fallbacks_by_error_class() {
+    let up = start_upstream().await;
+    let settings = "router_settings:\n  fallbacks: [{\"status-503\": [\"status-500\", \"echo\"]}, {\"status-400\": [\"echo\"]}]\n  context_window_fallbacks: [{\"ctxlen\": [\"mock\"]}]\n";
+    let gw = start_gateway(&config_for(&up, settings)).await;
+
+    let resp = post(&gw, json!({"model": "status-503", "messages": msgs()})).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-litellm-attempted-fallbacks"], "2");
+    assert_eq!(resp.headers()["x-litellm-model-group"], "echo");
+
+    // A context-window error goes to the context-window list.
+    let resp = post(&gw, json!({"model": "ctxlen", "messages": msgs()})).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-litellm-model-group"], "mock");
+
+    // Other client errors are not retried elsewhere: the same request would fail again.
+    let (s, _) =
+        error_of(post(&gw, json!({"model": "status-400", "messages": msgs()})).await).await;
+    assert_eq!(s, 400);
+
+    // Client-side fallbacks, and turning them off.
+    let resp = post(
+        &gw,
+        json!({"model": "status-500", "messages": msgs(), "fallbacks": ["mock"]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-litellm-attempted-fallbacks"], "1");
+    let (s, _) = error_of(
+        post(
+            &gw,
+            json!({"model": "status-503", "messages": msgs(), "disable_fallbacks": true}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 503);
+    // When every fallback fails, the client gets the last error.
+    let (s, b) = error_of(
+        post(
+            &gw,
+            json!({"model": "status-500", "messages": msgs(), "fallbacks": ["status-502"]}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 502, "{b}");
+    let ok = post(&gw, json!({"model": "echo", "messages": msgs()})).await;
+    assert_eq!(ok.headers()["x-litellm-attempted-fallbacks"], "0");
+}

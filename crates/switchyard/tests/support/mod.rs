@@ -113,6 +113,16 @@ async fn chat(State(st): State<Arc<UpstreamState>>, headers: HeaderMap, body: By
         }
         return resp;
     }
+    if model == "ctxlen" {
+        return (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/json")],
+            json!({"error": {"message": "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
+                             "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}})
+            .to_string(),
+        )
+            .into_response();
+    }
     match model.as_str() {
         "slow" => {
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -260,6 +270,7 @@ pub fn config_for(upstream: &Upstream, extra: &str) -> String {
     let mut y = String::from("model_list:\n");
     for b in [
         "echo",
+        "ctxlen",
         "tools",
         "slow",
         "badjson",
