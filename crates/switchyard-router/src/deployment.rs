@@ -76,6 +76,8 @@ pub struct Deployment {
     pub order: u32,
     /// Price and limits, resolved once at start-up; `None` when unpriced (cost 0).
     pub price: Option<Arc<Price>>,
+    /// Cooldown override (`litellm_params.cooldown_time`; zero turns cooldowns off).
+    pub cooldown: Option<Duration>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -289,6 +291,9 @@ pub fn build(
                 .max(0.0),
             order: p.order.map_or(u32::MAX, |o| o.0),
             price,
+            cooldown: p
+                .cooldown_time
+                .map(|c| Duration::from_secs_f64(c.0.clamp(0.0, 86_400.0))),
         });
     }
     Ok(out)
@@ -321,5 +326,6 @@ pub fn direct(
         weight: 1.0,
         order: u32::MAX,
         price: prices.lookup(provider, model),
+        cooldown: None,
     })
 }

@@ -8,6 +8,7 @@
 //! All outbound HTTP of the gateway happens in this crate ([`upstream`]), through one pooled
 //! client.
 
+pub mod cooldown;
 pub mod deployment;
 pub mod error;
 pub mod params;
@@ -136,6 +137,7 @@ pub struct Router {
     allow_direct: bool,
     client: upstream::Client,
     prices: Arc<PriceTable>,
+    cooldowns: cooldown::Cooldowns,
     unpriced_warned: Mutex<HashSet<String>>,
     unpriced_requests: AtomicU64,
 }
@@ -192,6 +194,7 @@ impl Router {
                 model_names.push(alias.clone());
             }
         }
+        let cooldowns = cooldown::Cooldowns::new(&config, groups.values().flatten().map(|d| &**d));
         let client = upstream::Client::new(&config).map_err(|e| ConfigError::Invalid {
             file: config.source.clone(),
             key: "(http client)".into(),
@@ -207,6 +210,7 @@ impl Router {
                 allow_direct: false,
                 client,
                 prices: Arc::new(prices),
+                cooldowns,
                 unpriced_warned: Mutex::new(HashSet::new()),
                 unpriced_requests: AtomicU64::new(0),
             },
@@ -268,7 +272,7 @@ impl Router {
     /// Routes a model name to one deployment: lowest `order` first, then weighted random.
     fn pick(&self, model: &str) -> Result<Arc<Deployment>, GatewayError> {
         if let Some(group) = self.deployments(model) {
-            return pick_weighted(group).ok_or_else(|| GatewayError::unknown_model(model));
+            return self.pick_available(model, group, &[]);
         }
         if self.allow_direct {
             if let Some((provider, id)) = switchyard_config::split_provider(model, None) {
@@ -445,6 +449,7 @@ impl Router {
                     return Ok(r);
                 }
                 Err(e) if e.retryable && !last => {
+                    self.note_failure(&model, &deployment, &e);
                     tried.push(deployment.id.clone());
                     let elsewhere = self
                         .deployments(&model)
@@ -459,9 +464,17 @@ impl Router {
                     }
                     attempt += 1;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.note_failure(&model, &deployment, &e);
+                    return Err(e);
+                }
             }
         }
+    }
+
+    fn note_failure(&self, model: &str, d: &Deployment, e: &GatewayError) {
+        let size = self.deployments(model).map_or(1, <[_]>::len);
+        self.cooldowns.record_failure(d, e, size);
     }
 
     /// One attempt on one deployment: translate, call, translate back.
@@ -724,17 +737,35 @@ impl Router {
     ) -> Result<Arc<Deployment>, GatewayError> {
         if !tried.is_empty() {
             if let Some(group) = self.deployments(model) {
-                let fresh: Vec<Arc<Deployment>> = group
-                    .iter()
-                    .filter(|d| !tried.contains(&d.id))
-                    .cloned()
-                    .collect();
-                if let Some(d) = pick_weighted(&fresh) {
+                if let Ok(d) = self.pick_available(model, group, tried) {
                     return Ok(d);
                 }
             }
         }
         self.pick(model)
+    }
+
+    /// A deployment of `group` that is not cooling down and not in `avoid`.
+    fn pick_available(
+        &self,
+        model: &str,
+        group: &[Arc<Deployment>],
+        avoid: &[String],
+    ) -> Result<Arc<Deployment>, GatewayError> {
+        let cooling: Vec<(String, Duration)> = group
+            .iter()
+            .filter_map(|d| self.cooldowns.remaining(&d.id).map(|r| (d.id.clone(), r)))
+            .collect();
+        if cooling.is_empty() && avoid.is_empty() {
+            // The common case: nothing to filter out.
+            return pick_weighted(group).ok_or_else(|| GatewayError::unknown_model(model));
+        }
+        let usable: Vec<Arc<Deployment>> = group
+            .iter()
+            .filter(|d| !avoid.contains(&d.id) && !cooling.iter().any(|(id, _)| *id == d.id))
+            .cloned()
+            .collect();
+        pick_weighted(&usable).ok_or_else(|| cooldown::no_deployments(model, &cooling))
     }
 }
 

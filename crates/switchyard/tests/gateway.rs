@@ -965,3 +965,90 @@ async fn fallbacks_by_error_class() {
     let ok = post(&gw, json!({"model": "echo", "messages": msgs()})).await;
     assert_eq!(ok.headers()["x-litellm-attempted-fallbacks"], "0");
 }
+
+#[tokio::test]
+async fn failing_deployments_cool_down() {
+    let up = start_upstream().await;
+    let base = up.base();
+    let dep = |model: &str, id: &str, order: u32| {
+        format!("  - model_name: pool\n    litellm_params:\n      model: openai/{model}\n      api_key: k\n      api_base: {base}\n      order: {order}\n    model_info:\n      id: {id}\n")
+    };
+    let extra = [dep("status-500", "pool-down", 1), dep("echo", "pool-up", 2)].concat();
+    let yaml = config_for(
+        &up,
+        "router_settings:\n  allowed_fails: 1\n  cooldown_time: 1\n",
+    )
+    .replacen("model_list:\n", &format!("model_list:\n{extra}"), 1);
+    let gw = start_gateway(&yaml).await;
+    let count_500 = || {
+        up.state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.body["model"] == "status-500")
+            .count()
+    };
+    // Two failures (allowed_fails: 1) put the order-1 deployment in cooldown...
+    for _ in 0..2 {
+        let (s, _) = error_of(post(&gw, json!({"model": "pool", "messages": msgs()})).await).await;
+        assert_eq!(s, 500);
+    }
+    assert_eq!(count_500(), 2);
+    // ...so the next requests go to the order-2 deployment without touching it.
+    for _ in 0..3 {
+        let resp = post(&gw, json!({"model": "pool", "messages": msgs()})).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.headers()["x-litellm-model-id"], "pool-up");
+    }
+    assert_eq!(count_500(), 2);
+    // After cooldown_time it is tried again.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (s, _) = error_of(post(&gw, json!({"model": "pool", "messages": msgs()})).await).await;
+    assert_eq!(s, 500);
+    assert_eq!(count_500(), 3);
+}
+
+#[tokio::test]
+async fn a_group_with_every_deployment_cooling_is_a_429() {
+    let up = start_upstream().await;
+    let base = up.base();
+    let dep = |model: &str, order: u32| {
+        format!("  - model_name: doomed\n    litellm_params:\n      model: openai/{model}\n      api_key: k\n      api_base: {base}\n      order: {order}\n")
+    };
+    let extra = [dep("status-500", 1), dep("status-502", 2)].concat();
+    let yaml = config_for(
+        &up,
+        "router_settings:\n  allowed_fails: 0\n  cooldown_time: 30\n",
+    )
+    .replacen("model_list:\n", &format!("model_list:\n{extra}"), 1);
+    let gw = start_gateway(&yaml).await;
+    assert_eq!(
+        error_of(post(&gw, json!({"model": "doomed", "messages": msgs()})).await)
+            .await
+            .0,
+        500
+    );
+    assert_eq!(
+        error_of(post(&gw, json!({"model": "doomed", "messages": msgs()})).await)
+            .await
+            .0,
+        502
+    );
+    let resp = post(&gw, json!({"model": "doomed", "messages": msgs()})).await;
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry_after));
+    let (s, b) = error_of(resp).await;
+    assert_eq!(s, 429);
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("No deployments available"),
+        "{b}"
+    );
+}

@@ -1,0 +1,144 @@
+//! Cooldowns: a deployment that keeps failing is taken out of routing for a while.
+//!
+//! LiteLLM's rules, per instance: an upstream failure counts against the deployment's
+//! budget of `allowed_fails` per minute (default 3); past it, the deployment cools down for
+//! `cooldown_time` seconds (default 5; per deployment `litellm_params.cooldown_time`, 0
+//! turns it off). An authentication, permission, not-found or rate-limit answer cools it
+//! down at once. A group's only deployment never cools down (there is nothing to route to
+//! instead), and `disable_cooldowns` turns the whole mechanism off. Client errors never count.
+//!
+//! The routing check is one atomic load per deployment; the lock is taken only on failure.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use switchyard_config::Config;
+
+use crate::{Deployment, GatewayError, Origin};
+
+/// LiteLLM's default `allowed_fails`.
+pub const DEFAULT_ALLOWED_FAILS: u32 = 3;
+/// LiteLLM's default `cooldown_time`, seconds.
+pub const DEFAULT_COOLDOWN_SECS: f64 = 5.0;
+
+#[derive(Debug)]
+struct Health {
+    /// Start of the current one-minute window.
+    window: Instant,
+    /// Failures in it.
+    fails: u32,
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// Milliseconds since `epoch` until which the deployment is cooling down.
+    until_ms: AtomicU64,
+    health: Mutex<Health>,
+}
+
+/// Cooldown state of every configured deployment.
+#[derive(Debug)]
+pub struct Cooldowns {
+    epoch: Instant,
+    disabled: bool,
+    allowed_fails: u32,
+    cooldown: Duration,
+    entries: HashMap<String, Entry>,
+}
+
+impl Cooldowns {
+    /// State for the deployments of `config`.
+    pub fn new<'a>(config: &Config, deployments: impl Iterator<Item = &'a Deployment>) -> Self {
+        let (r, l) = (&config.file.router_settings, &config.file.litellm_settings);
+        let epoch = Instant::now();
+        Cooldowns {
+            epoch,
+            disabled: r.disable_cooldowns.is_some_and(|d| d.0),
+            allowed_fails: r
+                .allowed_fails
+                .or(l.allowed_fails)
+                .map_or(DEFAULT_ALLOWED_FAILS, |a| a.0),
+            cooldown: Duration::from_secs_f64(
+                r.cooldown_time
+                    .or(l.cooldown_time)
+                    .map_or(DEFAULT_COOLDOWN_SECS, |c| c.0)
+                    .clamp(0.0, 86_400.0),
+            ),
+            entries: deployments
+                .map(|d| {
+                    let entry = Entry {
+                        until_ms: AtomicU64::new(0),
+                        health: Mutex::new(Health {
+                            window: epoch,
+                            fails: 0,
+                        }),
+                    };
+                    (d.id.clone(), entry)
+                })
+                .collect(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// How long `id` still cools down, if it does.
+    pub fn remaining(&self, id: &str) -> Option<Duration> {
+        let until = self.entries.get(id)?.until_ms.load(Ordering::Relaxed);
+        let now = self.now_ms();
+        (until > now).then(|| Duration::from_millis(until - now))
+    }
+
+    /// Notes a failed attempt on `d`, a deployment of a group of `group_size`.
+    pub fn record_failure(&self, d: &Deployment, e: &GatewayError, group_size: usize) {
+        if self.disabled || group_size < 2 || e.origin != Origin::Upstream {
+            return;
+        }
+        let Some(entry) = self.entries.get(&d.id) else {
+            return;
+        };
+        let cooldown = d.cooldown.unwrap_or(self.cooldown);
+        if cooldown.is_zero() {
+            return;
+        }
+        let immediate = matches!(e.status, 401 | 403 | 404 | 429);
+        let trip = {
+            let Ok(mut h) = entry.health.lock() else {
+                return;
+            };
+            if h.window.elapsed() >= Duration::from_secs(60) {
+                h.window = Instant::now();
+                h.fails = 0;
+            }
+            h.fails += 1;
+            immediate || h.fails > self.allowed_fails
+        };
+        if trip {
+            let until = self.now_ms().saturating_add(cooldown.as_millis() as u64);
+            entry.until_ms.fetch_max(until, Ordering::Relaxed);
+            tracing::warn!(
+                deployment = %d.id, model_group = %d.model_name, reason = e.reason,
+                cooldown_secs = cooldown.as_secs_f64(),
+                "deployment cooling down"
+            );
+        }
+    }
+}
+
+/// Every deployment of `model` is cooling down: LiteLLM's 429.
+pub fn no_deployments(model: &str, cooling: &[(String, Duration)]) -> GatewayError {
+    let wait = cooling.iter().map(|(_, d)| *d).min().unwrap_or_default();
+    let ids: Vec<&str> = cooling.iter().map(|(id, _)| id.as_str()).collect();
+    let mut e = GatewayError::unavailable(format!(
+        "No deployments available for selected model, Try again in {:.0} seconds. Passed model={model}. cooldown_list={ids:?}",
+        wait.as_secs_f64().ceil()
+    ));
+    e.status = 429;
+    e.reason = "no_deployments_available";
+    e.retryable = false;
+    e.retry_after = Some(wait);
+    e
+}
