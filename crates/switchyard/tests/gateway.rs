@@ -660,7 +660,7 @@ async fn in_process_shutdown_finishes_an_in_flight_stream() {
 async fn cost_header_and_model_info() {
     let up = start_upstream().await;
     let extra = "  - model_name: priced\n    litellm_params:\n      model: openai/echo\n      api_key: sk-upstream-secret\n      api_base: BASE\n    model_info:\n      id: priced-1\n      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n      cache_read_input_token_cost: 0.0000005\n  - model_name: gpt-4o\n    litellm_params:\n      model: openai/gpt-4o\n      api_key: sk-upstream-secret\n      api_base: BASE\n".replace("BASE", &up.base());
-    let yaml = config_for(&up, "").replacen("model_list:\n", &format!("model_list:\n{extra}"), 1);
+    let yaml = config_with_models(&up, &extra, "");
     let gw = start_gateway(&yaml).await;
     // Upstream usage: 9 prompt (4 cached), 3 completion.
     let resp = post(&gw, json!({"model": "priced", "messages": msgs()})).await;
@@ -740,7 +740,7 @@ async fn cost_header_and_model_info() {
 async fn token_counter_and_counted_usage() {
     let up = start_upstream().await;
     let extra = "  - model_name: nousage\n    litellm_params:\n      model: openai/nousage\n      api_key: k\n      api_base: BASE\n    model_info:\n      base_model: gpt-4o\n  - model_name: my-4o\n    litellm_params:\n      model: openai/gpt-4o\n      api_key: k\n      api_base: BASE\n".replace("BASE", &up.base());
-    let yaml = config_for(&up, "").replacen("model_list:\n", &format!("model_list:\n{extra}"), 1);
+    let yaml = config_with_models(&up, &extra, "");
     let gw = start_gateway(&yaml).await;
     let c = client();
     let v: Value = c
@@ -873,11 +873,7 @@ async fn retries_go_to_another_deployment_and_never_retry_client_errors() {
         dep("picky", "echo", "picky-up", 2),
     ]
     .concat();
-    let yaml = config_for(&up, "router_settings:\n  num_retries: 2\n").replacen(
-        "model_list:\n",
-        &format!("model_list:\n{extra}"),
-        1,
-    );
+    let yaml = config_with_models(&up, &extra, "router_settings:\n  num_retries: 2\n");
     let gw = start_gateway(&yaml).await;
 
     let resp = post(&gw, json!({"model": "flaky", "messages": msgs()})).await;
@@ -974,11 +970,11 @@ async fn failing_deployments_cool_down() {
         format!("  - model_name: pool\n    litellm_params:\n      model: openai/{model}\n      api_key: k\n      api_base: {base}\n      order: {order}\n    model_info:\n      id: {id}\n")
     };
     let extra = [dep("status-500", "pool-down", 1), dep("echo", "pool-up", 2)].concat();
-    let yaml = config_for(
+    let yaml = config_with_models(
         &up,
+        &extra,
         "router_settings:\n  allowed_fails: 1\n  cooldown_time: 1\n",
-    )
-    .replacen("model_list:\n", &format!("model_list:\n{extra}"), 1);
+    );
     let gw = start_gateway(&yaml).await;
     let count_500 = || {
         up.state
@@ -1017,11 +1013,11 @@ async fn a_group_with_every_deployment_cooling_is_a_429() {
         format!("  - model_name: doomed\n    litellm_params:\n      model: openai/{model}\n      api_key: k\n      api_base: {base}\n      order: {order}\n")
     };
     let extra = [dep("status-500", 1), dep("status-502", 2)].concat();
-    let yaml = config_for(
+    let yaml = config_with_models(
         &up,
+        &extra,
         "router_settings:\n  allowed_fails: 0\n  cooldown_time: 30\n",
-    )
-    .replacen("model_list:\n", &format!("model_list:\n{extra}"), 1);
+    );
     let gw = start_gateway(&yaml).await;
     assert_eq!(
         error_of(post(&gw, json!({"model": "doomed", "messages": msgs()})).await)

@@ -86,7 +86,7 @@ async fn a_stream_without_usage_is_counted_and_priced() {
         "  - model_name: counted\n    litellm_params:\n      model: openai/nousage\n      api_key: k\n      api_base: {}\n    model_info:\n      base_model: gpt-4o\n",
         up.base()
     );
-    let yaml = config_for(&up, "").replacen("model_list:\n", &format!("model_list:\n{extra}"), 1);
+    let yaml = config_with_models(&up, &extra, "");
     let config = switchyard::config::parse(&yaml, "t.yaml").unwrap().config;
     let router = Router::from_config(config).unwrap().0;
     let mut req = request("counted");

@@ -264,6 +264,11 @@ pub async fn start_upstream() -> Upstream {
     Upstream { addr, state }
 }
 
+/// `config_for` with more deployments (`model_list` entries as YAML) put first.
+pub fn config_with_models(upstream: &Upstream, models: &str, extra: &str) -> String {
+    config_for(upstream, extra).replacen("model_list:\n", &format!("model_list:\n{models}"), 1)
+}
+
 /// A config whose deployments point at `upstream`: one group per behaviour, plus a mock.
 pub fn config_for(upstream: &Upstream, extra: &str) -> String {
     let base = upstream.base();
