@@ -65,6 +65,16 @@ fn header_seconds(headers: &HeaderMap, name: &str) -> Result<Option<Duration>, G
     }
 }
 
+/// How a request ended, as the settle stage records it.
+#[derive(Clone, Copy)]
+struct Outcome<'a> {
+    status: u16,
+    meta: Option<&'a CallMeta>,
+    usage: Option<&'a Usage>,
+    cost_usd: f64,
+    error: Option<&'a GatewayError>,
+}
+
 /// What the settle stage needs about a request. Counts the request in flight while alive.
 struct Settle {
     state: Arc<AppState>,
@@ -94,15 +104,21 @@ impl Settle {
         }
     }
 
+    /// Settles a request: its metrics, then its log line.
+    fn finish(&self, o: Outcome<'_>) {
+        self.record(o);
+        self.log(o);
+    }
+
     /// Records the request's metrics.
-    fn record(
-        &self,
-        status: u16,
-        meta: Option<&CallMeta>,
-        usage: Option<&Usage>,
-        cost_usd: f64,
-        error: Option<&GatewayError>,
-    ) {
+    fn record(&self, o: Outcome<'_>) {
+        let Outcome {
+            status,
+            meta,
+            usage,
+            cost_usd,
+            error,
+        } = o;
         let m = &self.state.metrics;
         let total = self.started.elapsed().as_secs_f64();
         m.requests
@@ -156,15 +172,14 @@ impl Settle {
         }
     }
 
-    fn log(
-        &self,
-        status: u16,
-        meta: Option<&CallMeta>,
-        usage: Option<&Usage>,
-        cost_usd: f64,
-        error: Option<&GatewayError>,
-    ) {
-        self.record(status, meta, usage, cost_usd, error);
+    fn log(&self, o: Outcome<'_>) {
+        let Outcome {
+            status,
+            meta,
+            usage,
+            cost_usd,
+            error,
+        } = o;
         let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let (group, deployment, provider) = meta.map_or(("", "", ""), |m| {
             (
@@ -281,13 +296,13 @@ impl Drop for StreamGuard {
             _ => 0.0,
         };
         let status = if self.failed.is_some() { 502 } else { 200 };
-        self.settle.log(
+        self.settle.finish(Outcome {
             status,
-            Some(&self.meta),
-            usage.as_ref(),
-            cost,
-            self.failed.as_ref(),
-        );
+            meta: Some(&self.meta),
+            usage: usage.as_ref(),
+            cost_usd: cost,
+            error: self.failed.as_ref(),
+        });
     }
 }
 
@@ -333,14 +348,26 @@ async fn handle(
 
     match result {
         Err(e) => {
-            settle.log(e.status, None, None, 0.0, Some(&e));
+            settle.finish(Outcome {
+                status: e.status,
+                meta: None,
+                usage: None,
+                cost_usd: 0.0,
+                error: Some(&e),
+            });
             let mut resp = ApiError(e).into_response();
             set_call_headers(resp.headers_mut(), &call_id, None, started);
             resp
         }
         Ok(ChatResponse::Complete(c)) => {
             let cost = c.cost.map_or(0.0, |c| c.usd());
-            settle.log(200, Some(&c.meta), c.usage.as_ref(), cost, None);
+            settle.finish(Outcome {
+                status: 200,
+                meta: Some(&c.meta),
+                usage: c.usage.as_ref(),
+                cost_usd: cost,
+                error: None,
+            });
             let mut resp = (
                 StatusCode::OK,
                 [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
