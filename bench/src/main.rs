@@ -164,7 +164,16 @@ fn spawn_pinned(
 }
 
 fn start_gateway(bin: &Path, config_path: &Path, pin: Option<usize>) -> anyhow::Result<Gateway> {
-    let (child, port) = spawn_pinned(bin, config_path, pin, &["--log-level", "warn"], &[])?;
+    // Its own SQLite file beside the generated config: spend records are written there.
+    let db = config_path.with_extension("db");
+    let db = db.to_str().unwrap_or("switchyard-bench.db");
+    let (child, port) = spawn_pinned(
+        bin,
+        config_path,
+        pin,
+        &["--log-level", "warn", "--database-url", db],
+        &[],
+    )?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(addr).is_err() {

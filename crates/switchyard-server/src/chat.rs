@@ -6,13 +6,15 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::Extension;
 use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
-use switchyard_pricing::Price;
+use switchyard_governance::{Caller, SpendLog};
+use switchyard_pricing::{Cost, Price};
 use switchyard_router::{CallMeta, CallOptions, ChatResponse, GatewayError, Origin, UsageSlot};
 use switchyard_types::{ChatCompletionRequest, Usage};
 
@@ -71,8 +73,29 @@ struct Outcome<'a> {
     status: u16,
     meta: Option<&'a CallMeta>,
     usage: Option<&'a Usage>,
-    cost_usd: f64,
+    cost: Option<Cost>,
     error: Option<&'a GatewayError>,
+}
+
+impl Outcome<'_> {
+    fn cost_usd(&self) -> f64 {
+        self.cost.map_or(0.0, |c| c.usd())
+    }
+
+    /// Nano-dollars, rounded to the nearest: the unit spend is stored in.
+    fn cost_nano(&self) -> i64 {
+        self.cost
+            .map_or(0, |c| i64::try_from(c.total_pico().saturating_add(500) / 1000).unwrap_or(i64::MAX))
+    }
+}
+
+/// Who a request's spend belongs to.
+#[derive(Default)]
+struct Owner {
+    caller: Option<Caller>,
+    end_user: Option<String>,
+    tags: Vec<String>,
+    spend_logs_metadata: Option<serde_json::Value>,
 }
 
 /// What the settle stage needs about a request. Counts the request in flight while alive.
@@ -83,6 +106,8 @@ struct Settle {
     stream: bool,
     route: &'static str,
     requested_model: String,
+    wall_start_ms: i64,
+    owner: Owner,
 }
 
 impl Drop for Settle {
@@ -101,23 +126,87 @@ impl Settle {
             stream: false,
             route,
             requested_model: String::new(),
+            wall_start_ms: switchyard_store::now_ms(),
+            owner: Owner::default(),
         }
     }
 
-    /// Settles a request: its metrics, then its log line.
+    /// Settles a request: its metrics, its log line, its spend record.
     fn finish(&self, o: Outcome<'_>) {
         self.record(o);
         self.log(o);
+        self.account(o);
+    }
+
+    /// Queues the request's spend record (written in batches off the request path).
+    fn account(&self, o: Outcome<'_>) {
+        let principal = self.owner.caller.as_ref().and_then(Caller::principal);
+        let key = principal.map(|p| &p.key.record);
+        let u = o.usage;
+        let cached = u
+            .and_then(|u| u.prompt_tokens_details.as_ref())
+            .and_then(|d| d.cached_tokens)
+            .unwrap_or(0);
+        let reasoning = u
+            .and_then(|u| u.completion_tokens_details.as_ref())
+            .and_then(|d| d.reasoning_tokens)
+            .unwrap_or(0);
+        let cache_write = u
+            .and_then(|u| u.extra.get("cache_creation_input_tokens"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let end = switchyard_store::now_ms();
+        let mut metadata = serde_json::Map::new();
+        if let Some(m) = &self.owner.spend_logs_metadata {
+            metadata.insert("spend_logs_metadata".into(), m.clone());
+        }
+        let log = SpendLog {
+            request_id: self.call_id.clone(),
+            call_type: "acompletion".into(),
+            api_key: principal.map(|p| p.hash.to_string()),
+            key_alias: key.and_then(|k| k.key_alias.clone()),
+            user_id: key.and_then(|k| k.user_id.clone()),
+            team_id: key.and_then(|k| k.team_id.clone()),
+            end_user: self.owner.end_user.clone(),
+            model_group: o.meta.map_or_else(|| self.requested_model.clone(), |m| m.model_group.clone()),
+            model: o.meta.map(|m| m.model.clone()).unwrap_or_default(),
+            model_id: o.meta.map(|m| m.deployment_id.clone()).unwrap_or_default(),
+            provider: o.meta.map(|m| m.provider.clone()).unwrap_or_default(),
+            api_base: o.meta.map(|m| m.api_base.split('?').next().unwrap_or_default().to_owned()).unwrap_or_default(),
+            prompt_tokens: n(u.map_or(0, |u| u.prompt_tokens)),
+            completion_tokens: n(u.map_or(0, |u| u.completion_tokens)),
+            total_tokens: n(u.map_or(0, |u| u.prompt_tokens + u.completion_tokens)),
+            cache_read_tokens: n(cached),
+            cache_write_tokens: n(cache_write),
+            reasoning_tokens: n(reasoning),
+            spend_nano: o.cost_nano(),
+            status: if o.error.is_none() { "success" } else { "failure" }.into(),
+            status_code: i64::from(o.status),
+            error_reason: o.error.map(|e| e.reason.to_owned()),
+            stream: self.stream,
+            cache_hit: false,
+            attempted_retries: o.meta.map_or(0, |m| i64::from(m.attempted_retries)),
+            attempted_fallbacks: o.meta.map_or(0, |m| i64::from(m.attempted_fallbacks)),
+            start_time: self.wall_start_ms,
+            end_time: end,
+            completion_start_time: None,
+            request_duration_ms: end - self.wall_start_ms,
+            request_tags: self.owner.tags.clone(),
+            metadata: serde_json::Value::Object(metadata),
+        };
+        self.state.governor.accounting().record(log);
     }
 
     /// Records the request's metrics.
     fn record(&self, o: Outcome<'_>) {
+        let cost_usd = o.cost_usd();
         let Outcome {
             status,
             meta,
             usage,
-            cost_usd,
             error,
+            ..
         } = o;
         let m = &self.state.metrics;
         let total = self.started.elapsed().as_secs_f64();
@@ -173,12 +262,13 @@ impl Settle {
     }
 
     fn log(&self, o: Outcome<'_>) {
+        let cost_usd = o.cost_usd();
         let Outcome {
             status,
             meta,
             usage,
-            cost_usd,
             error,
+            ..
         } = o;
         let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         let (group, deployment, provider) = meta.map_or(("", "", ""), |m| {
@@ -292,22 +382,91 @@ impl Drop for StreamGuard {
     fn drop(&mut self) {
         let usage = self.usage.lock().ok().and_then(|u| u.clone());
         let cost = match (&self.price, &usage) {
-            (Some(p), Some(u)) => p.cost(u).usd(),
-            _ => 0.0,
+            (Some(p), Some(u)) => Some(p.cost(u)),
+            _ => None,
         };
         let status = if self.failed.is_some() { 502 } else { 200 };
         self.settle.finish(Outcome {
             status,
             meta: Some(&self.meta),
             usage: usage.as_ref(),
-            cost_usd: cost,
+            cost,
             error: self.failed.as_ref(),
         });
     }
 }
 
+/// Tags of a request: the key's, the body's (`tags`, `metadata.tags`) and `x-litellm-tags`.
+fn request_tags(caller: &Caller, request: &ChatCompletionRequest, headers: &HeaderMap) -> Vec<String> {
+    let mut tags: Vec<String> = caller
+        .principal()
+        .map(|p| p.key.record.tags.clone())
+        .unwrap_or_default();
+    let from_body = request
+        .extra
+        .get("tags")
+        .into_iter()
+        .chain(request.extra.get("metadata").and_then(|m| m.get("tags")));
+    for list in from_body {
+        if let Some(a) = list.as_array() {
+            tags.extend(a.iter().filter_map(|t| t.as_str().map(str::to_owned)));
+        }
+    }
+    if let Some(h) = headers.get("x-litellm-tags").and_then(|v| v.to_str().ok()) {
+        tags.extend(h.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned));
+    }
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
+/// The request's end user: `x-litellm-end-user-id` / `x-litellm-customer-id`, else `user`.
+fn end_user(request: &ChatCompletionRequest, headers: &HeaderMap) -> Option<String> {
+    ["x-litellm-end-user-id", "x-litellm-customer-id"]
+        .iter()
+        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .map(str::to_owned)
+        .or_else(|| request.user.clone())
+        .filter(|u| !u.is_empty())
+}
+
+/// Admission: the key's model access (with its aliases) and the end user's standing.
+async fn admit(
+    state: &AppState,
+    caller: &Caller,
+    request: &mut ChatCompletionRequest,
+    owner: &mut Owner,
+    headers: &HeaderMap,
+) -> Result<(), GatewayError> {
+    let gov = &state.governor;
+    request.model = gov
+        .admit_model(caller, &request.model)
+        .map_err(crate::governance::policy_error)?;
+    owner.tags = request_tags(caller, request, headers);
+    owner.end_user = end_user(request, headers);
+    owner.spend_logs_metadata = request
+        .extra
+        .get("metadata")
+        .and_then(|m| m.get("spend_logs_metadata"))
+        .cloned();
+    if let Some(id) = owner.end_user.as_deref() {
+        let customer = gov.end_user(id).await.map_err(crate::governance::policy_error)?;
+        if customer.is_some_and(|c| c.record.limits.blocked == Some(true)) {
+            return Err(crate::governance::policy_error(
+                switchyard_governance::PolicyError::new(
+                    403,
+                    "auth_error",
+                    format!("End user={id} is blocked. Unblock it with /customer/unblock."),
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 async fn handle(
     state: Arc<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     body: Body,
     path_model: Option<String>,
@@ -317,9 +476,10 @@ async fn handle(
     tracing::trace!("chat: request head received");
     let call_id = uuid::Uuid::new_v4().to_string();
     let mut settle = Settle::new(Arc::clone(&state), call_id.clone(), started, route);
+    settle.owner.caller = Some(caller.clone());
     let result = async {
         let bytes = read_body(&headers, body, state.body_limit).await?;
-        let request = match path_model {
+        let mut request = match path_model {
             None => parse_request(&bytes)?,
             Some(model) => {
                 let mut v: serde_json::Value = serde_json::from_slice(&bytes)
@@ -331,6 +491,7 @@ async fn handle(
                     .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?
             }
         };
+        admit(&state, &caller, &mut request, &mut settle.owner, &headers).await?;
         let opts = CallOptions {
             call_id: call_id.clone(),
             timeout: header_seconds(&headers, "x-litellm-timeout")?,
@@ -352,7 +513,7 @@ async fn handle(
                 status: e.status,
                 meta: None,
                 usage: None,
-                cost_usd: 0.0,
+                cost: None,
                 error: Some(&e),
             });
             let mut resp = ApiError(e).into_response();
@@ -365,7 +526,7 @@ async fn handle(
                 status: 200,
                 meta: Some(&c.meta),
                 usage: c.usage.as_ref(),
-                cost_usd: cost,
+                cost: c.cost,
                 error: None,
             });
             let mut resp = (
@@ -417,10 +578,11 @@ async fn handle(
 /// `POST /v1/chat/completions` and `/chat/completions`.
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(state, headers, body, None, "/chat/completions").await
+    handle(state, caller, headers, body, None, "/chat/completions").await
 }
 
 /// `POST /engines/{model}/chat/completions` and `/openai/deployments/{model}/chat/completions`
@@ -428,11 +590,13 @@ pub async fn chat_completions(
 pub async fn chat_completions_for(
     State(state): State<Arc<AppState>>,
     Path(model): Path<String>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     handle(
         state,
+        caller,
         headers,
         body,
         Some(model),

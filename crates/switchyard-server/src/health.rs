@@ -23,9 +23,14 @@ pub async fn readiness(State(state): State<Arc<AppState>>) -> Json<Value> {
         .success_callback
         .clone()
         .unwrap_or_default();
+    let db = if state.governor.store().ping().await {
+        "connected"
+    } else {
+        "Not connected"
+    };
     Json(json!({
         "status": "connected",
-        "db": "Not connected",
+        "db": db,
         "cache": null,
         "litellm_version": VERSION,
         "switchyard_version": VERSION,

@@ -4,16 +4,20 @@
 //!
 //! 1. **ingress** ([`chat`]): read the body under the size limit, parse it, authenticate
 //!    ([`auth`]), assign the call id;
-//! 2. **admit**: limits and budget reservations (to come with virtual keys);
+//! 2. **admit**: the caller's key is resolved from memory ([`switchyard_governance`]) and its
+//!    model access checked (key aliases applied); limits and budget reservations are to come;
 //! 3. **route** and 4. **attempt**: [`switchyard_router::Router::chat`] picks a deployment and
 //!    calls it;
-//! 5. **settle**: response headers, the request's log line (and, to come, cost and spend).
+//! 5. **settle**: response headers, metrics, the request's log line, and its spend record,
+//!    queued for the batched writer.
 //!
 //! Failures become OpenAI-shaped JSON in exactly one function, [`error::error_response`].
 //! A panic in a handler is caught at the request boundary and answered with a 500.
 
+mod admin;
 pub mod auth;
 pub mod chat;
+pub mod governance;
 pub mod error;
 mod health;
 mod models;
@@ -29,6 +33,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
+use switchyard_governance::{Caller, Governor};
 use switchyard_router::{GatewayError, Router};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -46,8 +51,10 @@ pub const DEFAULT_BODY_LIMIT: usize = 32 * 1024 * 1024;
 pub struct AppState {
     /// Model groups and upstream calls.
     pub router: Router,
-    /// Who may call.
+    /// Where keys come from.
     pub auth: Auth,
+    /// Keys, access and spend.
+    pub governor: Arc<Governor>,
     /// Largest request body, bytes.
     pub body_limit: usize,
     /// When the process started.
@@ -61,8 +68,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State for a router, with auth and limits read from its config.
-    pub fn new(router: Router) -> AppState {
+    /// State for a router and governance, with limits read from the router's config.
+    pub fn new(router: Router, governor: Arc<Governor>) -> AppState {
         let general = &router.config().file.general_settings;
         let body_limit = general
             .max_request_size_mb
@@ -73,7 +80,7 @@ impl AppState {
             .litellm_key_header_name
             .as_deref()
             .and_then(|h| HeaderName::try_from(h.to_ascii_lowercase()).ok());
-        let auth = Auth::new(router.config().master_key(), key_header);
+        let auth = Auth::new(key_header);
         let metrics_need_auth = router
             .config()
             .file
@@ -92,6 +99,7 @@ impl AppState {
         AppState {
             router,
             auth,
+            governor,
             body_limit,
             started: Instant::now(),
             metrics,
@@ -114,13 +122,27 @@ async fn authenticate(
     req: Request<axum::body::Body>,
     next: Next,
 ) -> Response {
+    let mut req = req;
     let path = req.uri().path();
     let public = is_public(path) || (path == "/metrics" && !state.metrics_need_auth);
-    if !public {
-        if let Err(e) = state.auth.check(req.headers()) {
-            return error::ApiError(e).into_response();
-        }
+    if public {
+        return next.run(req).await;
     }
+    let caller = match state
+        .governor
+        .authenticate(state.auth.presented_key(req.headers()))
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => return error::ApiError(governance::policy_error(e)).into_response(),
+    };
+    if admin::needs_admin(path) && !caller.is_admin() {
+        let e = switchyard_governance::PolicyError::auth(format!(
+            "Only the proxy admin (the master key or a proxy_admin user's key) may call {path}"
+        ));
+        return error::ApiError(governance::policy_error(e)).into_response();
+    }
+    req.extensions_mut().insert::<Caller>(caller);
     next.run(req).await
 }
 
@@ -193,6 +215,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/health/liveliness", get(health::liveliness))
         .route("/health/liveness", get(health::liveliness))
         .route("/health/readiness", get(health::readiness))
+        .merge(admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -224,6 +247,7 @@ pub async fn serve(
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
     });
+    let governor = Arc::clone(&state.governor);
     let server = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -234,7 +258,7 @@ pub async fn serve(
         tracing::info!("shutting down: no new connections; draining in-flight requests");
     });
     tokio::spawn(signalled);
-    tokio::select! {
+    let result = tokio::select! {
         r = server => r,
         () = async move {
             let _ = rx2.wait_for(|v| *v).await;
@@ -243,7 +267,15 @@ pub async fn serve(
             tracing::warn!(grace_secs = grace.as_secs_f64(), "drain period over; closing remaining connections");
             Ok(())
         }
-    }
+    };
+    // Every finished request has queued its spend: write it all before exiting.
+    governor.shutdown().await;
+    tracing::info!(
+        written = governor.accounting().written_logs(),
+        dropped = governor.accounting().dropped_logs(),
+        "spend flushed"
+    );
+    result
 }
 
 #[cfg(test)]
@@ -253,9 +285,13 @@ mod tests {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    fn state(yaml: &str) -> Arc<AppState> {
+    async fn state(yaml: &str) -> Arc<AppState> {
         let loaded = switchyard_config::parse(yaml, "t.yaml").unwrap();
-        Arc::new(AppState::new(Router::from_config(loaded.config).unwrap().0))
+        let dir = std::env::temp_dir().join(format!("switchyard-server-unit-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = dir.join("s.db").display().to_string();
+        let governor = governance::open(&loaded.config, Some(&url)).await.unwrap();
+        Arc::new(AppState::new(Router::from_config(loaded.config).unwrap().0, governor))
     }
 
     async fn body_json(resp: Response) -> serde_json::Value {
@@ -289,7 +325,8 @@ mod tests {
     async fn handlers_answer_without_a_socket() {
         let app = app(state(
             "model_list:\n  - model_name: m\n    litellm_params: {model: openai/m, mock_response: hi}\ngeneral_settings:\n  master_key: sk-x\n",
-        ));
+        )
+        .await);
         let req = |auth: Option<&str>| {
             let mut b =
                 Request::post("/v1/chat/completions").header("content-type", "application/json");

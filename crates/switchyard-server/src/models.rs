@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use switchyard_governance::Caller;
 use switchyard_router::{Backend, Deployment, GatewayError};
 use switchyard_types::{ModelList, ModelObject};
 
@@ -21,10 +22,18 @@ fn created(state: &AppState) -> u64 {
         })
 }
 
-/// `GET /v1/models`.
-pub async fn list(State(state): State<Arc<AppState>>) -> Json<ModelList> {
+/// `GET /v1/models`: the model names the caller may use.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Json<ModelList> {
     Json(ModelList::from_names(
-        state.router.model_names().iter().map(String::as_str),
+        state
+            .router
+            .model_names()
+            .iter()
+            .map(String::as_str)
+            .filter(|m| state.governor.may_use(&caller, m)),
         created(&state),
     ))
 }
@@ -32,9 +41,10 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Json<ModelList> {
 /// `GET /v1/models/{id}`.
 pub async fn one(
     State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<ModelObject>, ApiError> {
-    if state.router.model_names().contains(&id) {
+    if state.router.model_names().contains(&id) && state.governor.may_use(&caller, &id) {
         Ok(Json(ModelObject {
             id,
             object: "model".into(),

@@ -53,6 +53,10 @@ struct Cli {
     /// Seconds to wait for in-flight requests and streams on shutdown.
     #[arg(long = "drain-timeout", default_value_t = 30.0)]
     drain_timeout: f64,
+    /// Store for keys, teams and spend: a SQLite path or sqlite:// URL, or a postgres:// URL.
+    /// Default: general_settings.database_url, else DATABASE_URL, else sqlite://switchyard.db.
+    #[arg(long = "database-url", global = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -198,8 +202,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
-        let state = Arc::new(AppState::new(router));
-        if state.auth.enabled() {
+        let governor = switchyard_server::governance::open(router.config(), cli.database_url.as_deref())
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the store at {}",
+                    switchyard_server::governance::redact_url(&switchyard_server::governance::database_url(
+                        router.config(),
+                        cli.database_url.as_deref()
+                    ))
+                )
+            })?;
+        let state = Arc::new(AppState::new(router, governor));
+        if state.governor.auth_enabled() {
             tracing::info!("master key set: every route but /health/* needs a key");
         } else {
             tracing::warn!(

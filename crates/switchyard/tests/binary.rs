@@ -36,6 +36,8 @@ fn spawn(config: &Path, extra: &[&str]) -> (Child, String) {
             "--port",
             "0",
             "--json-logs",
+            "--database-url",
+            config.with_extension("db").to_str().unwrap(),
         ])
         .args(extra)
         .stdout(Stdio::piped())

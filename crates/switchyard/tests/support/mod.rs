@@ -309,11 +309,63 @@ pub struct Gateway {
     pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
+/// A fresh SQLite file for one test.
+pub fn temp_db() -> String {
+    let dir = std::env::temp_dir().join(format!("switchyard-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("gateway.db").display().to_string()
+}
+
+/// Where a test's store lives: a SQLite file, or a PostgreSQL schema of its own.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub url: String,
+    pub schema: Option<String>,
+}
+
+impl Db {
+    pub fn sqlite() -> Db {
+        Db { url: temp_db(), schema: None }
+    }
+
+    /// Every backend this run can test: SQLite always, PostgreSQL when DATABASE_URL is set.
+    pub fn all() -> Vec<Db> {
+        let mut v = vec![Db::sqlite()];
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => v.push(Db {
+                url,
+                schema: Some(format!("sy_gw_{}", uuid::Uuid::new_v4().simple())),
+            }),
+            _ => eprintln!("DATABASE_URL not set: PostgreSQL half skipped"),
+        }
+        v
+    }
+}
+
 /// Starts the gateway in-process on 127.0.0.1:0 with the given config text.
 pub async fn start_gateway(yaml: &str) -> Gateway {
+    start_gateway_on(yaml, &Db::sqlite()).await
+}
+
+/// Starts the gateway on a given store.
+pub async fn start_gateway_on(yaml: &str, db: &Db) -> Gateway {
     let loaded = switchyard::config::parse(yaml, "test-config.yaml").unwrap();
+    let store = switchyard_store::Store::connect(
+        &db.url,
+        switchyard_store::StoreOptions {
+            schema: db.schema.clone(),
+            max_connections: 4,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut opts = switchyard_server::governance::options(&loaded.config);
+    opts.refresh_interval = Duration::from_millis(100);
+    opts.flush_interval = Duration::from_millis(100);
+    let governor = switchyard_governance::Governor::start(store, opts).await.unwrap();
     let (router, _warnings) = switchyard::Router::from_config(loaded.config).unwrap();
-    let state = Arc::new(switchyard_server::AppState::new(router));
+    let state = Arc::new(switchyard_server::AppState::new(router, governor));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
