@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::Extension;
 use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
@@ -84,8 +84,9 @@ impl Outcome<'_> {
 
     /// Nano-dollars, rounded to the nearest: the unit spend is stored in.
     fn cost_nano(&self) -> i64 {
-        self.cost
-            .map_or(0, |c| i64::try_from(c.total_pico().saturating_add(500) / 1000).unwrap_or(i64::MAX))
+        self.cost.map_or(0, |c| {
+            i64::try_from(c.total_pico().saturating_add(500) / 1000).unwrap_or(i64::MAX)
+        })
     }
 }
 
@@ -169,11 +170,16 @@ impl Settle {
             user_id: key.and_then(|k| k.user_id.clone()),
             team_id: key.and_then(|k| k.team_id.clone()),
             end_user: self.owner.end_user.clone(),
-            model_group: o.meta.map_or_else(|| self.requested_model.clone(), |m| m.model_group.clone()),
+            model_group: o
+                .meta
+                .map_or_else(|| self.requested_model.clone(), |m| m.model_group.clone()),
             model: o.meta.map(|m| m.model.clone()).unwrap_or_default(),
             model_id: o.meta.map(|m| m.deployment_id.clone()).unwrap_or_default(),
             provider: o.meta.map(|m| m.provider.clone()).unwrap_or_default(),
-            api_base: o.meta.map(|m| m.api_base.split('?').next().unwrap_or_default().to_owned()).unwrap_or_default(),
+            api_base: o
+                .meta
+                .map(|m| m.api_base.split('?').next().unwrap_or_default().to_owned())
+                .unwrap_or_default(),
             prompt_tokens: n(u.map_or(0, |u| u.prompt_tokens)),
             completion_tokens: n(u.map_or(0, |u| u.completion_tokens)),
             total_tokens: n(u.map_or(0, |u| u.prompt_tokens + u.completion_tokens)),
@@ -181,7 +187,12 @@ impl Settle {
             cache_write_tokens: n(cache_write),
             reasoning_tokens: n(reasoning),
             spend_nano: o.cost_nano(),
-            status: if o.error.is_none() { "success" } else { "failure" }.into(),
+            status: if o.error.is_none() {
+                "success"
+            } else {
+                "failure"
+            }
+            .into(),
             status_code: i64::from(o.status),
             error_reason: o.error.map(|e| e.reason.to_owned()),
             stream: self.stream,
@@ -397,7 +408,11 @@ impl Drop for StreamGuard {
 }
 
 /// Tags of a request: the key's, the body's (`tags`, `metadata.tags`) and `x-litellm-tags`.
-fn request_tags(caller: &Caller, request: &ChatCompletionRequest, headers: &HeaderMap) -> Vec<String> {
+fn request_tags(
+    caller: &Caller,
+    request: &ChatCompletionRequest,
+    headers: &HeaderMap,
+) -> Vec<String> {
     let mut tags: Vec<String> = caller
         .principal()
         .map(|p| p.key.record.tags.clone())
@@ -413,7 +428,12 @@ fn request_tags(caller: &Caller, request: &ChatCompletionRequest, headers: &Head
         }
     }
     if let Some(h) = headers.get("x-litellm-tags").and_then(|v| v.to_str().ok()) {
-        tags.extend(h.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned));
+        tags.extend(
+            h.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
+        );
     }
     tags.sort();
     tags.dedup();
@@ -450,7 +470,10 @@ async fn admit(
         .and_then(|m| m.get("spend_logs_metadata"))
         .cloned();
     if let Some(id) = owner.end_user.as_deref() {
-        let customer = gov.end_user(id).await.map_err(crate::governance::policy_error)?;
+        let customer = gov
+            .end_user(id)
+            .await
+            .map_err(crate::governance::policy_error)?;
         if customer.is_some_and(|c| c.record.limits.blocked == Some(true)) {
             return Err(crate::governance::policy_error(
                 switchyard_governance::PolicyError::new(

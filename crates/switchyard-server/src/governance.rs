@@ -56,12 +56,15 @@ pub fn options(config: &Config) -> GovernorOptions {
                 .insert(d.model_name.clone());
         }
     }
-    let retention = g.maximum_spend_logs_retention_period.as_deref().and_then(|p| {
-        let epoch = time::OffsetDateTime::UNIX_EPOCH;
-        switchyard_governance::duration::add(epoch, p)
-            .ok()
-            .map(|t| Duration::from_secs((t - epoch).whole_seconds().max(0) as u64))
-    });
+    let retention = g
+        .maximum_spend_logs_retention_period
+        .as_deref()
+        .and_then(|p| {
+            let epoch = time::OffsetDateTime::UNIX_EPOCH;
+            switchyard_governance::duration::add(epoch, p)
+                .ok()
+                .map(|t| Duration::from_secs((t - epoch).whole_seconds().max(0) as u64))
+        });
     GovernorOptions {
         master_key: config.master_key(),
         access_groups,
@@ -76,7 +79,10 @@ pub fn options(config: &Config) -> GovernorOptions {
 }
 
 /// Opens the store the config names and starts governance on it.
-pub async fn open(config: &Config, override_url: Option<&str>) -> Result<Arc<Governor>, StoreError> {
+pub async fn open(
+    config: &Config,
+    override_url: Option<&str>,
+) -> Result<Arc<Governor>, StoreError> {
     let url = database_url(config, override_url);
     let g = &config.file.general_settings;
     let opts = StoreOptions {
@@ -114,7 +120,10 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(redact_url("postgres://u:pw@h:5432/db"), "postgres://***@h:5432/db");
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://***@h:5432/db"
+        );
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
     }
 }

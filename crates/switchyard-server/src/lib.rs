@@ -17,8 +17,8 @@
 mod admin;
 pub mod auth;
 pub mod chat;
-pub mod governance;
 pub mod error;
+pub mod governance;
 mod health;
 mod models;
 pub mod telemetry;
@@ -287,11 +287,15 @@ mod tests {
 
     async fn state(yaml: &str) -> Arc<AppState> {
         let loaded = switchyard_config::parse(yaml, "t.yaml").unwrap();
-        let dir = std::env::temp_dir().join(format!("switchyard-server-unit-{}", uuid::Uuid::new_v4()));
+        let dir =
+            std::env::temp_dir().join(format!("switchyard-server-unit-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = dir.join("s.db").display().to_string();
         let governor = governance::open(&loaded.config, Some(&url)).await.unwrap();
-        Arc::new(AppState::new(Router::from_config(loaded.config).unwrap().0, governor))
+        Arc::new(AppState::new(
+            Router::from_config(loaded.config).unwrap().0,
+            governor,
+        ))
     }
 
     async fn body_json(resp: Response) -> serde_json::Value {

@@ -325,7 +325,10 @@ pub struct Db {
 
 impl Db {
     pub fn sqlite() -> Db {
-        Db { url: temp_db(), schema: None }
+        Db {
+            url: temp_db(),
+            schema: None,
+        }
     }
 
     /// Every backend this run can test: SQLite always, PostgreSQL when DATABASE_URL is set.
@@ -363,7 +366,9 @@ pub async fn start_gateway_on(yaml: &str, db: &Db) -> Gateway {
     let mut opts = switchyard_server::governance::options(&loaded.config);
     opts.refresh_interval = Duration::from_millis(100);
     opts.flush_interval = Duration::from_millis(100);
-    let governor = switchyard_governance::Governor::start(store, opts).await.unwrap();
+    let governor = switchyard_governance::Governor::start(store, opts)
+        .await
+        .unwrap();
     let (router, _warnings) = switchyard::Router::from_config(loaded.config).unwrap();
     let state = Arc::new(switchyard_server::AppState::new(router, governor));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -400,4 +405,14 @@ pub fn sse_data(text: &str) -> Vec<String> {
                 .map(str::to_owned)
         })
         .collect()
+}
+
+impl Gateway {
+    /// Stops the gateway gracefully (which writes all queued spend) and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.handle.await.unwrap().unwrap();
+    }
 }
