@@ -35,78 +35,42 @@ pub trait Stored: Serialize + DeserializeOwned + Default {
     fn set_id(&mut self, id: &str);
 }
 
-impl Stored for KeyRecord {
-    const KIND: Kind = Kind::Key;
-    fn id(&self) -> &str {
-        &self.token
-    }
-    fn alias(&self) -> Option<&str> {
-        self.key_alias.as_deref()
-    }
-    fn owner_user(&self) -> Option<&str> {
-        self.user_id.as_deref()
-    }
-    fn owner_team(&self) -> Option<&str> {
-        self.team_id.as_deref()
-    }
-    fn touch(&mut self, at: OffsetDateTime) {
-        self.updated_at = Some(at);
-        self.created_at.get_or_insert(at);
-    }
-    fn set_id(&mut self, id: &str) {
-        id.clone_into(&mut self.token);
-    }
+/// `Stored` for a record: its kind, id field, alias field, and its `updated_at` field if any.
+macro_rules! stored {
+    ($t:ident, $kind:expr, $id:ident, $alias:ident $(, $updated:ident)?) => {
+        impl Stored for $t {
+            const KIND: Kind = $kind;
+            fn id(&self) -> &str {
+                &self.$id
+            }
+            fn alias(&self) -> Option<&str> {
+                self.$alias.as_deref()
+            }
+            fn touch(&mut self, at: OffsetDateTime) {
+                $(self.$updated = Some(at);)?
+                self.created_at.get_or_insert(at);
+            }
+            fn set_id(&mut self, id: &str) {
+                id.clone_into(&mut self.$id);
+            }
+            stored!(@owners $t);
+        }
+    };
+    (@owners KeyRecord) => {
+        fn owner_user(&self) -> Option<&str> {
+            self.user_id.as_deref()
+        }
+        fn owner_team(&self) -> Option<&str> {
+            self.team_id.as_deref()
+        }
+    };
+    (@owners $t:ident) => {};
 }
 
-impl Stored for UserRecord {
-    const KIND: Kind = Kind::User;
-    fn id(&self) -> &str {
-        &self.user_id
-    }
-    fn alias(&self) -> Option<&str> {
-        self.user_alias.as_deref()
-    }
-    fn touch(&mut self, at: OffsetDateTime) {
-        self.updated_at = Some(at);
-        self.created_at.get_or_insert(at);
-    }
-    fn set_id(&mut self, id: &str) {
-        id.clone_into(&mut self.user_id);
-    }
-}
-
-impl Stored for TeamRecord {
-    const KIND: Kind = Kind::Team;
-    fn id(&self) -> &str {
-        &self.team_id
-    }
-    fn alias(&self) -> Option<&str> {
-        self.team_alias.as_deref()
-    }
-    fn touch(&mut self, at: OffsetDateTime) {
-        self.updated_at = Some(at);
-        self.created_at.get_or_insert(at);
-    }
-    fn set_id(&mut self, id: &str) {
-        id.clone_into(&mut self.team_id);
-    }
-}
-
-impl Stored for CustomerRecord {
-    const KIND: Kind = Kind::EndUser;
-    fn id(&self) -> &str {
-        &self.user_id
-    }
-    fn alias(&self) -> Option<&str> {
-        self.alias.as_deref()
-    }
-    fn touch(&mut self, at: OffsetDateTime) {
-        self.created_at.get_or_insert(at);
-    }
-    fn set_id(&mut self, id: &str) {
-        id.clone_into(&mut self.user_id);
-    }
-}
+stored!(KeyRecord, Kind::Key, token, key_alias, updated_at);
+stored!(UserRecord, Kind::User, user_id, user_alias, updated_at);
+stored!(TeamRecord, Kind::Team, team_id, team_alias, updated_at);
+stored!(CustomerRecord, Kind::EndUser, user_id, alias);
 
 /// Fields a client may not set directly on any record.
 const PROTECTED: &[&str] = &[

@@ -300,25 +300,7 @@ impl Store {
 
     /// Replaces an entity's record (not its spend). False when it does not exist.
     pub async fn update(&self, row: &EntityRow) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE sy_entities SET alias = $1, user_id = $2, team_id = $3, data = $4, updated_at = $5 WHERE kind = $6 AND id = $7",
-        )
-        .bind(&row.alias)
-        .bind(&row.user_id)
-        .bind(&row.team_id)
-        .bind(row.data.to_string())
-        .bind(row.updated_at)
-        .bind(row.kind.as_str())
-        .bind(&row.id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        note_change(&mut tx, row.kind, &row.id).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.rekey(&row.id, row).await
     }
 
     /// Moves an entity to a new id (a regenerated key), keeping its spend, in one transaction.
@@ -340,7 +322,9 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        note_change(&mut tx, row.kind, old_id).await?;
+        if old_id != row.id {
+            note_change(&mut tx, row.kind, old_id).await?;
+        }
         note_change(&mut tx, row.kind, &row.id).await?;
         tx.commit().await?;
         Ok(true)

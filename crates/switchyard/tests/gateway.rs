@@ -23,16 +23,6 @@ fn msgs() -> Value {
     json!([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}])
 }
 
-async fn post_with_key(gw: &Gateway, key: &str, body: Value) -> reqwest::Response {
-    client()
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn error_of(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap();

@@ -45,16 +45,6 @@ async fn get(gw: &Gateway, path: &str, key: &str) -> (u16, Value) {
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn chat(gw: &Gateway, key: &str, body: Value) -> reqwest::Response {
-    client()
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 fn hello(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "hello there"}]})
 }
@@ -87,9 +77,9 @@ async fn key_lifecycle_and_model_access_over_http() {
         );
 
         // The access group grants `priced`; `echo` is the team's but not the key's.
-        let r = chat(&gw, &key, hello("priced")).await;
+        let r = post_with_key(&gw, &key, hello("priced")).await;
         assert_eq!(r.status(), 200);
-        let r = chat(&gw, &key, hello("echo")).await;
+        let r = post_with_key(&gw, &key, hello("echo")).await;
         assert_eq!(r.status(), 401);
         let e: Value = r.json().await.unwrap();
         assert_eq!(e["error"]["type"], "key_model_access_denied");
@@ -98,7 +88,7 @@ async fn key_lifecycle_and_model_access_over_http() {
             .unwrap()
             .contains("Tried to access echo"));
         // Key alias.
-        let r = chat(&gw, &key, hello("fast")).await;
+        let r = post_with_key(&gw, &key, hello("fast")).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["x-litellm-model-group"], "mock");
         // /v1/models lists only what the key may call.
@@ -156,28 +146,37 @@ async fn key_lifecycle_and_model_access_over_http() {
         // Update, block, unblock, regenerate, delete.
         let (s, _) = admin(&gw, "/key/update", json!({"key": key, "models": ["mock"]})).await;
         assert_eq!(s, 200);
-        assert_eq!(chat(&gw, &key, hello("priced")).await.status(), 401);
+        assert_eq!(
+            post_with_key(&gw, &key, hello("priced")).await.status(),
+            401
+        );
         admin(&gw, "/key/block", json!({"key": key})).await;
-        let r = chat(&gw, &key, hello("mock")).await;
+        let r = post_with_key(&gw, &key, hello("mock")).await;
         assert_eq!(r.status(), 401);
         assert!(r.text().await.unwrap().contains("blocked"));
         admin(&gw, "/key/unblock", json!({"key": key})).await;
-        assert_eq!(chat(&gw, &key, hello("mock")).await.status(), 200);
+        assert_eq!(post_with_key(&gw, &key, hello("mock")).await.status(), 200);
         let (s, re) = admin(&gw, &format!("/key/{key}/regenerate"), json!({})).await;
         assert_eq!(s, 200, "{re}");
         let new_key = re["key"].as_str().unwrap().to_owned();
-        assert_eq!(chat(&gw, &key, hello("mock")).await.status(), 401);
-        assert_eq!(chat(&gw, &new_key, hello("mock")).await.status(), 200);
+        assert_eq!(post_with_key(&gw, &key, hello("mock")).await.status(), 401);
+        assert_eq!(
+            post_with_key(&gw, &new_key, hello("mock")).await.status(),
+            200
+        );
         let (s, d) = admin(&gw, "/key/delete", json!({"keys": [new_key]})).await;
         assert_eq!(s, 200, "{d}");
-        assert_eq!(chat(&gw, &new_key, hello("mock")).await.status(), 401);
+        assert_eq!(
+            post_with_key(&gw, &new_key, hello("mock")).await.status(),
+            401
+        );
 
         // Blocked end user.
         admin(&gw, "/customer/new", json!({"user_id": "cust-1"})).await;
         admin(&gw, "/customer/block", json!({"user_ids": ["cust-1"]})).await;
         let mut body = hello("mock");
         body["user"] = json!("cust-1");
-        assert_eq!(chat(&gw, MASTER, body).await.status(), 403);
+        assert_eq!(post_with_key(&gw, MASTER, body).await.status(), 403);
         gw.stop().await;
     }
 }
@@ -227,7 +226,7 @@ async fn spend_adds_up_exactly_across_concurrent_requests_and_restarts() {
             ids.push(t.await.unwrap().0);
         }
         // A failed request is logged too, at no cost.
-        assert_eq!(chat(&gw, &key, hello("nope")).await.status(), 400);
+        assert_eq!(post_with_key(&gw, &key, hello("nope")).await.status(), 400);
         gw.stop().await;
 
         // A fresh gateway on the same store: everything survived.

@@ -416,3 +416,14 @@ impl Gateway {
         self.handle.await.unwrap().unwrap();
     }
 }
+
+/// `POST /v1/chat/completions` with a key.
+pub async fn post_with_key(gw: &Gateway, key: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
