@@ -77,6 +77,11 @@ async fn key_lifecycle_access_and_revocation_across_instances() {
             .unwrap();
         let key = k["key"].as_str().unwrap().to_owned();
         assert_eq!(k["token_id"], json!(secret::hash_key(&key)));
+        // Only the hash is stored: the secret appears in no stored row.
+        let rows = a.store().all(switchyard_store::Kind::Key).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].id, secret::hash_key(&key));
+        assert!(!format!("{rows:?}").contains(&key[3..]));
 
         // Instance b never cached it: it reads it once from the store.
         let caller = b.authenticate(Some(&key)).await.unwrap();
