@@ -97,6 +97,8 @@ struct Owner {
     end_user: Option<String>,
     tags: Vec<String>,
     spend_logs_metadata: Option<serde_json::Value>,
+    /// The model name the client asked for.
+    model: String,
 }
 
 /// What the settle stage needs about a request. Counts the request in flight while alive.
@@ -172,7 +174,7 @@ impl Settle {
             end_user: self.owner.end_user.clone(),
             model_group: o
                 .meta
-                .map_or_else(|| self.requested_model.clone(), |m| m.model_group.clone()),
+                .map_or_else(|| self.owner.model.clone(), |m| m.model_group.clone()),
             model: o.meta.map(|m| m.model.clone()).unwrap_or_default(),
             model_id: o.meta.map(|m| m.deployment_id.clone()).unwrap_or_default(),
             provider: o.meta.map(|m| m.provider.clone()).unwrap_or_default(),
@@ -459,6 +461,7 @@ async fn admit(
     headers: &HeaderMap,
 ) -> Result<(), GatewayError> {
     let gov = &state.governor;
+    owner.model.clone_from(&request.model);
     request.model = gov
         .admit_model(caller, &request.model)
         .map_err(crate::governance::policy_error)?;

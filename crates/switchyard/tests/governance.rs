@@ -254,6 +254,7 @@ async fn spend_adds_up_exactly_across_concurrent_requests_and_restarts() {
         }
         let failed = logs.iter().find(|l| l["status"] == "failure").unwrap();
         assert_eq!(failed["status_code"], 400);
+        assert_eq!(failed["model_group"], "nope");
 
         let (_, info) = get(&gw, &format!("/key/info?key={key}"), MASTER).await;
         assert_eq!(
