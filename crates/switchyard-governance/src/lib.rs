@@ -483,6 +483,14 @@ impl Governor {
         self.lookup(&self.customers, Kind::EndUser, id).await
     }
 
+    /// An end user's record from memory only. End users are many and mostly unknown (any
+    /// `user` string a client sends), so the request path does not read the store for them:
+    /// all are loaded at start and the change feed brings new ones within the refresh
+    /// interval.
+    pub fn end_user_cached(&self, id: &str) -> Option<Arc<Cached<CustomerRecord>>> {
+        self.customers.get(id)
+    }
+
     /// Polls the change feed and refreshes changed records, until shutdown.
     async fn poll_changes(self: Arc<Self>, mut last: i64) {
         let mut stop = self.stop.subscribe();

@@ -473,10 +473,7 @@ async fn admit(
         .and_then(|m| m.get("spend_logs_metadata"))
         .cloned();
     if let Some(id) = owner.end_user.as_deref() {
-        let customer = gov
-            .end_user(id)
-            .await
-            .map_err(crate::governance::policy_error)?;
+        let customer = gov.end_user_cached(id);
         if customer.is_some_and(|c| c.record.limits.blocked == Some(true)) {
             return Err(crate::governance::policy_error(
                 switchyard_governance::PolicyError::new(
