@@ -165,6 +165,31 @@ fn later(spec: &str, field: &str) -> Result<OffsetDateTime, PolicyError> {
         .map_err(|e| PolicyError::bad_request(e).with_param(field))
 }
 
+/// The id of a record the caller asks to read: the one named, else the caller's own. Only an
+/// admin may read another's.
+fn readable(
+    caller: &Caller,
+    named: Option<String>,
+    own: Option<String>,
+    param: &str,
+    what: &str,
+) -> Result<String, PolicyError> {
+    let Some(id) = named.or_else(|| own.clone()) else {
+        return Err(
+            PolicyError::bad_request(format!("Pass `{param}` as a query parameter"))
+                .with_param(param),
+        );
+    };
+    if !caller.is_admin() && own.as_deref() != Some(id.as_str()) {
+        return Err(PolicyError::new(
+            403,
+            "auth_error",
+            format!("A key may only read its own {what}; use the master key for others."),
+        ));
+    }
+    Ok(id)
+}
+
 fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -254,6 +279,14 @@ impl Governor {
                 ))
             })
             .collect()
+    }
+
+    /// Deletes every key a filter selects (a deleted user's or team's keys).
+    async fn remove_keys_of(&self, filter: ListFilter) -> Result<(), PolicyError> {
+        let (rows, _) = self.store.list(Kind::Key, &filter, 0, i64::MAX / 2).await?;
+        let ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+        self.remove::<KeyRecord>(&ids).await?;
+        Ok(())
     }
 
     /// The stored hash of a key given as the key itself or as its hash.
@@ -400,22 +433,8 @@ impl Governor {
 
     /// `GET /key/info?key=`: a key's record (never its secret). A key may read its own.
     pub async fn key_info(&self, caller: &Caller, key: Option<&str>) -> Result<Value, PolicyError> {
-        let hash = match (key, caller.principal()) {
-            (Some(k), _) => Self::key_hash(k),
-            (None, Some(p)) => p.hash.to_string(),
-            (None, None) => {
-                return Err(
-                    PolicyError::bad_request("Pass `key` as a query parameter").with_param("key")
-                )
-            }
-        };
-        if !caller.is_admin() && caller.principal().is_none_or(|p| *p.hash != *hash) {
-            return Err(PolicyError::new(
-                403,
-                "auth_error",
-                "A key may only read its own info; use the master key for others.",
-            ));
-        }
+        let own = caller.principal().map(|p| p.hash.to_string());
+        let hash = readable(caller, key.map(Self::key_hash), own, "key", "key")?;
         let (rec, spend) = self.fetch_required::<KeyRecord>(&hash, "Key").await?;
         Ok(json!({ "key": key.unwrap_or(&hash), "info": view(&rec, spend) }))
     }
@@ -669,19 +688,7 @@ impl Governor {
         let own = caller
             .principal()
             .and_then(|p| p.key.record.user_id.clone());
-        let Some(id) = user_id.map(str::to_owned).or(own.clone()) else {
-            return Err(
-                PolicyError::bad_request("Pass `user_id` as a query parameter")
-                    .with_param("user_id"),
-            );
-        };
-        if !caller.is_admin() && own.as_deref() != Some(id.as_str()) {
-            return Err(PolicyError::new(
-                403,
-                "auth_error",
-                "A key may only read its own user; use the master key for others.",
-            ));
-        }
+        let id = readable(caller, user_id.map(str::to_owned), own, "user_id", "user")?;
         let (rec, spend) = self.fetch_required::<UserRecord>(&id, "User").await?;
         let keys = self
             .list_all::<KeyRecord>(&ListFilter {
@@ -719,23 +726,11 @@ impl Governor {
                     self.unlink(t, id).await?;
                 }
             }
-            let keys: Vec<String> = self
-                .store
-                .list(
-                    Kind::Key,
-                    &ListFilter {
-                        user_id: Some(id.clone()),
-                        ..ListFilter::default()
-                    },
-                    0,
-                    i64::MAX / 2,
-                )
-                .await?
-                .0
-                .into_iter()
-                .map(|r| r.id)
-                .collect();
-            self.remove::<KeyRecord>(&keys).await?;
+            self.remove_keys_of(ListFilter {
+                user_id: Some(id.clone()),
+                ..ListFilter::default()
+            })
+            .await?;
         }
         let gone = self.remove::<UserRecord>(&ids).await?;
         Ok(json!({ "deleted_users": gone }))
@@ -818,23 +813,11 @@ impl Governor {
                     }
                 }
             }
-            let keys: Vec<String> = self
-                .store
-                .list(
-                    Kind::Key,
-                    &ListFilter {
-                        team_id: Some(id.clone()),
-                        ..ListFilter::default()
-                    },
-                    0,
-                    i64::MAX / 2,
-                )
-                .await?
-                .0
-                .into_iter()
-                .map(|r| r.id)
-                .collect();
-            self.remove::<KeyRecord>(&keys).await?;
+            self.remove_keys_of(ListFilter {
+                team_id: Some(id.clone()),
+                ..ListFilter::default()
+            })
+            .await?;
         }
         let gone = self.remove::<TeamRecord>(&ids).await?;
         if gone.is_empty() {
@@ -852,19 +835,7 @@ impl Governor {
         let own = caller
             .principal()
             .and_then(|p| p.key.record.team_id.clone());
-        let Some(id) = team_id.map(str::to_owned).or(own.clone()) else {
-            return Err(
-                PolicyError::bad_request("Pass `team_id` as a query parameter")
-                    .with_param("team_id"),
-            );
-        };
-        if !caller.is_admin() && own.as_deref() != Some(id.as_str()) {
-            return Err(PolicyError::new(
-                403,
-                "auth_error",
-                "A key may only read its own team; use the master key for others.",
-            ));
-        }
+        let id = readable(caller, team_id.map(str::to_owned), own, "team_id", "team")?;
         let (rec, spend) = self.fetch_required::<TeamRecord>(&id, "Team").await?;
         let keys = self
             .list_all::<KeyRecord>(&ListFilter {
