@@ -1,11 +1,13 @@
-//! The spend queue: each finished request adds its record under a short lock; a background task
-//! writes the batch (rows, entity totals, daily aggregates) in one transaction.
+//! The spend queue. A finished request pushes its record onto a vector under a short lock and
+//! nothing more; the writer (on its own thread, see [`crate::Governor::start`]) takes the
+//! vector, aggregates it into a [`SpendBatch`] (rows, entity totals, daily aggregates) and
+//! writes that in one transaction.
 //!
-//! Totals are never dropped: they aggregate per entity, so memory is bounded by the number of
-//! entities, not requests. Log rows are bounded by [`crate::GovernorOptions::max_queued_logs`];
-//! past it (the database is down for long) rows are dropped and counted. A failed write puts the
-//! batch back in front and is retried on the next tick. A crash loses at most what was queued
-//! since the last write: one flush interval.
+//! Totals are never dropped. Past [`crate::GovernorOptions::max_queued_logs`] queued rows (the
+//! database is down for long), new requests are folded into totals and aggregates only, and
+//! their rows are dropped and counted. A failed write puts its batch back, ahead of what came
+//! since, and is retried on the next tick. A crash loses at most what was queued since the last
+//! write: one flush interval.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -15,13 +17,21 @@ use tokio::sync::Notify;
 
 use crate::GovernorOptions;
 
-/// Log rows queued before the writer is woken early.
-const WAKE_AT: usize = 2_000;
+/// Queued rows that wake the writer before its interval: keeps each transaction small.
+const WAKE_AT: usize = 500;
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// Records as requests left them.
+    raw: Vec<SpendLog>,
+    /// Already aggregated: overflow beyond the cap, and batches put back after a failure.
+    folded: SpendBatch,
+}
 
 /// Spend on its way to the store.
 #[derive(Debug)]
 pub struct Accounting {
-    batch: Mutex<SpendBatch>,
+    queue: Mutex<Queue>,
     keep_logs: bool,
     max_logs: usize,
     dropped: AtomicU64,
@@ -34,7 +44,7 @@ pub struct Accounting {
 impl Accounting {
     pub(crate) fn new(opts: &GovernorOptions) -> Accounting {
         Accounting {
-            batch: Mutex::new(SpendBatch::default()),
+            queue: Mutex::new(Queue::default()),
             keep_logs: opts.keep_spend_logs,
             max_logs: opts.max_queued_logs,
             dropped: AtomicU64::new(0),
@@ -44,39 +54,60 @@ impl Accounting {
         }
     }
 
-    /// Queues one finished request.
+    /// Queues one finished request (the request path's only spend work: one push).
     pub fn record(&self, log: SpendLog) {
-        let Ok(mut b) = self.batch.lock() else { return };
-        let keep = self.keep_logs && b.logs.len() < self.max_logs;
-        if self.keep_logs && !keep {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-        b.add(log, keep);
-        if b.logs.len() == WAKE_AT {
-            self.wake.notify_one();
+        let Ok(mut q) = self.queue.lock() else { return };
+        if q.raw.len() + q.folded.logs.len() < self.max_logs {
+            q.raw.push(log);
+            if q.raw.len() == WAKE_AT {
+                self.wake.notify_one();
+            }
+        } else {
+            if self.keep_logs {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            q.folded.add(log, false);
         }
     }
 
-    /// Spend queued for an entity and not yet written, nano-dollars.
+    /// Spend queued for an entity and not yet written, nano-dollars (for `/key/info` and the
+    /// like: it scans the queue, off the request path).
     pub fn pending(&self, kind: Kind, id: &str) -> i64 {
-        self.batch
-            .lock()
-            .ok()
-            .and_then(|b| b.totals.get(&(kind, id.to_owned())).copied())
+        let Ok(q) = self.queue.lock() else { return 0 };
+        let owner = |l: &SpendLog| match kind {
+            Kind::Key => l.api_key.as_deref() == Some(id),
+            Kind::User => l.user_id.as_deref() == Some(id),
+            Kind::Team => l.team_id.as_deref() == Some(id),
+            Kind::EndUser => l.end_user.as_deref() == Some(id),
+            Kind::Tag => l.request_tags.iter().any(|t| t == id),
+        };
+        let raw: i64 = q
+            .raw
+            .iter()
+            .filter(|l| owner(l))
+            .map(|l| l.spend_nano)
+            .sum();
+        raw + q
+            .folded
+            .totals
+            .get(&(kind, id.to_owned()))
+            .copied()
             .unwrap_or(0)
     }
 
-    /// Log rows waiting.
+    /// Rows waiting.
     pub fn queued_logs(&self) -> usize {
-        self.batch.lock().map_or(0, |b| b.logs.len())
+        self.queue
+            .lock()
+            .map_or(0, |q| q.raw.len() + q.folded.logs.len())
     }
 
-    /// Log rows dropped because the queue was full.
+    /// Rows dropped because the queue was full.
     pub fn dropped_logs(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// Log rows written.
+    /// Rows written.
     pub fn written_logs(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
     }
@@ -84,10 +115,13 @@ impl Accounting {
     /// Writes everything queued now. On failure the batch goes back in front of the queue.
     pub async fn flush(&self, store: &Store) -> Result<(), StoreError> {
         let _one = self.flushing.lock().await;
-        let batch = match self.batch.lock() {
-            Ok(mut b) => std::mem::take(&mut *b),
+        let (raw, mut batch) = match self.queue.lock() {
+            Ok(mut q) => (std::mem::take(&mut q.raw), std::mem::take(&mut q.folded)),
             Err(_) => return Ok(()),
         };
+        for log in raw {
+            batch.add(log, self.keep_logs);
+        }
         if batch.is_empty() {
             return Ok(());
         }
@@ -99,11 +133,14 @@ impl Accounting {
             }
             Err(e) => {
                 tracing::warn!(error = %e, rows, "spend write failed; kept for the next attempt");
-                if let Ok(mut b) = self.batch.lock() {
-                    b.merge(batch);
-                    let over = b.logs.len().saturating_sub(self.max_logs);
+                if let Ok(mut q) = self.queue.lock() {
+                    let mut newer = std::mem::take(&mut q.folded);
+                    newer.merge(batch);
+                    q.folded = newer;
+                    let over = q.folded.logs.len().saturating_sub(self.max_logs);
                     if over > 0 {
-                        b.logs.drain(self.max_logs..);
+                        let keep = self.max_logs;
+                        q.folded.logs.truncate(keep);
                         self.dropped.fetch_add(over as u64, Ordering::Relaxed);
                     }
                 }

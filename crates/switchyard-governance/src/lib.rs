@@ -239,6 +239,7 @@ pub struct Governor {
     accounting: Accounting,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    writer_done: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
 
 /// Most unknown ids remembered at once.
@@ -272,6 +273,7 @@ impl Governor {
             misses: Mutex::new(HashMap::new()),
             stop,
             tasks: Mutex::new(Vec::new()),
+            writer_done: Mutex::new(None),
         });
         let seq = gov.store.last_change().await?;
         for kind in [Kind::Key, Kind::User, Kind::Team, Kind::EndUser] {
@@ -287,12 +289,59 @@ impl Governor {
             "governance records loaded"
         );
         let poller = tokio::spawn(Arc::clone(&gov).poll_changes(seq));
-        let writer = tokio::spawn(Arc::clone(&gov).write_spend());
         if let Ok(mut t) = gov.tasks.lock() {
             t.push(poller);
-            t.push(writer);
+        }
+        let done = Arc::clone(&gov).start_writer().await?;
+        if let Ok(mut w) = gov.writer_done.lock() {
+            *w = Some(done);
         }
         Ok(gov)
+    }
+
+    /// Starts the spend writer on a thread and runtime of its own, with its own small pool, so
+    /// building and sending batches never takes a request worker's time. Returns what fires
+    /// when it has written everything after shutdown.
+    async fn start_writer(
+        self: Arc<Self>,
+    ) -> Result<tokio::sync::oneshot::Receiver<()>, StoreError> {
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), StoreError>>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("switchyard-spend".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(StoreError::Io(e)));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    match self.store.sibling(2).await {
+                        Ok(store) => {
+                            let _ = ready_tx.send(Ok(()));
+                            self.write_spend(&store).await;
+                            store.close().await;
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                });
+                let _ = done_tx.send(());
+            })
+            .map_err(StoreError::Io)?;
+        match ready_rx.await {
+            Ok(Ok(())) => Ok(done_rx),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StoreError::Io(std::io::Error::other(
+                "the spend writer thread ended at start",
+            ))),
+        }
     }
 
     /// The store.
@@ -321,6 +370,10 @@ impl Governor {
         let tasks = self.tasks.lock().map(|mut t| std::mem::take(&mut *t));
         for t in tasks.unwrap_or_default() {
             let _ = t.await;
+        }
+        let done = self.writer_done.lock().ok().and_then(|mut w| w.take());
+        if let Some(done) = done {
+            let _ = done.await;
         }
     }
 
@@ -545,7 +598,7 @@ impl Governor {
 
     /// Writes queued spend every flush interval (sooner when the queue fills), and everything
     /// left at shutdown.
-    async fn write_spend(self: Arc<Self>) {
+    async fn write_spend(&self, store: &Store) {
         let mut stop = self.stop.subscribe();
         loop {
             tokio::select! {
@@ -553,10 +606,10 @@ impl Governor {
                 _ = self.accounting.wake.notified() => {}
                 _ = stop.changed() => break,
             }
-            let _ = self.accounting.flush(&self.store).await;
+            let _ = self.accounting.flush(store).await;
         }
         for attempt in 0..5u32 {
-            match self.accounting.flush(&self.store).await {
+            match self.accounting.flush(store).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::error!(error = %e, attempt, "final spend flush failed");

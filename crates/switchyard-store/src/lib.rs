@@ -38,6 +38,9 @@ pub enum StoreError {
     /// A stored JSON document did not parse.
     #[error("stored record is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// A thread or runtime for database work could not start.
+    #[error("cannot start database work: {0}")]
+    Io(#[from] std::io::Error),
     /// The URL names no supported database.
     #[error("unsupported database URL (use sqlite:// or postgres://): {0}")]
     Url(String),
@@ -163,10 +166,21 @@ pub fn now_ms() -> i64 {
 }
 
 /// The storage layer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    url: std::sync::Arc<str>,
+    opts: StoreOptions,
+}
+
+impl std::fmt::Debug for Store {
+    // The URL may hold a password: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 const ENTITY_COLUMNS: &str =
@@ -198,9 +212,34 @@ fn normalize_url(url: &str) -> Result<(String, Backend), StoreError> {
 impl Store {
     /// Connects (creating a SQLite file if needed) and applies the migrations.
     pub async fn connect(url: &str, opts: StoreOptions) -> Result<Store, StoreError> {
+        let store = Store::open(url, opts).await?;
+        match store.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&store.pool).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&store.pool)
+                    .await?
+            }
+        }
+        Ok(store)
+    }
+
+    /// A second, small pool on the same database, for a task that runs on its own runtime (the
+    /// spend writer): its connections belong to that runtime.
+    pub async fn sibling(&self, max_connections: u32) -> Result<Store, StoreError> {
+        let opts = StoreOptions {
+            max_connections,
+            ..self.opts.clone()
+        };
+        Store::open(&self.url, opts).await
+    }
+
+    async fn open(url: &str, opts: StoreOptions) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
+        let original: std::sync::Arc<str> = url.into();
         let (url, backend) = normalize_url(url)?;
         let schema = opts.schema.clone();
+        let saved = opts.clone();
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.connect_timeout)
@@ -218,11 +257,12 @@ impl Store {
             })
             .connect(&url)
             .await?;
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
-        }
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: original,
+            opts: saved,
+        })
     }
 
     /// The backend in use.

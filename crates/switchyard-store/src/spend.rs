@@ -299,8 +299,26 @@ fn placeholders(rows: usize, cols: usize) -> String {
     s
 }
 
-/// Rows per INSERT statement (32 columns: well under both backends' parameter limits).
-const ROWS_PER_INSERT: usize = 200;
+/// Most rows per INSERT statement (32 columns: well under both backends' parameter limits).
+const ROWS_PER_INSERT: usize = 128;
+
+/// Splits `rows` into statements of power-of-two sizes (128, 64, ... 1), so a handful of SQL
+/// texts serve every batch size and stay in the prepared-statement cache.
+pub(crate) fn statement_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
+        }
+        let n = if rows.len() >= ROWS_PER_INSERT {
+            ROWS_PER_INSERT
+        } else {
+            1 << rows.len().ilog2()
+        };
+        let (head, tail) = rows.split_at(n);
+        rows = tail;
+        Some(head)
+    })
+}
 
 /// Filters of `/spend/logs`.
 #[derive(Debug, Clone, Default)]
@@ -340,7 +358,7 @@ impl Store {
     /// Writes a batch in one transaction: all of it or none.
     pub async fn write_batch(&self, batch: &SpendBatch) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        for chunk in batch.logs.chunks(ROWS_PER_INSERT) {
+        for chunk in statement_chunks(&batch.logs) {
             let sql = format!(
                 "INSERT INTO sy_spend_logs ({}) VALUES {} ON CONFLICT (request_id) DO NOTHING",
                 LOG_COLUMNS.join(", "),
@@ -405,7 +423,7 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         let rows: Vec<&DailyRow> = batch.daily.values().collect();
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
+        for chunk in statement_chunks(&rows) {
             let updates = DAILY_COLUMNS[5..]
                 .iter()
                 .map(|c| format!("{c} = sy_daily_spend.{c} + excluded.{c}"))

@@ -314,3 +314,12 @@ fn merge_puts_a_failed_batch_back_first() {
     assert_eq!((g.requests, g.spend_nano), (2, 7));
     assert_eq!(day_of(0), "1970-01-01");
 }
+
+#[test]
+fn statements_come_in_power_of_two_sizes() {
+    let rows: Vec<u32> = (0..300).collect();
+    let sizes: Vec<usize> = spend::statement_chunks(&rows).map(<[u32]>::len).collect();
+    assert_eq!(sizes, [128, 128, 32, 8, 4]);
+    assert_eq!(sizes.iter().sum::<usize>(), 300);
+    assert_eq!(spend::statement_chunks::<u32>(&[]).count(), 0);
+}
