@@ -17,8 +17,9 @@ use tokio::sync::Notify;
 
 use crate::GovernorOptions;
 
-/// Queued rows that wake the writer before its interval: keeps each transaction small.
-const WAKE_AT: usize = 500;
+/// Queued rows that wake the writer before its interval. Larger batches write each hot index
+/// page once per commit instead of once per small commit: measured, 500 cost far more CPU.
+const WAKE_AT: usize = 5_000;
 
 #[derive(Debug, Default)]
 struct Queue {
@@ -32,6 +33,9 @@ struct Queue {
 #[derive(Debug)]
 pub struct Accounting {
     queue: Mutex<Queue>,
+    /// The last drained vector, kept with its capacity: the request path then pushes into
+    /// memory already mapped instead of growing (and copying) a fresh vector every batch.
+    spare: Mutex<Vec<SpendLog>>,
     keep_logs: bool,
     max_logs: usize,
     dropped: AtomicU64,
@@ -45,6 +49,7 @@ impl Accounting {
     pub(crate) fn new(opts: &GovernorOptions) -> Accounting {
         Accounting {
             queue: Mutex::new(Queue::default()),
+            spare: Mutex::new(Vec::new()),
             keep_logs: opts.keep_spend_logs,
             max_logs: opts.max_queued_logs,
             dropped: AtomicU64::new(0),
@@ -115,12 +120,26 @@ impl Accounting {
     /// Writes everything queued now. On failure the batch goes back in front of the queue.
     pub async fn flush(&self, store: &Store) -> Result<(), StoreError> {
         let _one = self.flushing.lock().await;
-        let (raw, mut batch) = match self.queue.lock() {
-            Ok(mut q) => (std::mem::take(&mut q.raw), std::mem::take(&mut q.folded)),
+        let mut spare = self
+            .spare
+            .lock()
+            .map(|mut s| std::mem::take(&mut *s))
+            .unwrap_or_default();
+        let mut batch = match self.queue.lock() {
+            Ok(mut q) => {
+                std::mem::swap(&mut spare, &mut q.raw);
+                std::mem::take(&mut q.folded)
+            }
             Err(_) => return Ok(()),
         };
-        for log in raw {
+        if self.keep_logs {
+            batch.logs.reserve(spare.len());
+        }
+        for log in spare.drain(..) {
             batch.add(log, self.keep_logs);
+        }
+        if let Ok(mut s) = self.spare.lock() {
+            *s = spare;
         }
         if batch.is_empty() {
             return Ok(());

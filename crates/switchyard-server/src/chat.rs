@@ -497,7 +497,9 @@ async fn handle(
 ) -> Response {
     let started = Instant::now();
     tracing::trace!("chat: request head received");
-    let call_id = uuid::Uuid::new_v4().to_string();
+    // Time-ordered (UUIDv7): spend log rows, keyed by it, are appended in index order rather
+    // than scattered over the whole index.
+    let call_id = uuid::Uuid::now_v7().to_string();
     let mut settle = Settle::new(Arc::clone(&state), call_id.clone(), started, route);
     settle.owner.caller = Some(caller.clone());
     let result = async {

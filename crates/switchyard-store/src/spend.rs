@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::{Kind, Store, StoreError};
+use crate::{Backend, Kind, Store, StoreError};
 
 /// One request's spend record.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -280,8 +280,10 @@ const DAILY_COLUMNS: [&str; 13] = [
     "spend_nano",
 ];
 
-/// `($1, $2, ...), ($n+1, ...)` for `rows` rows of `cols` values.
-fn placeholders(rows: usize, cols: usize) -> String {
+/// `($1, $2, ...), ($n+1, ...)` for `rows` rows of `cols` values; bare `?` on SQLite, where
+/// numbered parameters are named and looking each one up by name is linear in their count
+/// (quadratic per statement: it was most of the gateway's CPU with 4096-parameter inserts).
+pub(crate) fn placeholders(rows: usize, cols: usize, backend: Backend) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -292,7 +294,10 @@ fn placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 s.push_str(", ");
             }
-            s.push_str(&format!("${}", r * cols + c + 1));
+            match backend {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => s.push_str(&format!("${}", r * cols + c + 1)),
+            }
         }
         s.push(')');
     }
@@ -362,7 +367,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO sy_spend_logs ({}) VALUES {} ON CONFLICT (request_id) DO NOTHING",
                 LOG_COLUMNS.join(", "),
-                placeholders(chunk.len(), LOG_COLUMNS.len())
+                placeholders(chunk.len(), LOG_COLUMNS.len(), self.backend())
             );
             let mut q = sqlx::query(&sql);
             for l in chunk {
@@ -432,7 +437,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO sy_daily_spend ({}) VALUES {} ON CONFLICT (day, kind, id, model_group, provider) DO UPDATE SET {updates}",
                 DAILY_COLUMNS.join(", "),
-                placeholders(chunk.len(), DAILY_COLUMNS.len())
+                placeholders(chunk.len(), DAILY_COLUMNS.len(), self.backend())
             );
             let mut q = sqlx::query(&sql);
             for r in chunk {

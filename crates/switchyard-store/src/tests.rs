@@ -323,3 +323,12 @@ fn statements_come_in_power_of_two_sizes() {
     assert_eq!(sizes.iter().sum::<usize>(), 300);
     assert_eq!(spend::statement_chunks::<u32>(&[]).count(), 0);
 }
+
+#[test]
+fn placeholders_are_positional_on_sqlite_and_numbered_on_postgres() {
+    assert_eq!(spend::placeholders(2, 2, Backend::Sqlite), "(?, ?), (?, ?)");
+    assert_eq!(
+        spend::placeholders(2, 2, Backend::Postgres),
+        "($1, $2), ($3, $4)"
+    );
+}
