@@ -89,6 +89,16 @@ async fn one(conn: &mut SendRequest<Full<Bytes>>, t: &Target) -> anyhow::Result<
     Ok(ok)
 }
 
+/// Sends one POST and returns the status and the JSON answer (the admin API before a run).
+pub async fn post_json(t: &Target) -> anyhow::Result<(u16, serde_json::Value)> {
+    let mut conn = connect(t.addr).await?;
+    conn.ready().await?;
+    let resp = conn.send_request(request(t)).await?;
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok((status, serde_json::from_slice(&body).unwrap_or_default()))
+}
+
 /// A GET that answers 200.
 pub async fn get_ok(conn: &mut SendRequest<Full<Bytes>>, t: &Target) -> bool {
     let req = Request::get(t.path.as_str())
