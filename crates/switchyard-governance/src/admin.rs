@@ -544,6 +544,7 @@ impl Governor {
             return Err(PolicyError::not_found(format!("Key not found: {key}")));
         }
         self.reload(Kind::Key, &hash).await?;
+        self.limiter.reset_budget("api_key", &hash);
         Ok(json!({ "key": key, "spend": reset_to }))
     }
 

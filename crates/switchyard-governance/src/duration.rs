@@ -60,3 +60,77 @@ mod tests {
         }
     }
 }
+
+/// Start of the period of length `spec` that contains `now`, periods being laid end to end
+/// from `anchor` (any period boundary: the `budget_reset_at` of a record, say).
+pub fn period_start(
+    anchor: OffsetDateTime,
+    spec: &str,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, String> {
+    let one = add(anchor, spec)?;
+    let spec_t = spec.trim();
+    if spec_t.ends_with("mo") || spec_t.ends_with("month") || spec_t.ends_with("months") {
+        let n = i64::from(
+            spec_t
+                .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+                .parse::<u32>()
+                .map_err(|e| e.to_string())?,
+        );
+        let months = |t: OffsetDateTime| i64::from(t.year()) * 12 + i64::from(u8::from(t.month()));
+        let mut k = (months(now) - months(anchor)).div_euclid(n) + 1;
+        loop {
+            let start = add_months(anchor, k * n).ok_or("period out of range")?;
+            if start <= now {
+                return Ok(start);
+            }
+            k -= 1;
+        }
+    }
+    let len = (one - anchor).whole_milliseconds();
+    let since = (now - anchor).whole_milliseconds();
+    let k = since.div_euclid(len);
+    let ms = i64::try_from(k * len).map_err(|e| e.to_string())?;
+    Ok(anchor + Duration::milliseconds(ms))
+}
+
+#[cfg(test)]
+mod period_tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn periods_tile_time_from_any_boundary() {
+        let anchor = datetime!(2026-01-01 00:00 UTC);
+        assert_eq!(
+            period_start(anchor, "1d", datetime!(2026-03-05 13:00 UTC)).unwrap(),
+            datetime!(2026-03-05 00:00 UTC)
+        );
+        assert_eq!(
+            period_start(anchor, "30s", datetime!(2026-01-01 00:01:15 UTC)).unwrap(),
+            datetime!(2026-01-01 00:01:00 UTC)
+        );
+        // Before the anchor too (a budget_reset_at in the future).
+        assert_eq!(
+            period_start(anchor, "1h", datetime!(2025-12-31 22:30 UTC)).unwrap(),
+            datetime!(2025-12-31 22:00 UTC)
+        );
+        assert_eq!(
+            period_start(
+                datetime!(2026-01-31 00:00 UTC),
+                "1mo",
+                datetime!(2026-03-15 00:00 UTC)
+            )
+            .unwrap(),
+            datetime!(2026-02-28 00:00 UTC)
+        );
+        assert_eq!(
+            period_start(anchor, "1mo", datetime!(2026-01-01 00:00 UTC)).unwrap(),
+            anchor
+        );
+        assert_eq!(
+            period_start(anchor, "1mo", datetime!(2025-11-20 00:00 UTC)).unwrap(),
+            datetime!(2025-11-01 00:00 UTC)
+        );
+    }
+}

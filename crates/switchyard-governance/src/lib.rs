@@ -13,7 +13,9 @@
 pub mod access;
 pub mod accounting;
 pub mod admin;
+pub mod admission;
 pub mod duration;
+pub mod limits;
 pub mod records;
 pub mod reports;
 pub mod secret;
@@ -43,6 +45,8 @@ pub struct PolicyError {
     pub message: String,
     /// The request field at fault.
     pub param: Option<String>,
+    /// Seconds after which a retry can pass (rate limits).
+    pub retry_after: Option<u64>,
 }
 
 impl PolicyError {
@@ -68,6 +72,7 @@ impl PolicyError {
             kind,
             message: message.into(),
             param: None,
+            retry_after: None,
         }
     }
 
@@ -179,6 +184,8 @@ pub struct GovernorOptions {
     pub max_queued_logs: usize,
     /// Delete log rows older than this (`maximum_spend_logs_retention_period`).
     pub log_retention: Option<Duration>,
+    /// Gateway-wide limits.
+    pub global: admission::GlobalLimits,
 }
 
 impl Default for GovernorOptions {
@@ -192,6 +199,7 @@ impl Default for GovernorOptions {
             keep_spend_logs: true,
             max_queued_logs: 100_000,
             log_retention: None,
+            global: admission::GlobalLimits::default(),
         }
     }
 }
@@ -237,6 +245,8 @@ pub struct Governor {
     customers: Table<CustomerRecord>,
     misses: Mutex<HashMap<(Kind, String), Instant>>,
     accounting: Accounting,
+    limiter: Arc<limits::Limiter>,
+    period_base: admission::PeriodBase,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     writer_done: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
@@ -262,8 +272,18 @@ impl Governor {
     /// Loads every record and starts the change-feed poller and the spend writer.
     pub async fn start(store: Store, opts: GovernorOptions) -> Result<Arc<Governor>, StoreError> {
         let (stop, _) = watch::channel(false);
+        // Budget periods up to about a year back (a `12mo` budget), and lifetime counters.
+        let since = switchyard_store::now_ms() - 400 * 86_400_000;
+        let period_base = store
+            .budget_spend(since)
+            .await?
+            .into_iter()
+            .map(|(scope, id, period, spend)| ((scope, id, period), spend))
+            .collect();
         let gov = Arc::new(Governor {
             accounting: Accounting::new(&opts),
+            limiter: limits::Limiter::new(),
+            period_base,
             store,
             opts,
             keys: Table::new(),

@@ -13,6 +13,7 @@ use axum::Extension;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::BodyExt;
+use switchyard_governance::admission::{Admitted, KeyHeaders};
 use switchyard_governance::{Caller, SpendLog};
 use switchyard_pricing::{Cost, Price};
 use switchyard_router::{CallMeta, CallOptions, ChatResponse, GatewayError, Origin, UsageSlot};
@@ -99,6 +100,8 @@ struct Owner {
     spend_logs_metadata: Option<serde_json::Value>,
     /// The model name the client asked for.
     model: String,
+    /// Its limits and budgets, counted at admission.
+    admitted: Option<Admitted>,
 }
 
 /// What the settle stage needs about a request. Counts the request in flight while alive.
@@ -135,14 +138,14 @@ impl Settle {
     }
 
     /// Settles a request: its metrics, its log line, its spend record.
-    fn finish(&self, o: Outcome<'_>) {
+    fn finish(&mut self, o: Outcome<'_>) {
         self.record(o);
         self.log(o);
         self.account(o);
     }
 
     /// Queues the request's spend record (written in batches off the request path).
-    fn account(&self, o: Outcome<'_>) {
+    fn account(&mut self, o: Outcome<'_>) {
         let principal = self.owner.caller.as_ref().and_then(Caller::principal);
         let key = principal.map(|p| &p.key.record);
         let u = o.usage;
@@ -159,6 +162,14 @@ impl Settle {
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0);
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let mut budget_periods = Vec::new();
+        if let Some(a) = self.owner.admitted.take() {
+            budget_periods = a.budget_periods;
+            if let Some(adm) = a.admission {
+                let tokens = u.map_or(0, |u| u.prompt_tokens + u.completion_tokens);
+                adm.settle(tokens, o.cost_nano());
+            }
+        }
         let end = switchyard_store::now_ms();
         let mut metadata = serde_json::Map::new();
         if let Some(m) = &self.owner.spend_logs_metadata {
@@ -207,6 +218,7 @@ impl Settle {
             request_duration_ms: end - self.wall_start_ms,
             request_tags: self.owner.tags.clone(),
             metadata: serde_json::Value::Object(metadata),
+            budget_periods,
         };
         self.state.governor.accounting().record(log);
     }
@@ -484,7 +496,79 @@ async fn admit(
             ));
         }
     }
+    let admitted = gov
+        .admit(caller, &request.model, owner.end_user.as_deref(), || {
+            estimate(state, request)
+        })
+        .map_err(crate::governance::policy_error)?;
+    owner.admitted = Some(admitted);
     Ok(())
+}
+
+/// A request's prompt tokens and worst-case cost (nano-dollars): the prompt and the most
+/// output it may produce (`max_completion_tokens`, `max_tokens`, else the model's output
+/// limit, else 4096), at the priciest deployment of its group.
+fn estimate(state: &AppState, request: &ChatCompletionRequest) -> (u64, i64) {
+    let prompt = switchyard_pricing::tokens::count_messages(
+        &request.model,
+        &request.messages,
+        request.tools.as_deref(),
+    );
+    let deployments = state.router.deployments(&request.model).unwrap_or_default();
+    let worst = deployments
+        .iter()
+        .filter_map(|d| d.price.as_deref())
+        .map(|p| {
+            let out = request
+                .max_completion_tokens
+                .or(request.max_tokens)
+                .or(p.max_output_tokens)
+                .unwrap_or(4096);
+            u128::from(prompt) * u128::from(p.input) + u128::from(out) * u128::from(p.output)
+        })
+        .max()
+        .unwrap_or(0);
+    let nano = i64::try_from(worst.div_ceil(1000)).unwrap_or(i64::MAX);
+    (prompt, nano)
+}
+
+/// `x-litellm-key-*` and `x-ratelimit-*` for a virtual key.
+fn set_key_headers(headers: &mut HeaderMap, k: &KeyHeaders) {
+    let mut put = |name: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    put("x-litellm-key-spend", k.spend.to_string());
+    if let Some(b) = k.max_budget {
+        put("x-litellm-key-max-budget", b.to_string());
+    }
+    if let Some(l) = k.rpm_limit {
+        put("x-litellm-key-rpm-limit", l.to_string());
+    }
+    if let Some(l) = k.tpm_limit {
+        put("x-litellm-key-tpm-limit", l.to_string());
+    }
+    let r = &k.remaining;
+    if let Some(l) = r.limit_requests {
+        put("x-ratelimit-limit-requests", l.to_string());
+        put(
+            "x-ratelimit-remaining-requests",
+            r.remaining_requests.to_string(),
+        );
+        put(
+            "x-ratelimit-reset-requests",
+            format!("{}s", r.reset_requests),
+        );
+    }
+    if let Some(l) = r.limit_tokens {
+        put("x-ratelimit-limit-tokens", l.to_string());
+        put(
+            "x-ratelimit-remaining-tokens",
+            r.remaining_tokens.to_string(),
+        );
+        put("x-ratelimit-reset-tokens", format!("{}s", r.reset_tokens));
+    }
 }
 
 async fn handle(
@@ -532,6 +616,12 @@ async fn handle(
     }
     .await;
 
+    let key_headers = settle.owner.admitted.as_ref().and_then(|a| a.key.clone());
+    let add_key_headers = |h: &mut HeaderMap| {
+        if let Some(k) = &key_headers {
+            set_key_headers(h, k);
+        }
+    };
     match result {
         Err(e) => {
             settle.finish(Outcome {
@@ -543,6 +633,7 @@ async fn handle(
             });
             let mut resp = ApiError(e).into_response();
             set_call_headers(resp.headers_mut(), &call_id, None, started);
+            add_key_headers(resp.headers_mut());
             resp
         }
         Ok(ChatResponse::Complete(c)) => {
@@ -561,6 +652,7 @@ async fn handle(
             )
                 .into_response();
             set_call_headers(resp.headers_mut(), &call_id, Some(&c.meta), started);
+            add_key_headers(resp.headers_mut());
             // LiteLLM sends the cost of every answered call, 0 for unpriced models.
             if let Some(v) = hv(&cost.to_string()) {
                 resp.headers_mut()
@@ -572,6 +664,7 @@ async fn handle(
             settle.stream = true;
             let mut headers = HeaderMap::new();
             set_call_headers(&mut headers, &call_id, Some(&s.meta), started);
+            add_key_headers(&mut headers);
             let mut guard = StreamGuard {
                 settle,
                 meta: s.meta,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_config::Config;
+use switchyard_governance::admission::GlobalLimits;
 use switchyard_governance::{Governor, GovernorOptions, PolicyError};
 use switchyard_router::{GatewayError, Origin};
 use switchyard_store::{Store, StoreError, StoreOptions};
@@ -74,6 +75,21 @@ pub fn options(config: &Config) -> GovernorOptions {
         ),
         keep_spend_logs: !g.disable_spend_logs.as_ref().is_some_and(|v| v.0),
         log_retention: retention,
+        global: GlobalLimits {
+            max_parallel: g.global_max_parallel_requests.as_ref().map(|v| v.0),
+            key_parallel_default: g.max_parallel_requests.as_ref().map(|v| v.0),
+            max_budget: config
+                .file
+                .litellm_settings
+                .max_budget
+                .as_ref()
+                .map(|v| v.0),
+            budget_duration: config.file.litellm_settings.budget_duration.clone(),
+            user_budget_on_team_keys: g
+                .apply_user_budget_to_team_keys
+                .as_ref()
+                .is_some_and(|v| v.0),
+        },
         ..GovernorOptions::default()
     }
 }
@@ -108,6 +124,7 @@ pub fn policy_error(e: PolicyError) -> GatewayError {
     g.reason = e.kind;
     g.provider_type = Some(e.kind.to_owned());
     g.param = e.param;
+    g.retry_after = e.retry_after.map(Duration::from_secs);
     if e.status >= 500 {
         g.origin = Origin::Gateway;
     }

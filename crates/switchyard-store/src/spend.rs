@@ -75,6 +75,10 @@ pub struct SpendLog {
     pub request_tags: Vec<String>,
     /// Free-form metadata (`spend_logs_metadata`, ...).
     pub metadata: serde_json::Value,
+    /// Budget counters this request's cost adds to: (scope, id, period start ms; 0 for a
+    /// budget that never resets). Not a column of the log row.
+    #[serde(skip)]
+    pub budget_periods: Vec<(String, String, i64)>,
 }
 
 /// Daily totals of one entity for one model group and provider.
@@ -134,6 +138,8 @@ pub struct SpendBatch {
     pub totals: BTreeMap<(Kind, String), i64>,
     /// Daily aggregate increments.
     pub daily: BTreeMap<DailyKey, DailyRow>,
+    /// Spend to add per budget period, nano-dollars.
+    pub periods: BTreeMap<(String, String, i64), i64>,
 }
 
 /// UTC day of a timestamp, `YYYY-MM-DD`.
@@ -147,7 +153,10 @@ pub fn day_of(ms: i64) -> String {
 impl SpendBatch {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.logs.is_empty() && self.totals.is_empty() && self.daily.is_empty()
+        self.logs.is_empty()
+            && self.totals.is_empty()
+            && self.daily.is_empty()
+            && self.periods.is_empty()
     }
 
     /// Adds one request: its totals and aggregates always, its row when `keep_log`.
@@ -169,6 +178,9 @@ impl SpendBatch {
         if log.spend_nano != 0 {
             for (kind, id) in &owners {
                 *self.totals.entry((*kind, (*id).to_owned())).or_default() += log.spend_nano;
+            }
+            for p in &log.budget_periods {
+                *self.periods.entry(p.clone()).or_default() += log.spend_nano;
             }
         }
         let ok = log.status == "success";
@@ -217,6 +229,9 @@ impl SpendBatch {
         self.logs = logs;
         for (k, v) in other.totals {
             *self.totals.entry(k).or_default() += v;
+        }
+        for (k, v) in other.periods {
+            *self.periods.entry(k).or_default() += v;
         }
         for (k, v) in other.daily {
             match self.daily.get_mut(&k) {
@@ -427,6 +442,18 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
+        for ((scope, id, period), delta) in &batch.periods {
+            sqlx::query(
+                "INSERT INTO sy_budget_spend (scope, id, period_start, spend_nano) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (scope, id, period_start) DO UPDATE SET spend_nano = sy_budget_spend.spend_nano + excluded.spend_nano",
+            )
+            .bind(scope)
+            .bind(id)
+            .bind(*period)
+            .bind(*delta)
+            .execute(&mut *tx)
+            .await?;
+        }
         let rows: Vec<&DailyRow> = batch.daily.values().collect();
         for chunk in statement_chunks(&rows) {
             let updates = DAILY_COLUMNS[5..]
@@ -547,6 +574,23 @@ impl Store {
             .collect()
     }
 
+    /// Budget spend rows of periods that started at or after `since_ms`, and every lifetime
+    /// (period 0) row: (scope, id, period start, spend).
+    pub async fn budget_spend(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(String, String, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT scope, id, period_start, spend_nano FROM sy_budget_spend WHERE period_start = 0 OR period_start >= $1",
+        )
+        .bind(since_ms)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+    }
+
     /// Deletes log rows that started before `before_ms`, `batch` rows per statement, so a large
     /// sweep never holds long locks. Returns how many went.
     pub async fn delete_logs_before(&self, before_ms: i64, batch: i64) -> Result<u64, StoreError> {
@@ -604,5 +648,6 @@ fn log_row(r: &AnyRow) -> Result<SpendLog, StoreError> {
         request_duration_ms: r.try_get("request_duration_ms")?,
         request_tags: serde_json::from_str(&tags)?,
         metadata: serde_json::from_str(&metadata)?,
+        budget_periods: Vec::new(),
     })
 }

@@ -332,3 +332,33 @@ fn placeholders_are_positional_on_sqlite_and_numbered_on_postgres() {
         "($1, $2), ($3, $4)"
     );
 }
+
+#[tokio::test]
+async fn budget_period_spend_accumulates_and_loads() {
+    for s in stores("periods").await {
+        let mut b = SpendBatch::default();
+        let mut l = log("p1", Some("k"), 300, 0);
+        l.budget_periods = vec![
+            ("api_key".into(), "k".into(), 60_000),
+            ("global".into(), String::new(), 0),
+        ];
+        b.add(l.clone(), false);
+        l.request_id = "p2".into();
+        b.add(l, false);
+        s.write_batch(&b).await.unwrap();
+        let mut rows = s.budget_spend(60_000).await.unwrap();
+        rows.sort();
+        assert_eq!(
+            rows,
+            vec![
+                ("api_key".to_string(), "k".to_string(), 60_000, 600),
+                ("global".to_string(), String::new(), 0, 600)
+            ]
+        );
+        assert_eq!(
+            s.budget_spend(120_000).await.unwrap().len(),
+            1,
+            "old periods are not loaded"
+        );
+    }
+}

@@ -127,6 +127,9 @@ async fn chat(State(st): State<Arc<UpstreamState>>, headers: HeaderMap, body: By
         "slow" => {
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
+        "hold" => {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
         "badjson" => return (StatusCode::OK, "this is not json").into_response(),
         _ => {}
     }

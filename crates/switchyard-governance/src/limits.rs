@@ -1,0 +1,549 @@
+//! Rate limits, parallel limits and budgets, admitted together and atomically.
+//!
+//! Each subject of a limit (a key, a team, a user, an end user, a key's model, the whole
+//! gateway) is a [`Descriptor`]. [`Limiter::admit`] checks every descriptor of a request and,
+//! only if all pass, counts the request in all of them at once, so concurrent requests can
+//! never slip past a limit between a check and a count.
+//!
+//! - **Requests and tokens per minute**: a sliding window of 61 one-second buckets. The window
+//!   always spans at least the last 60 s, so no 60 s interval ever admits more than the limit
+//!   (no fixed-window double burst). Tokens are counted from the estimate at admission and
+//!   corrected to the real usage at the end.
+//! - **Parallel requests**: counted in at admission, out when the request ends (its guard is
+//!   dropped, whatever the way: success, failure, client gone, panic).
+//! - **Budgets**: spend in the current budget period plus the reservations of requests in
+//!   flight. A request is admitted while that sum is under the budget, and reserves its
+//!   worst-case cost (prompt priced, plus `max_tokens` or the model's output limit priced at
+//!   the output price). At the end the reservation becomes the real cost. The bound: spend can
+//!   pass a budget only by what the requests admitted before it was reached actually cost
+//!   beyond the remaining budget, at most one request's worst-case cost per instance,
+//!   because each admission sees all reservations before it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Window length, seconds.
+const WINDOW: i64 = 60;
+/// Buckets kept: the current second and the 60 before it.
+const SLOTS: usize = 61;
+
+/// Per-second counts over the last minute.
+#[derive(Debug, Clone)]
+struct Ring {
+    secs: [i64; SLOTS],
+    counts: [u64; SLOTS],
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Ring {
+            secs: [i64::MIN; SLOTS],
+            counts: [0; SLOTS],
+        }
+    }
+}
+
+impl Ring {
+    fn slot(sec: i64) -> usize {
+        sec.rem_euclid(SLOTS as i64) as usize
+    }
+
+    fn total(&self, now: i64) -> u64 {
+        self.secs
+            .iter()
+            .zip(self.counts.iter())
+            .filter(|(s, _)| **s > now - SLOTS as i64)
+            .map(|(_, c)| *c)
+            .sum()
+    }
+
+    fn add(&mut self, now: i64, n: u64) {
+        let i = Ring::slot(now);
+        if self.secs[i] != now {
+            self.secs[i] = now;
+            self.counts[i] = 0;
+        }
+        self.counts[i] = self.counts[i].saturating_add(n);
+    }
+
+    /// Takes back up to `n` counted at `at` (an estimate that was too high).
+    fn sub(&mut self, at: i64, n: u64) {
+        let i = Ring::slot(at);
+        if self.secs[i] == at {
+            self.counts[i] = self.counts[i].saturating_sub(n);
+        }
+    }
+
+    /// Seconds until the oldest counted second leaves the window.
+    fn reset_in(&self, now: i64) -> i64 {
+        self.secs
+            .iter()
+            .zip(self.counts.iter())
+            .filter(|(s, c)| **s > now - SLOTS as i64 && **c > 0)
+            .map(|(s, _)| s + SLOTS as i64 - now)
+            .min()
+            .unwrap_or(0)
+            .clamp(0, WINDOW + 1)
+    }
+}
+
+/// A budget on a descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// The budget, nano-dollars.
+    pub max_nano: i64,
+    /// Start of the current period, ms since the epoch (0: the budget never resets).
+    pub period_start: i64,
+    /// Spend already recorded in this period when the counter was first used (from the
+    /// store at start-up), nano-dollars.
+    pub base_nano: i64,
+}
+
+/// One subject of limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    /// What it is, as LiteLLM names it in headers and errors: `api_key`, `team`, `user`,
+    /// `end_user`, `model_per_key`, `global`.
+    pub scope: &'static str,
+    /// Who (a key hash, a team id, ...); part of the counter's identity.
+    pub id: String,
+    /// Shown in messages instead of the id (a key alias; never a secret).
+    pub label: String,
+    /// Requests per minute.
+    pub rpm: Option<u64>,
+    /// Tokens per minute.
+    pub tpm: Option<u64>,
+    /// Requests in flight.
+    pub parallel: Option<u64>,
+    /// Budget.
+    pub budget: Option<Budget>,
+}
+
+impl Descriptor {
+    fn key(&self) -> String {
+        format!("{}:{}", self.scope, self.id)
+    }
+
+    /// Whether it limits anything.
+    pub fn limits(&self) -> bool {
+        self.rpm.is_some() || self.tpm.is_some() || self.parallel.is_some() || self.budget.is_some()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Cell {
+    requests: Ring,
+    tokens: Ring,
+    in_flight: u64,
+    period: i64,
+    spent: i64,
+    reserved: i64,
+    budget_seen: bool,
+}
+
+impl Cell {
+    /// The budget counters for `b`'s period (a new period starts from its base spend).
+    fn roll(&mut self, b: &Budget) {
+        if !self.budget_seen || self.period != b.period_start {
+            self.period = b.period_start;
+            self.spent = b.base_nano;
+            self.budget_seen = true;
+            // Reservations of requests still in flight from the last period stay counted:
+            // they are released against this cell when those requests end.
+        }
+    }
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// A rate or parallel limit.
+    Rate {
+        /// The descriptor's scope.
+        scope: &'static str,
+        /// Its label.
+        label: String,
+        /// `requests`, `tokens` or `max_parallel_requests`.
+        kind: &'static str,
+        /// The limit.
+        limit: u64,
+        /// Seconds until a retry can pass.
+        retry_after: u64,
+    },
+    /// A budget.
+    Budget {
+        /// The descriptor's scope.
+        scope: &'static str,
+        /// Its label.
+        label: String,
+        /// Spend in the period, reservations included, USD.
+        spend: f64,
+        /// The budget, USD.
+        max: f64,
+    },
+}
+
+impl Refusal {
+    /// The client's error: status, LiteLLM type, message, retry-after seconds.
+    pub fn to_error(&self) -> (u16, &'static str, String, Option<u64>) {
+        match self {
+            Refusal::Rate {
+                scope,
+                label,
+                kind,
+                limit,
+                retry_after,
+            } => (
+                429,
+                "rate_limit_error",
+                format!(
+                    "Rate limit exceeded for {scope}: {label}. Limit type: {kind}. Current limit: {limit}, Remaining: 0. Retry in {retry_after} s."
+                ),
+                Some(*retry_after),
+            ),
+            Refusal::Budget {
+                scope,
+                label,
+                spend,
+                max,
+            } => (
+                429,
+                "budget_exceeded",
+                format!(
+                    "Budget has been exceeded! {scope}={label}. Current cost: {spend}, Max budget: {max}"
+                ),
+                None,
+            ),
+        }
+    }
+}
+
+/// What a request's `x-ratelimit-*` headers say about one descriptor (the key's).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Remaining {
+    /// Requests per minute, if limited.
+    pub limit_requests: Option<u64>,
+    /// Requests left in the window.
+    pub remaining_requests: u64,
+    /// Seconds until the request window frees a slot.
+    pub reset_requests: i64,
+    /// Tokens per minute, if limited.
+    pub limit_tokens: Option<u64>,
+    /// Tokens left in the window.
+    pub remaining_tokens: u64,
+    /// Seconds until the token window frees.
+    pub reset_tokens: i64,
+}
+
+/// Counters of every descriptor, in this process.
+#[derive(Debug, Default)]
+pub struct Limiter {
+    cells: Mutex<HashMap<String, Cell>>,
+}
+
+/// A request counted in its descriptors; ends its parallel count and reservation when dropped.
+#[derive(Debug)]
+pub struct Admission {
+    limiter: Arc<Limiter>,
+    keys: Vec<(String, bool)>,
+    second: i64,
+    est_tokens: u64,
+    est_cost: i64,
+    settled: bool,
+    /// The first descriptor's windows after admission (for headers).
+    pub remaining: Remaining,
+}
+
+impl Limiter {
+    /// A new, empty limiter.
+    pub fn new() -> Arc<Limiter> {
+        Arc::new(Limiter::default())
+    }
+
+    /// Checks every descriptor; when all pass, counts the request in all of them.
+    pub fn admit(
+        self: &Arc<Self>,
+        descs: &[Descriptor],
+        est_tokens: u64,
+        est_cost_nano: i64,
+        now_ms: i64,
+    ) -> Result<Admission, Refusal> {
+        let now = now_ms.div_euclid(1000);
+        let Ok(mut cells) = self.cells.lock() else {
+            return Err(Refusal::Rate {
+                scope: "global",
+                label: "limiter".into(),
+                kind: "requests",
+                limit: 0,
+                retry_after: 1,
+            });
+        };
+        let keys: Vec<String> = descs.iter().map(Descriptor::key).collect();
+        for (d, k) in descs.iter().zip(&keys) {
+            let c = cells.entry(k.clone()).or_default();
+            if let Some(limit) = d.rpm {
+                if c.requests.total(now) + 1 > limit {
+                    return Err(Refusal::Rate {
+                        scope: d.scope,
+                        label: d.label.clone(),
+                        kind: "requests",
+                        limit,
+                        retry_after: c.requests.reset_in(now).max(1) as u64,
+                    });
+                }
+            }
+            if let Some(limit) = d.tpm {
+                if c.tokens.total(now) >= limit {
+                    return Err(Refusal::Rate {
+                        scope: d.scope,
+                        label: d.label.clone(),
+                        kind: "tokens",
+                        limit,
+                        retry_after: c.tokens.reset_in(now).max(1) as u64,
+                    });
+                }
+            }
+            if let Some(limit) = d.parallel {
+                if c.in_flight + 1 > limit {
+                    return Err(Refusal::Rate {
+                        scope: d.scope,
+                        label: d.label.clone(),
+                        kind: "max_parallel_requests",
+                        limit,
+                        retry_after: 1,
+                    });
+                }
+            }
+            if let Some(b) = &d.budget {
+                c.roll(b);
+                let committed = c.spent.saturating_add(c.reserved);
+                if committed >= b.max_nano {
+                    return Err(Refusal::Budget {
+                        scope: d.scope,
+                        label: d.label.clone(),
+                        spend: committed as f64 / 1e9,
+                        max: b.max_nano as f64 / 1e9,
+                    });
+                }
+            }
+        }
+        let mut counted = Vec::with_capacity(descs.len());
+        let mut remaining = Remaining::default();
+        for (i, (d, k)) in descs.iter().zip(keys).enumerate() {
+            let c = cells.entry(k.clone()).or_default();
+            c.requests.add(now, 1);
+            c.tokens.add(now, est_tokens);
+            c.in_flight += 1;
+            if d.budget.is_some() {
+                c.reserved = c.reserved.saturating_add(est_cost_nano);
+            }
+            if i == 0 {
+                remaining = Remaining {
+                    limit_requests: d.rpm,
+                    remaining_requests: d
+                        .rpm
+                        .map_or(0, |l| l.saturating_sub(c.requests.total(now))),
+                    reset_requests: c.requests.reset_in(now),
+                    limit_tokens: d.tpm,
+                    remaining_tokens: d.tpm.map_or(0, |l| l.saturating_sub(c.tokens.total(now))),
+                    reset_tokens: c.tokens.reset_in(now),
+                };
+            }
+            counted.push((k, d.budget.is_some()));
+        }
+        Ok(Admission {
+            limiter: Arc::clone(self),
+            keys: counted,
+            second: now,
+            est_tokens,
+            est_cost: est_cost_nano,
+            settled: false,
+            remaining,
+        })
+    }
+
+    /// Spend in the current period of a descriptor as this instance counts it (reservations
+    /// excluded), nano-dollars; None if it has not been used.
+    pub fn spent(&self, d: &Descriptor) -> Option<i64> {
+        let cells = self.cells.lock().ok()?;
+        let c = cells.get(&d.key())?;
+        match &d.budget {
+            Some(b) if c.budget_seen && c.period == b.period_start => Some(c.spent),
+            Some(b) => Some(b.base_nano),
+            None => None,
+        }
+    }
+
+    /// Forgets a descriptor's budget counter (its spend was reset).
+    pub fn reset_budget(&self, scope: &str, id: &str) {
+        if let Ok(mut cells) = self.cells.lock() {
+            if let Some(c) = cells.get_mut(&format!("{scope}:{id}")) {
+                c.budget_seen = false;
+                c.spent = 0;
+            }
+        }
+    }
+}
+
+impl Admission {
+    /// Ends the request with its real token count and cost.
+    pub fn settle(mut self, tokens: u64, cost_nano: i64) {
+        self.finish(Some((tokens, cost_nano)));
+    }
+
+    fn finish(&mut self, actual: Option<(u64, i64)>) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        let Ok(mut cells) = self.limiter.cells.lock() else {
+            return;
+        };
+        for (k, budget) in &self.keys {
+            let Some(c) = cells.get_mut(k) else { continue };
+            c.in_flight = c.in_flight.saturating_sub(1);
+            if let Some((tokens, _)) = actual {
+                if tokens >= self.est_tokens {
+                    c.tokens.add(self.second, tokens - self.est_tokens);
+                } else {
+                    c.tokens.sub(self.second, self.est_tokens - tokens);
+                }
+            }
+            if *budget {
+                c.reserved = c.reserved.saturating_sub(self.est_cost).max(0);
+                if let Some((_, cost)) = actual {
+                    c.spent = c.spent.saturating_add(cost);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        // Never settled (a failure before any usage, a client gone, a panic): release.
+        self.finish(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(rpm: Option<u64>, parallel: Option<u64>, budget: Option<i64>) -> Descriptor {
+        Descriptor {
+            scope: "api_key",
+            id: "k".into(),
+            label: "k".into(),
+            rpm,
+            tpm: None,
+            parallel,
+            budget: budget.map(|max_nano| Budget {
+                max_nano,
+                period_start: 0,
+                base_nano: 0,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_window_slides_and_never_admits_more_than_the_limit_in_any_minute() {
+        let l = Limiter::new();
+        let d = [key(Some(10), None, None)];
+        let t0 = 1_000_000_000_000i64;
+        let mut admitted = Vec::new();
+        // One attempt every 100 ms for three minutes.
+        for i in 0..1800 {
+            let now = t0 + i * 100;
+            if let Ok(a) = l.admit(&d, 0, 0, now) {
+                a.settle(0, 0);
+                admitted.push(now);
+            }
+        }
+        for (i, t) in admitted.iter().enumerate() {
+            let in_window = admitted[i..]
+                .iter()
+                .take_while(|u| **u < t + 60_000)
+                .count();
+            assert!(in_window <= 10, "{in_window} in the minute from {t}");
+        }
+        assert!(
+            admitted.len() >= 27,
+            "the limit frees up: {}",
+            admitted.len()
+        );
+    }
+
+    #[test]
+    fn parallel_limits_release_on_drop() {
+        let l = Limiter::new();
+        let d = [key(None, Some(2), None)];
+        let a = l.admit(&d, 0, 0, 0).unwrap();
+        let b = l.admit(&d, 0, 0, 0).unwrap();
+        assert!(matches!(
+            l.admit(&d, 0, 0, 0),
+            Err(Refusal::Rate {
+                kind: "max_parallel_requests",
+                ..
+            })
+        ));
+        drop(a);
+        let c = l.admit(&d, 0, 0, 0).unwrap();
+        drop((b, c));
+        assert!(l.admit(&d, 0, 0, 0).is_ok());
+    }
+
+    #[test]
+    fn budgets_reserve_worst_case_and_settle_to_the_real_cost() {
+        let l = Limiter::new();
+        let d = [key(None, None, Some(1_000))];
+        let a = l.admit(&d, 0, 600, 0).unwrap();
+        let b = l.admit(&d, 0, 600, 0).unwrap();
+        // 1200 reserved: the budget is spoken for until they end.
+        assert!(matches!(
+            l.admit(&d, 0, 600, 0),
+            Err(Refusal::Budget { .. })
+        ));
+        a.settle(0, 100);
+        drop(b); // failed: released, nothing spent
+        assert_eq!(l.spent(&d[0]), Some(100));
+        let c = l.admit(&d, 0, 600, 0).unwrap();
+        c.settle(0, 950);
+        let e = l.admit(&d, 0, 1, 0).unwrap_err();
+        let (status, kind, msg, _) = e.to_error();
+        assert_eq!((status, kind), (429, "budget_exceeded"));
+        assert!(msg.contains("Max budget: 0.000001"), "{msg}");
+    }
+
+    #[test]
+    fn a_new_period_starts_from_its_base() {
+        let l = Limiter::new();
+        let mut d = key(None, None, Some(1_000));
+        l.admit(std::slice::from_ref(&d), 0, 0, 0)
+            .unwrap()
+            .settle(0, 1_000);
+        assert!(l.admit(std::slice::from_ref(&d), 0, 0, 0).is_err());
+        d.budget = Some(Budget {
+            max_nano: 1_000,
+            period_start: 60_000,
+            base_nano: 0,
+        });
+        assert!(l.admit(std::slice::from_ref(&d), 0, 0, 60_000).is_ok());
+    }
+
+    #[test]
+    fn a_refusal_counts_nothing() {
+        let l = Limiter::new();
+        let ok = key(Some(100), None, None);
+        let mut full = key(Some(1), None, None);
+        full.id = "other".into();
+        l.admit(std::slice::from_ref(&full), 0, 0, 0)
+            .unwrap()
+            .settle(0, 0);
+        for _ in 0..5 {
+            assert!(l.admit(&[ok.clone(), full.clone()], 0, 0, 0).is_err());
+        }
+        let a = l.admit(std::slice::from_ref(&ok), 0, 0, 0).unwrap();
+        assert_eq!(a.remaining.remaining_requests, 99);
+    }
+}

@@ -1,0 +1,259 @@
+//! Budgets and rate limits through the HTTP API: exact under concurrent bursts, released on
+//! every way a request ends, reset with their period.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::*;
+
+const MASTER: &str = "sk-master-limits";
+
+fn config(up: &Upstream, extra: &str) -> String {
+    let models = format!(
+        "  - model_name: priced\n    litellm_params:\n      model: openai/echo\n      api_base: {base}\n      api_key: sk-upstream-secret\n      input_cost_per_token: 0.00001\n      output_cost_per_token: 0.00002\n  - model_name: hold\n    litellm_params:\n      model: openai/hold\n      api_base: {base}\n      api_key: sk-upstream-secret\n",
+        base = up.base()
+    );
+    config_with_models(
+        up,
+        &models,
+        &format!("general_settings:\n  master_key: {MASTER}\n{extra}"),
+    )
+}
+
+async fn key(gw: &Gateway, body: Value) -> String {
+    let r = client()
+        .post(format!("{}/key/generate", gw.base))
+        .bearer_auth(MASTER)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn hello(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hello there"}], "max_tokens": 20})
+}
+
+/// Fires `n` requests at once; returns the responses' statuses and bodies.
+async fn burst(
+    gw: &Gateway,
+    key: &str,
+    body: Value,
+    n: usize,
+) -> Vec<(u16, reqwest::header::HeaderMap, Value)> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let (base, key, body) = (gw.base.clone(), key.to_owned(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = client()
+                .post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let headers = r.headers().clone();
+            (
+                status,
+                headers,
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn rpm_admits_exactly_the_limit_under_a_burst() {
+    let up = start_upstream().await;
+    let gw = start_gateway(&config(&up, "")).await;
+    let k = key(&gw, json!({"rpm_limit": 10, "tpm_limit": 1000000})).await;
+    let out = burst(&gw, &k, hello("mock"), 30).await;
+    let ok: Vec<_> = out.iter().filter(|(s, _, _)| *s == 200).collect();
+    assert_eq!(ok.len(), 10);
+    let (_, h, _) = ok[0];
+    assert_eq!(h["x-ratelimit-limit-requests"], "10");
+    assert_eq!(h["x-litellm-key-rpm-limit"], "10");
+    assert!(h.contains_key("x-ratelimit-remaining-requests"));
+    assert_eq!(h["x-ratelimit-limit-tokens"], "1000000");
+    for (s, h, body) in out.iter().filter(|(s, _, _)| *s != 200) {
+        assert_eq!(*s, 429);
+        assert_eq!(body["error"]["type"], "rate_limit_error");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Limit type: requests"));
+        let after: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=61).contains(&after), "{after}");
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn parallel_limits_hold_and_free_when_requests_end() {
+    let up = start_upstream().await;
+    let gw = start_gateway(&config(&up, "")).await;
+    let k = key(&gw, json!({"max_parallel_requests": 2})).await;
+    let out = burst(&gw, &k, hello("hold"), 6).await;
+    let ok = out.iter().filter(|(s, _, _)| *s == 200).count();
+    assert_eq!(ok, 2);
+    let refused = out.iter().find(|(s, _, _)| *s == 429).unwrap();
+    assert!(refused.2["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("max_parallel_requests"));
+    // All ended: both slots are free again, also after failures.
+    let out = burst(&gw, &k, hello("status-500"), 2).await;
+    assert!(out.iter().all(|(s, _, _)| *s == 500));
+    assert_eq!(
+        burst(&gw, &k, hello("hold"), 2)
+            .await
+            .iter()
+            .filter(|(s, _, _)| *s == 200)
+            .count(),
+        2
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_overspend_a_budget_by_at_most_one_reservation() {
+    let up = start_upstream().await;
+    let gw = start_gateway(&config(&up, "")).await;
+    // Each request: ~10 prompt tokens x $0.00001 + up to 20 output tokens x $0.00002
+    // = a worst case of about $0.0005; the echo answer costs less.
+    let budget = 0.002;
+    let k = key(&gw, json!({"max_budget": budget})).await;
+    let out = burst(&gw, &k, hello("priced"), 50).await;
+    let ok = out.iter().filter(|(s, _, _)| *s == 200).count();
+    let refused: Vec<_> = out.iter().filter(|(s, _, _)| *s == 429).collect();
+    assert_eq!(ok + refused.len(), 50);
+    assert!(ok >= 1 && !refused.is_empty(), "ok {ok}");
+    assert_eq!(refused[0].2["error"]["type"], "budget_exceeded");
+    let cost = |h: &reqwest::header::HeaderMap| {
+        h.get("x-litellm-response-cost")
+            .map_or(0.0, |v| v.to_str().unwrap().parse::<f64>().unwrap())
+    };
+    let mut spent: f64 = out.iter().map(|(_, h, _)| cost(h)).sum();
+    // Reservations refused some while in flight; spend what is left one by one until the
+    // budget itself refuses.
+    let mut refused_at_last = false;
+    for _ in 0..100 {
+        let r = post_with_key(&gw, &k, hello("priced")).await;
+        if r.status() == 429 {
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["error"]["type"], "budget_exceeded");
+            refused_at_last = true;
+            break;
+        }
+        spent += cost(r.headers());
+    }
+    assert!(refused_at_last);
+    let worst_case = 0.0005;
+    assert!(spent >= budget, "the budget was used: {spent}");
+    assert!(spent <= budget + worst_case, "spent {spent} of {budget}");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_budget_resets_when_its_period_ends() {
+    let up = start_upstream().await;
+    let gw = start_gateway(&config(&up, "")).await;
+    let k = key(
+        &gw,
+        json!({"max_budget": 0.0000001, "budget_duration": "2s"}),
+    )
+    .await;
+    assert_eq!(post_with_key(&gw, &k, hello("priced")).await.status(), 200);
+    let r = post_with_key(&gw, &k, hello("priced")).await;
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "budget_exceeded");
+    // The first request of the next period is admitted at once: no sweep to wait for.
+    let mut admitted = false;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if post_with_key(&gw, &k, hello("priced")).await.status() == 200 {
+            admitted = true;
+            break;
+        }
+    }
+    assert!(admitted, "a new period starts a fresh budget");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn team_and_global_limits_apply_on_top_of_the_key() {
+    let up = start_upstream().await;
+    let gw = start_gateway(&config(&up, "  global_max_parallel_requests: 3\n")).await;
+    let r = client()
+        .post(format!("{}/team/new", gw.base))
+        .bearer_auth(MASTER)
+        .json(&json!({"team_id": "t", "rpm_limit": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let a = key(&gw, json!({"team_id": "t"})).await;
+    let b = key(&gw, json!({"team_id": "t"})).await;
+    let mut ok = 0;
+    for k in [&a, &b, &a, &b, &a] {
+        if post_with_key(&gw, k, hello("mock")).await.status() == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 3, "the team's rpm covers both keys");
+    let c = key(&gw, json!({})).await;
+    let out = burst(&gw, &c, hello("hold"), 6).await;
+    assert_eq!(
+        out.iter().filter(|(s, _, _)| *s == 200).count(),
+        3,
+        "global parallel limit"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn spent_budgets_stay_spent_after_a_restart() {
+    let up = start_upstream().await;
+    for db in Db::all() {
+        let gw = start_gateway_on(&config(&up, ""), &db).await;
+        let periodic = key(
+            &gw,
+            json!({"max_budget": 0.0000001, "budget_duration": "1h"}),
+        )
+        .await;
+        let lifetime = key(&gw, json!({"max_budget": 0.0000001})).await;
+        let per_model = key(&gw, json!({"model_max_budget": {"priced": {"budget_limit": 0.0000001, "time_period": "1d"}}})).await;
+        for k in [&periodic, &lifetime, &per_model] {
+            assert_eq!(post_with_key(&gw, k, hello("priced")).await.status(), 200);
+            assert_eq!(post_with_key(&gw, k, hello("priced")).await.status(), 429);
+        }
+        gw.stop().await;
+        let gw = start_gateway_on(&config(&up, ""), &db).await;
+        for k in [&periodic, &lifetime, &per_model] {
+            let r = post_with_key(&gw, k, hello("priced")).await;
+            assert_eq!(r.status(), 429, "still spent after a restart");
+        }
+        // Another model is not under the per-model budget.
+        assert_eq!(
+            post_with_key(&gw, &per_model, hello("mock")).await.status(),
+            200
+        );
+        gw.stop().await;
+    }
+}
