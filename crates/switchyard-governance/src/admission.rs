@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::limits::{Admission, Budget, Descriptor, Remaining};
+use crate::limits::{Admission, Budget, Descriptor, Refusal, Remaining};
 use crate::records::{nano, Limits};
+use crate::shared::Ticket;
 use crate::{duration, Cached, Caller, CustomerRecord, Governor, PolicyError};
 
 /// Gateway-wide limits (from the config).
@@ -44,12 +45,31 @@ pub struct KeyHeaders {
     pub remaining: Remaining,
 }
 
+/// Where a request was counted.
+#[derive(Debug)]
+pub enum Counted {
+    /// In this process.
+    Local(Admission),
+    /// In Redis, shared by every instance.
+    Shared(Ticket),
+}
+
+impl Counted {
+    /// Ends the request with its real token count and cost.
+    pub fn settle(self, tokens: u64, cost_nano: i64) {
+        match self {
+            Counted::Local(a) => a.settle(tokens, cost_nano),
+            Counted::Shared(t) => t.settle(tokens, cost_nano),
+        }
+    }
+}
+
 /// An admitted request: its counters (released when dropped), the budget periods its cost
 /// goes to, and the key's headers.
 #[derive(Debug)]
 pub struct Admitted {
     /// The counters; `settle` it with the real usage.
-    pub admission: Option<Admission>,
+    pub admission: Option<Counted>,
     /// (scope, id, period start) of every budget charged.
     pub budget_periods: Vec<(String, String, i64)>,
     /// Headers for a virtual key.
@@ -248,7 +268,7 @@ impl Governor {
     /// Admits a request: checks and counts every limit and budget it is charged to.
     /// `estimate` gives (prompt tokens, worst-case cost in nano-dollars); it is called only
     /// when a token limit or a budget needs it.
-    pub fn admit(
+    pub async fn admit(
         &self,
         caller: &Caller,
         model: &str,
@@ -278,21 +298,45 @@ impl Governor {
         } else {
             (0, 0)
         };
-        let admission = self
-            .limiter
-            .admit(&descs, tokens, cost, crate::records::ms(now))
-            .map_err(|r| {
-                let (status, kind, message, retry) = r.to_error();
-                let mut e = PolicyError::new(status, kind, message);
-                e.retry_after = retry;
-                e
-            })?;
-        if let (Some(k), Some(d)) = (key.as_mut(), key_desc) {
-            k.remaining = admission.remaining.clone();
-            if let Some(spent) = self.limiter.spent(d) {
-                k.spend = spent as f64 / 1e9;
+        let refused = |r: Refusal| {
+            let (status, kind, message, retry) = r.to_error();
+            let mut e = PolicyError::new(status, kind, message);
+            e.retry_after = retry;
+            e
+        };
+        let now_ms = crate::records::ms(now);
+        let mut counted = None;
+        if let Some(shared) = self.redis() {
+            match shared.admit(&descs, tokens, cost, now_ms).await {
+                Ok(Ok(ticket)) => {
+                    if let Some(k) = key.as_mut().filter(|_| key_desc.is_some()) {
+                        k.remaining = ticket.remaining.clone();
+                        if let Some(spent) = ticket.spent {
+                            k.spend = spent as f64 / 1e9;
+                        }
+                    }
+                    counted = Some(Counted::Shared(ticket));
+                }
+                Ok(Err(r)) => return Err(refused(r)),
+                Err(e) => self.redis_down(&e),
             }
         }
+        let counted = match counted {
+            Some(c) => c,
+            None => {
+                let a = self
+                    .limiter
+                    .admit(&descs, tokens, cost, now_ms)
+                    .map_err(refused)?;
+                if let (Some(k), Some(d)) = (key.as_mut(), key_desc) {
+                    k.remaining = a.remaining.clone();
+                    if let Some(spent) = self.limiter.spent(d) {
+                        k.spend = spent as f64 / 1e9;
+                    }
+                }
+                Counted::Local(a)
+            }
+        };
         let budget_periods = descs
             .iter()
             .filter_map(|d| {
@@ -304,7 +348,7 @@ impl Governor {
             })
             .collect();
         Ok(Admitted {
-            admission: Some(admission),
+            admission: Some(counted),
             budget_periods,
             key,
         })

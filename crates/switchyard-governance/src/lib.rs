@@ -19,6 +19,7 @@ pub mod limits;
 pub mod records;
 pub mod reports;
 pub mod secret;
+pub mod shared;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -186,6 +187,10 @@ pub struct GovernorOptions {
     pub log_retention: Option<Duration>,
     /// Gateway-wide limits.
     pub global: admission::GlobalLimits,
+    /// Redis for limits and budgets shared by every instance.
+    pub redis_url: Option<String>,
+    /// Prefix of this gateway's Redis keys (`cache_params.namespace`).
+    pub redis_namespace: Option<String>,
 }
 
 impl Default for GovernorOptions {
@@ -200,6 +205,8 @@ impl Default for GovernorOptions {
             max_queued_logs: 100_000,
             log_retention: None,
             global: admission::GlobalLimits::default(),
+            redis_url: None,
+            redis_namespace: None,
         }
     }
 }
@@ -246,6 +253,9 @@ pub struct Governor {
     misses: Mutex<HashMap<(Kind, String), Instant>>,
     accounting: Accounting,
     limiter: Arc<limits::Limiter>,
+    shared: std::sync::OnceLock<shared::SharedLimiter>,
+    redis_warned: Mutex<Option<Instant>>,
+    redis_failed: Mutex<Option<Instant>>,
     period_base: admission::PeriodBase,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -283,6 +293,9 @@ impl Governor {
         let gov = Arc::new(Governor {
             accounting: Accounting::new(&opts),
             limiter: limits::Limiter::new(),
+            shared: std::sync::OnceLock::new(),
+            redis_warned: Mutex::new(None),
+            redis_failed: Mutex::new(None),
             period_base,
             store,
             opts,
@@ -311,6 +324,12 @@ impl Governor {
         let poller = tokio::spawn(Arc::clone(&gov).poll_changes(seq));
         if let Ok(mut t) = gov.tasks.lock() {
             t.push(poller);
+        }
+        if let Some(url) = gov.opts.redis_url.clone() {
+            let task = tokio::spawn(Arc::clone(&gov).connect_redis(url));
+            if let Ok(mut t) = gov.tasks.lock() {
+                t.push(task);
+            }
         }
         let done = Arc::clone(&gov).start_writer().await?;
         if let Ok(mut w) = gov.writer_done.lock() {
@@ -382,6 +401,63 @@ impl Governor {
     /// Access groups and their models.
     pub fn access_groups(&self) -> &HashMap<String, BTreeSet<String>> {
         &self.opts.access_groups
+    }
+
+    /// Connects to Redis for shared limits, retrying every two seconds until it answers (the
+    /// connection then reconnects by itself). Until then limits are counted locally.
+    async fn connect_redis(self: Arc<Self>, url: String) {
+        let mut stop = self.stop.subscribe();
+        loop {
+            let ns = self.opts.redis_namespace.as_deref();
+            match shared::SharedLimiter::connect(&url, ns, Duration::from_millis(250)).await {
+                Ok(s) => {
+                    let _ = self.shared.set(s);
+                    tracing::info!("limits and budgets are shared through Redis");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Redis unavailable: limits count on this instance only until it answers")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Redis, unless it failed in the last second (then requests do not wait on it: they
+    /// count locally and Redis is tried again after the pause).
+    fn redis(&self) -> Option<&shared::SharedLimiter> {
+        let resting = self
+            .redis_failed
+            .lock()
+            .ok()
+            .and_then(|t| *t)
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+        if resting {
+            None
+        } else {
+            self.shared.get()
+        }
+    }
+
+    /// Notes a Redis failure (logged at most every ten seconds); the caller counts locally.
+    fn redis_down(&self, e: &redis::RedisError) {
+        if let Ok(mut f) = self.redis_failed.lock() {
+            *f = Some(Instant::now());
+        }
+        if let Ok(mut last) = self.redis_warned.lock() {
+            if last.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                *last = Some(Instant::now());
+                tracing::warn!(error = %e, "Redis unavailable: limits count on this instance only until it answers");
+            }
+        }
+    }
+
+    /// Whether limits are currently shared through Redis.
+    pub fn limits_shared(&self) -> bool {
+        self.shared.get().is_some()
     }
 
     /// Stops the background tasks and writes every queued spend record.

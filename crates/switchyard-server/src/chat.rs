@@ -500,6 +500,7 @@ async fn admit(
         .admit(caller, &request.model, owner.end_user.as_deref(), || {
             estimate(state, request)
         })
+        .await
         .map_err(crate::governance::policy_error)?;
     owner.admitted = Some(admitted);
     Ok(())

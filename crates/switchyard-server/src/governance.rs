@@ -90,8 +90,47 @@ pub fn options(config: &Config) -> GovernorOptions {
                 .as_ref()
                 .is_some_and(|v| v.0),
         },
+        redis_url: redis_url(config),
+        redis_namespace: config
+            .file
+            .litellm_settings
+            .cache_params
+            .as_ref()
+            .and_then(|c| c.namespace.clone()),
         ..GovernorOptions::default()
     }
+}
+
+/// Redis for shared limits: `router_settings.redis_url`, else `router_settings.redis_host`
+/// (`redis_port`, `redis_password`), else `litellm_settings.cache_params` of type redis, else
+/// `REDIS_URL`.
+pub fn redis_url(config: &Config) -> Option<String> {
+    let r = &config.file.router_settings;
+    let get = |v: &Option<switchyard_config::EnvString>| {
+        v.as_ref().and_then(|v| v.get().map(str::to_owned))
+    };
+    let build = |host: String, port: Option<u16>, password: Option<String>| {
+        let auth = password.map(|p| format!(":{p}@")).unwrap_or_default();
+        format!("redis://{auth}{host}:{}", port.unwrap_or(6379))
+    };
+    if let Some(url) = get(&r.redis_url) {
+        return Some(url);
+    }
+    if let Some(host) = get(&r.redis_host) {
+        return Some(build(
+            host,
+            r.redis_port.as_ref().map(|p| p.0),
+            get(&r.redis_password),
+        ));
+    }
+    if let Some(c) = &config.file.litellm_settings.cache_params {
+        if c.kind.as_deref() == Some("redis") {
+            if let Some(host) = get(&c.host) {
+                return Some(build(host, c.port.as_ref().map(|p| p.0), get(&c.password)));
+            }
+        }
+    }
+    std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty())
 }
 
 /// Opens the store the config names and starts governance on it.

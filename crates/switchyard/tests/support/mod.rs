@@ -324,6 +324,8 @@ pub fn temp_db() -> String {
 pub struct Db {
     pub url: String,
     pub schema: Option<String>,
+    /// Redis URL and key namespace for shared limits.
+    pub redis: Option<(String, String)>,
 }
 
 impl Db {
@@ -331,6 +333,7 @@ impl Db {
         Db {
             url: temp_db(),
             schema: None,
+            redis: None,
         }
     }
 
@@ -341,6 +344,7 @@ impl Db {
             Ok(url) if !url.is_empty() => v.push(Db {
                 url,
                 schema: Some(format!("sy_gw_{}", uuid::Uuid::new_v4().simple())),
+                redis: None,
             }),
             _ => eprintln!("DATABASE_URL not set: PostgreSQL half skipped"),
         }
@@ -367,6 +371,14 @@ pub async fn start_gateway_on(yaml: &str, db: &Db) -> Gateway {
     .await
     .unwrap();
     let mut opts = switchyard_server::governance::options(&loaded.config);
+    // Tests share one Redis: only those that ask for it use it, in a namespace of their own.
+    if db.redis.is_none() {
+        opts.redis_url = None;
+    }
+    if let Some((url, ns)) = &db.redis {
+        opts.redis_url = Some(url.clone());
+        opts.redis_namespace = Some(ns.clone());
+    }
     opts.refresh_interval = Duration::from_millis(100);
     opts.flush_interval = Duration::from_millis(100);
     let governor = switchyard_governance::Governor::start(store, opts)
