@@ -435,7 +435,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         0.0
     };
     results["governed_lane"] = json!({
-        "store": "sqlite", "limits_enforced": false,
+        "store": "sqlite", "limits_enforced": true, "redis": std::env::var("REDIS_URL").is_ok(),
         "c64": stats_json(&gov_c64),
         "c64_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / (gov_c64.ok.max(1) as f64),
         "fixed500": stats_json(&gov_fixed),
@@ -605,7 +605,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let _ = writeln!(
         out,
-        "| governed lane (virtual key, SQLite spend records; limits not enforced yet) c=64 | {:.0} RPS, {:.1} µs CPU per request, {:.0} % below the master-key lane |",
+        "| governed lane (virtual key with budget and limits, SQLite spend records) c=64 | {:.0} RPS, {:.1} µs CPU per request, {:.0} % below the master-key lane |",
         results["governed_lane"]["c64"]["rps"].as_f64().unwrap_or(0.0),
         results["governed_lane"]["c64_cpu_us_per_request"].as_f64().unwrap_or(0.0),
         results["governed_lane"]["throughput_cost_vs_master_key_pct"].as_f64().unwrap_or(0.0)
