@@ -467,6 +467,9 @@ impl Governor {
         for t in tasks.unwrap_or_default() {
             let _ = t.await;
         }
+        if let Some(shared) = self.shared.get() {
+            shared.flush().await;
+        }
         let done = self.writer_done.lock().ok().and_then(|mut w| w.take());
         if let Some(done) = done {
             let _ = done.await;

@@ -7,11 +7,16 @@
 //! - `:sp:<period>` and `:rs:<period>`: budget spend and reservations, nano-dollars. A spend
 //!   counter starts, the first time any instance uses it, from that instance's stored view.
 //!
-//! Every admission is one round trip. When Redis does not answer within its timeout the caller
+//! Every admission is one round trip; settlements (a freed parallel slot, the token
+//! correction, the real cost replacing the reservation) are summed locally and sent every
+//! 20 ms in one pipeline. When Redis does not answer within its timeout the caller
 //! falls back to this instance's local counters (and says so in the log): limits then hold per
 //! instance until Redis is back, when counting resumes there.
 
 use std::time::Duration;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 
 use redis::aio::ConnectionManager;
 use redis::Script;
@@ -81,33 +86,27 @@ local sp = redis.call('GET', KEYS[4]) or '0'
 return {-1, rq, rr, tk, tr, sp}
 "#;
 
-const SETTLE: &str = r#"
-local sec = ARGV[1]
-local dt = tonumber(ARGV[2])
-local est_c = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
-local n = tonumber(ARGV[5])
-for i = 0, n - 1 do
-  local k = i * 5
-  if redis.call('DECR', KEYS[k + 3]) < 0 then redis.call('SET', KEYS[k + 3], 0) end
-  if dt ~= 0 then redis.call('HINCRBY', KEYS[k + 2], sec, dt) end
-  if ARGV[6 + i] == '1' then
-    redis.call('DECRBY', KEYS[k + 5], est_c)
-    redis.call('INCRBY', KEYS[k + 4], cost)
-  end
-end
-return 1
-"#;
-
 /// Counters in Redis.
 #[derive(Clone)]
 pub struct SharedLimiter {
     conn: ConnectionManager,
     namespace: String,
     admit: Script,
-    settle: Script,
     timeout: Duration,
+    pending: Arc<Mutex<Pending>>,
 }
+
+/// Settlements not yet sent: increments, summed per key (they commute), sent every
+/// [`FLUSH_EVERY`] in one pipeline, so ending a request costs no round trip of its own.
+#[derive(Debug, Default)]
+struct Pending {
+    incr: HashMap<String, i64>,
+    hincr: HashMap<(String, i64), i64>,
+}
+
+/// How often settlements go to Redis: the lag of a freed parallel slot or of spend as other
+/// instances see it.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
 impl std::fmt::Debug for SharedLimiter {
     // The connection may carry a password: never printed.
@@ -162,13 +161,21 @@ impl SharedLimiter {
             .set_response_timeout(timeout)
             .set_number_of_retries(1);
         let conn = ConnectionManager::new_with_config(client, config).await?;
-        Ok(SharedLimiter {
+        let shared = SharedLimiter {
             conn,
             namespace: namespace.map(|n| format!("{n}:")).unwrap_or_default(),
             admit: Script::new(ADMIT),
-            settle: Script::new(SETTLE),
             timeout,
-        })
+            pending: Arc::new(Mutex::new(Pending::default())),
+        };
+        let weak = Arc::downgrade(&shared.pending);
+        tokio::spawn(flush_loop(shared.conn.clone(), weak, timeout));
+        Ok(shared)
+    }
+
+    /// Sends pending settlements now (at shutdown).
+    pub async fn flush(&self) {
+        flush(&mut self.conn.clone(), &self.pending, self.timeout).await;
     }
 
     /// Checks and counts a request in every descriptor. The outer error is Redis failing.
@@ -286,25 +293,19 @@ impl SharedLimiter {
         }))
     }
 
-    async fn settle(&self, t: SettleArgs) {
-        let mut inv = self.settle.prepare_invoke();
-        for k in &t.keys {
-            inv.key(k);
-        }
-        inv.arg(t.second)
-            .arg(t.token_delta)
-            .arg(t.est_cost)
-            .arg(t.cost)
-            .arg(t.budgets.len());
-        for b in &t.budgets {
-            inv.arg(if *b { "1" } else { "0" });
-        }
-        let mut conn = self.conn.clone();
-        let fut = inv.invoke_async::<i64>(&mut conn);
-        match tokio::time::timeout(self.timeout * 4, fut).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "settling a request in Redis failed"),
-            Err(_) => tracing::warn!("settling a request in Redis timed out"),
+    fn queue(&self, a: SettleArgs) {
+        let Ok(mut p) = self.pending.lock() else {
+            return;
+        };
+        for (k, has_budget) in a.keys.chunks_exact(5).zip(&a.budgets) {
+            *p.incr.entry(k[2].clone()).or_default() -= 1;
+            if a.token_delta != 0 {
+                *p.hincr.entry((k[1].clone(), a.second)).or_default() += a.token_delta;
+            }
+            if *has_budget {
+                *p.incr.entry(k[4].clone()).or_default() -= a.est_cost;
+                *p.incr.entry(k[3].clone()).or_default() += a.cost;
+            }
         }
     }
 }
@@ -342,24 +343,57 @@ impl Ticket {
         })
     }
 
-    /// Ends the request with its real token count and cost (in the background).
+    /// Ends the request with its real token count and cost (sent with the next flush).
     pub fn settle(mut self, tokens: u64, cost_nano: i64) {
         if let Some(a) = self.args(Some((tokens, cost_nano))) {
-            spawn_settle(self.shared.clone(), a);
+            self.shared.queue(a);
         }
-    }
-}
-
-fn spawn_settle(shared: SharedLimiter, a: SettleArgs) {
-    if let Ok(rt) = tokio::runtime::Handle::try_current() {
-        rt.spawn(async move { shared.settle(a).await });
     }
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
         if let Some(a) = self.args(None) {
-            spawn_settle(self.shared.clone(), a);
+            self.shared.queue(a);
+        }
+    }
+}
+
+async fn flush_loop(mut conn: ConnectionManager, pending: Weak<Mutex<Pending>>, timeout: Duration) {
+    loop {
+        tokio::time::sleep(FLUSH_EVERY).await;
+        let Some(p) = pending.upgrade() else { return };
+        flush(&mut conn, &p, timeout).await;
+    }
+}
+
+/// Sends the pending increments in one pipeline; on failure they go back to be retried (a
+/// lost decrement would hold a parallel slot until its key expires).
+async fn flush(conn: &mut ConnectionManager, pending: &Mutex<Pending>, timeout: Duration) {
+    let batch = match pending.lock() {
+        Ok(mut p) => std::mem::take(&mut *p),
+        Err(_) => return,
+    };
+    if batch.incr.is_empty() && batch.hincr.is_empty() {
+        return;
+    }
+    let mut pipe = redis::pipe();
+    for (k, d) in &batch.incr {
+        pipe.cmd("INCRBY").arg(k).arg(*d).ignore();
+    }
+    for ((k, sec), d) in &batch.hincr {
+        pipe.cmd("HINCRBY").arg(k).arg(*sec).arg(*d).ignore();
+    }
+    let sent = tokio::time::timeout(timeout * 4, pipe.query_async::<()>(conn)).await;
+    if !matches!(sent, Ok(Ok(()))) {
+        tracing::warn!("sending settlements to Redis failed; retrying");
+        if let Ok(mut p) = pending.lock() {
+            for (k, d) in batch.incr {
+                *p.incr.entry(k).or_default() += d;
+            }
+            for (k, d) in batch.hincr {
+                *p.hincr.entry(k).or_default() += d;
+            }
         }
     }
 }

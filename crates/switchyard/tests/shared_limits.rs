@@ -14,7 +14,15 @@ use support::*;
 const MASTER: &str = "sk-master-shared";
 
 fn config(up: &Upstream) -> String {
-    config_for(up, &format!("general_settings:\n  master_key: {MASTER}\n"))
+    let hold = format!(
+        "  - model_name: hold\n    litellm_params:\n      model: openai/hold\n      api_base: {}\n      api_key: sk-upstream-secret\n",
+        up.base()
+    );
+    config_with_models(
+        up,
+        &hold,
+        &format!("general_settings:\n  master_key: {MASTER}\n"),
+    )
 }
 
 fn with_redis(db: &Db, url: &str, ns: &str) -> Db {
@@ -97,6 +105,55 @@ async fn two_instances_enforce_one_rpm_limit() {
         }
     }
     assert_eq!(ok, 10, "one limit across both instances");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_parallel_limit_spans_instances_and_frees_after_requests_end() {
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        eprintln!("REDIS_URL not set: skipping the shared parallel-limit test");
+        return;
+    };
+    let up = start_upstream().await;
+    let ns = format!("t{}", uuid::Uuid::new_v4().simple());
+    let db = with_redis(&Db::sqlite(), &url, &ns);
+    let a = start_gateway_on(&config(&up), &db).await;
+    let b = start_gateway_on(&config(&up), &db).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let k = key(&a, json!({"max_parallel_requests": 2})).await;
+    let hold = json!({"model": "hold", "messages": [{"role": "user", "content": "hi"}]});
+    for round in 0..2 {
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let base = if i % 2 == 0 {
+                a.base.clone()
+            } else {
+                b.base.clone()
+            };
+            let (k, body) = (k.clone(), hold.clone());
+            tasks.push(tokio::spawn(async move {
+                client()
+                    .post(format!("{base}/v1/chat/completions"))
+                    .bearer_auth(k)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            if t.await.unwrap() == 200 {
+                ok += 1;
+            }
+        }
+        assert_eq!(ok, 2, "round {round}: two slots across both instances");
+        // Settlements reach Redis within a flush interval.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     a.stop().await;
     b.stop().await;
 }
