@@ -44,16 +44,19 @@ local function window(key)
   if oldest then reset = oldest + 61 - now end
   return total, reset
 end
+local rq, rr, tk, tr = 0, 0, 0, 0
 for i = 0, n - 1 do
   local a, k = 5 + i * 6, i * 5
   local rpm, tpm, par, bmax = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   if rpm >= 0 then
     local t, r = window(KEYS[k + 1])
     if t + 1 > rpm then return {i, 'requests', rpm, math.max(r, 1)} end
+    if i == 0 then rq, rr = t + 1, math.max(r, 1) end
   end
   if tpm >= 0 then
     local t, r = window(KEYS[k + 2])
     if t >= tpm then return {i, 'tokens', tpm, math.max(r, 1)} end
+    if i == 0 then tk, tr = t + est_t, math.max(r, 1) end
   end
   if par >= 0 then
     local p = tonumber(redis.call('GET', KEYS[k + 3]) or '0')
@@ -80,8 +83,6 @@ for i = 0, n - 1 do
     redis.call('EXPIRE', KEYS[k + 4], 34560000)
   end
 end
-local rq, rr = window(KEYS[1])
-local tk, tr = window(KEYS[2])
 local sp = redis.call('GET', KEYS[4]) or '0'
 return {-1, rq, rr, tk, tr, sp}
 "#;
