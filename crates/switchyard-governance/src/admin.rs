@@ -9,7 +9,8 @@ use switchyard_store::{EntityRow, Kind, ListFilter};
 use time::OffsetDateTime;
 
 use crate::records::{
-    from_json, merge, nano, usd, CustomerRecord, KeyRecord, Member, Object, TeamRecord, UserRecord,
+    from_json, merge, nano, usd, CustomerRecord, KeyRecord, Member, Object, TagRecord, TeamRecord,
+    UserRecord,
 };
 use crate::{duration, secret, Caller, Governor, PolicyError};
 
@@ -71,6 +72,7 @@ stored!(KeyRecord, Kind::Key, token, key_alias, updated_at);
 stored!(UserRecord, Kind::User, user_id, user_alias, updated_at);
 stored!(TeamRecord, Kind::Team, team_id, team_alias, updated_at);
 stored!(CustomerRecord, Kind::EndUser, user_id, alias);
+stored!(TagRecord, Kind::Tag, name, description, updated_at);
 
 /// Fields a client may not set directly on any record.
 const PROTECTED: &[&str] = &[
@@ -987,6 +989,72 @@ impl Governor {
         Ok(Value::Array(
             self.list_all::<CustomerRecord>(&ListFilter::default())
                 .await?,
+        ))
+    }
+
+    /// `POST /tag/new` (`{"name", "description", "models", "max_budget", "budget_duration",
+    /// "rpm_limit", ...}`). A tag seen on requests before exists already (its spend): then
+    /// this sets its budget and limits.
+    pub async fn new_tag(&self, body: &Object) -> Result<Value, PolicyError> {
+        let name = required(body, "name")?;
+        let existing = self.fetch::<TagRecord>(&name).await?;
+        if existing
+            .as_ref()
+            .is_some_and(|(t, _)| t.created_at.is_some())
+        {
+            return Err(
+                PolicyError::bad_request(format!("Tag {name} already exists")).with_param("name"),
+            );
+        }
+        let mut rec: TagRecord =
+            merge(&TagRecord::default(), body, PROTECTED).map_err(PolicyError::bad_request)?;
+        rec.name = name;
+        apply_durations(body, None, &mut rec.limits.budget_reset_at)?;
+        match existing {
+            Some((_, spend)) => {
+                let rec = self.save(rec).await?;
+                Ok(view(&rec, spend))
+            }
+            None => Ok(view(&self.create(rec, 0).await?, 0)),
+        }
+    }
+
+    /// `POST /tag/update`.
+    pub async fn update_tag(&self, body: &Object) -> Result<Value, PolicyError> {
+        let name = required(body, "name")?;
+        let (old, spend) = self.fetch_required::<TagRecord>(&name, "Tag").await?;
+        let mut protected = PROTECTED.to_vec();
+        protected.push("name");
+        let mut rec = merge(&old, body, &protected).map_err(PolicyError::bad_request)?;
+        apply_durations(body, None, &mut rec.limits.budget_reset_at)?;
+        let rec = self.save(rec).await?;
+        Ok(view(&rec, spend))
+    }
+
+    /// `POST /tag/info` (`{"names": [...]}`): the tags by name.
+    pub async fn tag_info(&self, body: &Object) -> Result<Value, PolicyError> {
+        let mut out = Object::new();
+        for name in strings(body, "names")? {
+            let (rec, spend) = self.fetch_required::<TagRecord>(&name, "Tag").await?;
+            out.insert(name, view(&rec, spend));
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// `POST /tag/delete` (`{"name"}`).
+    pub async fn delete_tag(&self, body: &Object) -> Result<Value, PolicyError> {
+        let name = required(body, "name")?;
+        let gone = self.remove::<TagRecord>(&[name]).await?;
+        if gone.is_empty() {
+            return Err(PolicyError::not_found("Tag not found"));
+        }
+        Ok(json!({ "deleted_tags": gone }))
+    }
+
+    /// `GET /tag/list`.
+    pub async fn list_tags(&self) -> Result<Value, PolicyError> {
+        Ok(Value::Array(
+            self.list_all::<TagRecord>(&ListFilter::default()).await?,
         ))
     }
 }

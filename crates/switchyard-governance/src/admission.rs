@@ -3,7 +3,7 @@
 //!
 //! The chain, in LiteLLM's order: the key, the key's limits for this model, its team (or, for
 //! a key without a team, its user; with `apply_user_budget_to_team_keys`, both), the end user,
-//! and the gateway as a whole (`global_max_parallel_requests`, `litellm_settings.max_budget`).
+//! the request's tags (those with a `/tag/new` budget or limits), and the gateway as a whole (`global_max_parallel_requests`, `litellm_settings.max_budget`).
 
 use std::collections::HashMap;
 
@@ -135,6 +135,7 @@ impl Governor {
         caller: &Caller,
         model: &str,
         end_user: Option<&Cached<CustomerRecord>>,
+        tags: &[String],
         now: OffsetDateTime,
     ) -> Vec<Descriptor> {
         let mut out = Vec::new();
@@ -241,6 +242,22 @@ impl Governor {
                 now,
             ));
         }
+        for name in tags {
+            if let Some(t) = self.tag_cached(name) {
+                let r = &t.record;
+                out.push(self.descriptor(
+                    Entity {
+                        scope: "tag",
+                        id: name,
+                        label: name,
+                        limits: &r.limits,
+                        created: r.created_at,
+                        spend: Some(t.spend_nano),
+                    },
+                    now,
+                ));
+            }
+        }
         let g = &self.opts.global;
         if g.max_parallel.is_some() || g.max_budget.is_some() {
             let limits = Limits {
@@ -273,11 +290,12 @@ impl Governor {
         caller: &Caller,
         model: &str,
         end_user: Option<&str>,
+        tags: &[String],
         estimate: impl FnOnce() -> (u64, i64),
     ) -> Result<Admitted, PolicyError> {
         let now = OffsetDateTime::now_utc();
         let customer = end_user.and_then(|id| self.end_user_cached(id));
-        let descs = self.descriptors(caller, model, customer.as_deref(), now);
+        let descs = self.descriptors(caller, model, customer.as_deref(), tags, now);
         let key_desc = descs.first().filter(|d| d.scope == "api_key");
         let mut key = caller.principal().map(|p| KeyHeaders {
             spend: p.key.spend_nano as f64 / 1e9,
@@ -342,7 +360,7 @@ impl Governor {
             .filter_map(|d| {
                 let b = d.budget.as_ref()?;
                 // Keys, users, teams and end users keep a lifetime total of their own.
-                let entity = matches!(d.scope, "api_key" | "team" | "user" | "end_user");
+                let entity = matches!(d.scope, "api_key" | "team" | "user" | "end_user" | "tag");
                 (b.period_start != 0 || !entity)
                     .then(|| (d.scope.to_owned(), d.id.clone(), b.period_start))
             })

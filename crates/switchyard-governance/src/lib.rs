@@ -32,7 +32,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 pub use accounting::Accounting;
-pub use records::{CustomerRecord, KeyRecord, Limits, TeamRecord, UserRecord};
+pub use records::{CustomerRecord, KeyRecord, Limits, TagRecord, TeamRecord, UserRecord};
 pub use switchyard_store::SpendLog;
 
 /// A refusal or failure, with the status and LiteLLM error `type` the client sees.
@@ -250,6 +250,7 @@ pub struct Governor {
     users: Table<UserRecord>,
     teams: Table<TeamRecord>,
     customers: Table<CustomerRecord>,
+    tags: Table<TagRecord>,
     misses: Mutex<HashMap<(Kind, String), Instant>>,
     accounting: Accounting,
     limiter: Arc<limits::Limiter>,
@@ -303,13 +304,14 @@ impl Governor {
             users: Table::new(),
             teams: Table::new(),
             customers: Table::new(),
+            tags: Table::new(),
             misses: Mutex::new(HashMap::new()),
             stop,
             tasks: Mutex::new(Vec::new()),
             writer_done: Mutex::new(None),
         });
         let seq = gov.store.last_change().await?;
-        for kind in [Kind::Key, Kind::User, Kind::Team, Kind::EndUser] {
+        for kind in Kind::ALL {
             for row in gov.store.all(kind).await? {
                 gov.cache_row(&row);
             }
@@ -499,7 +501,11 @@ impl Governor {
                     self.customers.put(id, v)
                 }
             }
-            Kind::Tag => {}
+            Kind::Tag => {
+                if let Some(v) = decode(row) {
+                    self.tags.put(id, v)
+                }
+            }
         }
         if let Ok(mut m) = self.misses.lock() {
             m.remove(&(row.kind, row.id.clone()));
@@ -512,7 +518,7 @@ impl Governor {
             Kind::User => self.users.remove(id),
             Kind::Team => self.teams.remove(id),
             Kind::EndUser => self.customers.remove(id),
-            Kind::Tag => {}
+            Kind::Tag => self.tags.remove(id),
         }
     }
 
@@ -633,6 +639,12 @@ impl Governor {
         id: &str,
     ) -> Result<Option<Arc<Cached<CustomerRecord>>>, PolicyError> {
         self.lookup(&self.customers, Kind::EndUser, id).await
+    }
+
+    /// A tag's record from memory only (tags with budgets or limits are created through
+    /// `/tag/new`; others exist only as spend totals).
+    pub fn tag_cached(&self, name: &str) -> Option<Arc<Cached<TagRecord>>> {
+        self.tags.get(name)
     }
 
     /// An end user's record from memory only. End users are many and mostly unknown (any

@@ -176,6 +176,28 @@ pub struct CustomerRecord {
     pub extra: Object,
 }
 
+/// A request tag with its own budget and limits (`/tag/new`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TagRecord {
+    /// The tag.
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created_at: Option<OffsetDateTime>,
+    /// Last changed.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<OffsetDateTime>,
+    /// Budget, limits, access.
+    #[serde(flatten)]
+    pub limits: Limits,
+    /// Every other field, as written.
+    #[serde(flatten)]
+    pub extra: Object,
+}
+
 /// Reads a record from JSON, naming the field that is wrong.
 pub fn from_json<T: DeserializeOwned>(v: Value) -> Result<T, String> {
     let describe = |e: serde_path_to_error::Error<serde_json::Error>| {

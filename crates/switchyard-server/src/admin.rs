@@ -31,6 +31,7 @@ pub fn needs_admin(path: &str) -> bool {
         "/team/",
         "/customer/",
         "/end_user/",
+        "/tag/",
         "/spend/",
         "/global/",
     ];
@@ -258,6 +259,26 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
             query_op(
                 |g, c, q| async move { g.team_info(&c, text(&q, "team_id").as_deref()).await },
             ),
+        )
+        .route(
+            "/tag/new",
+            body_op(|g, _, b| async move { g.new_tag(&b).await }),
+        )
+        .route(
+            "/tag/update",
+            body_op(|g, _, b| async move { g.update_tag(&b).await }),
+        )
+        .route(
+            "/tag/info",
+            body_op(|g, _, b| async move { g.tag_info(&b).await }),
+        )
+        .route(
+            "/tag/delete",
+            body_op(|g, _, b| async move { g.delete_tag(&b).await }),
+        )
+        .route(
+            "/tag/list",
+            query_op(|g, _, _| async move { g.list_tags().await }),
         )
         .route(
             "/spend/logs",

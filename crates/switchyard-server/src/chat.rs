@@ -497,9 +497,13 @@ async fn admit(
         }
     }
     let admitted = gov
-        .admit(caller, &request.model, owner.end_user.as_deref(), || {
-            estimate(state, request)
-        })
+        .admit(
+            caller,
+            &request.model,
+            owner.end_user.as_deref(),
+            &owner.tags,
+            || estimate(state, request),
+        )
         .await
         .map_err(crate::governance::policy_error)?;
     owner.admitted = Some(admitted);

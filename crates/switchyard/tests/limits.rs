@@ -257,3 +257,84 @@ async fn spent_budgets_stay_spent_after_a_restart() {
         gw.stop().await;
     }
 }
+
+#[tokio::test]
+async fn tags_carry_their_own_budgets_and_limits() {
+    let up = start_upstream().await;
+    let gw = start_gateway(&config(&up, "")).await;
+    let admin = |path: &'static str, body: Value| {
+        let base = gw.base.clone();
+        async move {
+            let r = client()
+                .post(format!("{base}{path}"))
+                .bearer_auth(MASTER)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, t) = admin(
+        "/tag/new",
+        json!({"name": "experiments", "max_budget": 0.0000001, "description": "R&D"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{t}");
+    let (s, _) = admin("/tag/new", json!({"name": "burst", "rpm_limit": 2})).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        admin("/tag/new", json!({"name": "burst"})).await.0,
+        400,
+        "exists"
+    );
+    let k = key(&gw, json!({})).await;
+    let tagged = |tag: &str| {
+        let mut b = hello("priced");
+        b["tags"] = json!([tag]);
+        b
+    };
+    assert_eq!(
+        post_with_key(&gw, &k, tagged("experiments")).await.status(),
+        200
+    );
+    let r = post_with_key(&gw, &k, tagged("experiments")).await;
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "budget_exceeded");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("tag=experiments"));
+    assert_eq!(
+        post_with_key(&gw, &k, hello("priced")).await.status(),
+        200,
+        "untagged traffic is not charged to the tag"
+    );
+    let mut ok = 0;
+    for _ in 0..4 {
+        if post_with_key(&gw, &k, tagged("burst")).await.status() == 200 {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 2, "the tag's rpm");
+    let (s, info) = admin("/tag/info", json!({"names": ["experiments"]})).await;
+    assert_eq!(s, 200);
+    assert_eq!(info["experiments"]["description"], "R&D");
+    let list = client()
+        .get(format!("{}/tag/list", gw.base))
+        .bearer_auth(MASTER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        list.json::<Value>()
+            .await
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    gw.stop().await;
+}
