@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use switchyard_store::{Kind, SpendBatch, SpendLog, Store, StoreError};
+use switchyard_store::{Kind, SpendBatch, SpendLog, Store, StoreError, Written};
 use tokio::sync::Notify;
 
 use crate::GovernorOptions;
@@ -118,7 +118,7 @@ impl Accounting {
     }
 
     /// Writes everything queued now. On failure the batch goes back in front of the queue.
-    pub async fn flush(&self, store: &Store) -> Result<(), StoreError> {
+    pub async fn flush(&self, store: &Store) -> Result<Written, StoreError> {
         let _one = self.flushing.lock().await;
         let mut spare = self
             .spare
@@ -130,7 +130,7 @@ impl Accounting {
                 std::mem::swap(&mut spare, &mut q.raw);
                 std::mem::take(&mut q.folded)
             }
-            Err(_) => return Ok(()),
+            Err(_) => return Ok(Written::default()),
         };
         if self.keep_logs {
             batch.logs.reserve(spare.len());
@@ -142,13 +142,13 @@ impl Accounting {
             *s = spare;
         }
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Written::default());
         }
         let rows = batch.logs.len() as u64;
         match store.write_batch(&batch).await {
-            Ok(()) => {
+            Ok(w) => {
                 self.written.fetch_add(rows, Ordering::Relaxed);
-                Ok(())
+                Ok(w)
             }
             Err(e) => {
                 tracing::warn!(error = %e, rows, "spend write failed; kept for the next attempt");

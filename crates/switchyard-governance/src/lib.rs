@@ -14,6 +14,7 @@ pub mod access;
 pub mod accounting;
 pub mod admin;
 pub mod admission;
+pub mod alerts;
 pub mod duration;
 pub mod limits;
 pub mod records;
@@ -254,6 +255,7 @@ pub struct Governor {
     misses: Mutex<HashMap<(Kind, String), Instant>>,
     accounting: Accounting,
     limiter: Arc<limits::Limiter>,
+    alert_sink: std::sync::OnceLock<Arc<dyn alerts::AlertSink>>,
     shared: std::sync::OnceLock<shared::SharedLimiter>,
     redis_warned: Mutex<Option<Instant>>,
     redis_failed: Mutex<Option<Instant>>,
@@ -294,6 +296,7 @@ impl Governor {
         let gov = Arc::new(Governor {
             accounting: Accounting::new(&opts),
             limiter: limits::Limiter::new(),
+            alert_sink: std::sync::OnceLock::new(),
             shared: std::sync::OnceLock::new(),
             redis_warned: Mutex::new(None),
             redis_failed: Mutex::new(None),
@@ -454,6 +457,27 @@ impl Governor {
                 *last = Some(Instant::now());
                 tracing::warn!(error = %e, "Redis unavailable: limits count on this instance only until it answers");
             }
+        }
+    }
+
+    /// Where budget alerts go (set once, by the server).
+    pub fn set_alert_sink(&self, sink: Arc<dyn alerts::AlertSink>) {
+        let _ = self.alert_sink.set(sink);
+    }
+
+    /// Raises the alerts a spend write crossed.
+    fn alert(&self, w: &switchyard_store::Written) {
+        let Some(sink) = self.alert_sink.get() else {
+            return;
+        };
+        for a in self.crossings(w) {
+            tracing::info!(
+                event = a.event,
+                group = a.event_group,
+                spend = a.spend,
+                "budget alert"
+            );
+            sink.send(a);
         }
     }
 
@@ -717,11 +741,16 @@ impl Governor {
                 _ = self.accounting.wake.notified() => {}
                 _ = stop.changed() => break,
             }
-            let _ = self.accounting.flush(store).await;
+            if let Ok(w) = self.accounting.flush(store).await {
+                self.alert(&w);
+            }
         }
         for attempt in 0..5u32 {
             match self.accounting.flush(store).await {
-                Ok(()) => return,
+                Ok(w) => {
+                    self.alert(&w);
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, attempt, "final spend flush failed");
                     tokio::time::sleep(Duration::from_millis(200 << attempt)).await;

@@ -258,6 +258,11 @@ impl Router {
         &self.config
     }
 
+    /// The outbound HTTP client (for webhooks and alerts: all outbound HTTP goes through it).
+    pub fn http_client(&self) -> upstream::Client {
+        self.client.clone()
+    }
+
     /// Model names to list in `/v1/models`, in config order, visible aliases last.
     pub fn model_names(&self) -> &[String] {
         &self.model_names

@@ -326,6 +326,33 @@ impl Client {
         self.http.request(req).await.map_err(Transport::Client)
     }
 
+    /// POSTs a JSON body (a webhook, an alert) and returns the status; the body is dropped.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<u16, String> {
+        let up = UpstreamRequest {
+            method: http::Method::POST,
+            url: url.to_owned(),
+            headers: vec![(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        };
+        let call = async {
+            let resp = self.send(up).await.map_err(|e| format!("{e:?}"))?;
+            let status = resp.status().as_u16();
+            let _ = read_all(resp.into_body()).await;
+            Ok::<u16, String>(status)
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| "timed out".to_owned())?
+    }
+
     /// One non-streamed call.
     pub async fn complete(
         &self,

@@ -15,6 +15,7 @@
 //! A panic in a handler is caught at the request boundary and answered with a 500.
 
 mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod chat;
 pub mod error;
@@ -87,6 +88,11 @@ impl AppState {
             .litellm_settings
             .require_auth_for_metrics_endpoint
             .is_some_and(|v| v.0);
+        let destinations = alerts::Destinations::from_config(router.config());
+        if destinations.any() {
+            let sink = alerts::start(router.http_client(), destinations);
+            governor.set_alert_sink(Arc::new(sink));
+        }
         let metrics = telemetry::Metrics::new();
         let series = router
             .all_deployments()

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
-pub use spend::{day_of, DailyQuery, DailyRow, LogQuery, SpendBatch, SpendLog};
+pub use spend::{day_of, DailyQuery, DailyRow, LogQuery, SpendBatch, SpendLog, Written};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

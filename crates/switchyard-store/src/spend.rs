@@ -340,6 +340,15 @@ pub(crate) fn statement_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> 
     })
 }
 
+/// Totals after a batch, with what the batch added: `(who, total, added)`, nano-dollars.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Written {
+    /// Entity spend totals.
+    pub totals: Vec<((Kind, String), i64, i64)>,
+    /// Budget period totals: (scope, id, period start).
+    pub periods: Vec<((String, String, i64), i64, i64)>,
+}
+
 /// Filters of `/spend/logs`.
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery {
@@ -375,8 +384,11 @@ pub struct DailyQuery {
 }
 
 impl Store {
-    /// Writes a batch in one transaction: all of it or none.
-    pub async fn write_batch(&self, batch: &SpendBatch) -> Result<(), StoreError> {
+    /// Writes a batch in one transaction: all of it or none. Returns the totals after it: each
+    /// entity's and each budget period's, with what this batch added (so a caller can tell
+    /// which thresholds this very write crossed, once across all instances).
+    pub async fn write_batch(&self, batch: &SpendBatch) -> Result<Written, StoreError> {
+        let mut written = Written::default();
         let mut tx = self.pool().begin().await?;
         for chunk in statement_chunks(&batch.logs) {
             let sql = format!(
@@ -428,31 +440,39 @@ impl Store {
                 // Keys, users and teams exist only when created; spend of a deleted one is
                 // kept in the logs and aggregates only.
                 Kind::Key | Kind::User | Kind::Team => {
-                    "UPDATE sy_entities SET spend_nano = spend_nano + $1 WHERE kind = $2 AND id = $3"
+                    "UPDATE sy_entities SET spend_nano = spend_nano + $1 WHERE kind = $2 AND id = $3 RETURNING spend_nano"
                 }
                 // End users and tags come into being with their first request.
                 Kind::EndUser | Kind::Tag => {
                     "INSERT INTO sy_entities (kind, id, spend_nano, data, created_at, updated_at) VALUES ($2, $3, $1, '{}', $4, $4) \
-                     ON CONFLICT (kind, id) DO UPDATE SET spend_nano = sy_entities.spend_nano + excluded.spend_nano"
+                     ON CONFLICT (kind, id) DO UPDATE SET spend_nano = sy_entities.spend_nano + excluded.spend_nano RETURNING spend_nano"
                 }
             };
             let mut q = sqlx::query(sql).bind(*delta).bind(kind.as_str()).bind(id);
             if matches!(kind, Kind::EndUser | Kind::Tag) {
                 q = q.bind(now);
             }
-            q.execute(&mut *tx).await?;
+            if let Some(row) = q.fetch_optional(&mut *tx).await? {
+                let total: i64 = row.try_get(0)?;
+                written.totals.push(((*kind, id.clone()), total, *delta));
+            }
         }
         for ((scope, id, period), delta) in &batch.periods {
-            sqlx::query(
+            let row = sqlx::query(
                 "INSERT INTO sy_budget_spend (scope, id, period_start, spend_nano) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (scope, id, period_start) DO UPDATE SET spend_nano = sy_budget_spend.spend_nano + excluded.spend_nano",
+                 ON CONFLICT (scope, id, period_start) DO UPDATE SET spend_nano = sy_budget_spend.spend_nano + excluded.spend_nano \
+                 RETURNING spend_nano",
             )
             .bind(scope)
             .bind(id)
             .bind(*period)
             .bind(*delta)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+            let total: i64 = row.try_get(0)?;
+            written
+                .periods
+                .push(((scope.clone(), id.clone(), *period), total, *delta));
         }
         let rows: Vec<&DailyRow> = batch.daily.values().collect();
         for chunk in statement_chunks(&rows) {
@@ -486,7 +506,7 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(written)
     }
 
     /// Spend log rows, newest first.

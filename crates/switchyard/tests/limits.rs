@@ -338,3 +338,77 @@ async fn tags_carry_their_own_budgets_and_limits() {
     );
     gw.stop().await;
 }
+
+/// A webhook receiver on 127.0.0.1: every JSON body posted, by path.
+async fn start_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+) {
+    use axum::extract::{Path, State};
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+    let seen: Seen = Default::default();
+    let app =
+        axum::Router::new()
+            .route(
+                "/{path}",
+                axum::routing::post(
+                    |State(seen): State<Seen>,
+                     Path(path): Path<String>,
+                     body: axum::Json<Value>| async move {
+                        seen.lock().unwrap().push((path, body.0));
+                        "ok"
+                    },
+                ),
+            )
+            .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), seen)
+}
+
+#[tokio::test]
+async fn crossing_a_soft_budget_alerts_once_on_slack_and_the_webhook() {
+    let up = start_upstream().await;
+    let (hooks, seen) = start_receiver().await;
+    let extra = format!(
+        "  alerting: [\"slack\", \"webhook\"]\n  alert_to_webhook_url:\n    budget_alerts: {hooks}/slack\nenvironment_variables:\n  WEBHOOK_URL: {hooks}/hook\n"
+    );
+    let gw = start_gateway(&config(&up, &extra)).await;
+    let k = key(
+        &gw,
+        json!({"soft_budget": 0.0000001, "max_budget": 1.0, "key_alias": "alerted"}),
+    )
+    .await;
+    for _ in 0..4 {
+        assert_eq!(post_with_key(&gw, &k, hello("priced")).await.status(), 200);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    gw.stop().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let seen = seen.lock().unwrap().clone();
+    let hooks: Vec<&Value> = seen
+        .iter()
+        .filter(|(p, _)| p == "hook")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(hooks.len(), 1, "{seen:?}");
+    assert_eq!(hooks[0]["event"], "soft_budget_crossed");
+    assert_eq!(hooks[0]["event_group"], "key");
+    assert_eq!(hooks[0]["key_alias"], "alerted");
+    assert!(hooks[0]["spend"].as_f64().unwrap() >= 0.0000001);
+    let slack: Vec<&Value> = seen
+        .iter()
+        .filter(|(p, _)| p == "slack")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(slack.len(), 1);
+    assert!(slack[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("alerted crossed its soft budget"));
+    assert!(
+        !seen.iter().any(|(_, v)| v.to_string().contains(&k)),
+        "never the key"
+    );
+}
