@@ -6,12 +6,14 @@
 //! so every transform here is testable with plain values.
 //!
 //! Files are named `<ingress>_<egress>.rs`: `openai_openai.rs` is OpenAI-format in, OpenAI
-//! (or any OpenAI-compatible server) out. OpenAI-compatible providers are rows of
+//! (or any OpenAI-compatible server) out; `openai_anthropic.rs` is OpenAI in, Anthropic's
+//! Messages API out. OpenAI-compatible providers are rows of
 //! [`compat::PROVIDERS`], not code. `mock.rs` answers `mock_response` deployments locally.
 
 pub mod compat;
 pub mod error;
 pub mod mock;
+pub mod openai_anthropic;
 pub mod openai_openai;
 pub mod sse;
 
@@ -132,6 +134,8 @@ pub trait ChatProvider: Send + Sync {
 pub fn chat_provider(provider: &str) -> Option<&'static dyn ChatProvider> {
     if provider == "openai" || compat::lookup(provider).is_some() {
         Some(&openai_openai::OpenAi)
+    } else if provider == "anthropic" {
+        Some(&openai_anthropic::Anthropic)
     } else {
         None
     }
@@ -141,6 +145,7 @@ pub fn chat_provider(provider: &str) -> Option<&'static dyn ChatProvider> {
 pub fn default_api_base(provider: &str) -> Option<&'static str> {
     match provider {
         "openai" => Some(openai_openai::DEFAULT_API_BASE),
+        "anthropic" => Some(openai_anthropic::DEFAULT_API_BASE),
         other => compat::lookup(other).and_then(|p| p.api_base),
     }
 }
@@ -149,6 +154,7 @@ pub fn default_api_base(provider: &str) -> Option<&'static str> {
 pub fn api_key_env(provider: &str) -> Option<&'static str> {
     match provider {
         "openai" => Some("OPENAI_API_KEY"),
+        "anthropic" => Some("ANTHROPIC_API_KEY"),
         other => compat::lookup(other).and_then(|p| p.api_key_env),
     }
 }

@@ -6,6 +6,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod anthropic;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -258,6 +260,7 @@ pub async fn start_upstream() -> Upstream {
     let state = Arc::new(UpstreamState::default());
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/messages", post(anthropic::messages))
         .with_state(Arc::clone(&state));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
