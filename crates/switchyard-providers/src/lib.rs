@@ -14,6 +14,7 @@ pub mod compat;
 pub mod error;
 pub mod mock;
 pub mod openai_anthropic;
+pub mod openai_azure;
 pub mod openai_openai;
 pub mod sse;
 
@@ -136,6 +137,8 @@ pub fn chat_provider(provider: &str) -> Option<&'static dyn ChatProvider> {
         Some(&openai_openai::OpenAi)
     } else if provider == "anthropic" {
         Some(&openai_anthropic::Anthropic)
+    } else if provider == "azure" {
+        Some(&openai_azure::Azure)
     } else {
         None
     }
@@ -155,6 +158,7 @@ pub fn api_key_env(provider: &str) -> Option<&'static str> {
     match provider {
         "openai" => Some("OPENAI_API_KEY"),
         "anthropic" => Some("ANTHROPIC_API_KEY"),
+        "azure" => Some("AZURE_API_KEY"),
         other => compat::lookup(other).and_then(|p| p.api_key_env),
     }
 }

@@ -106,6 +106,7 @@ fn env_api_base(config: &Config, provider: &str) -> Option<String> {
             .env_var("OPENAI_BASE_URL")
             .or_else(|| config.env_var("OPENAI_API_BASE")),
         "hosted_vllm" => config.env_var("HOSTED_VLLM_API_BASE"),
+        "azure" => config.env_var("AZURE_API_BASE"),
         _ => None,
     };
     from_env.or_else(|| providers::default_api_base(provider).map(str::to_owned))
@@ -227,7 +228,10 @@ pub fn build(
                 "api_base `{api_base}` must start with http:// or https://"
             )));
         }
-        let api_key = value(&p.api_key)
+        // An Entra ID token (Azure) travels as a bearer token in place of the key.
+        let ad_token = value(&p.azure_ad_token).map(|t| format!("Bearer {t}"));
+        let api_key = ad_token
+            .or_else(|| value(&p.api_key))
             .or_else(|| providers::api_key_env(&d.provider).and_then(|v| config.env_var(v)));
         if api_key.is_none() && matches!(backend, Backend::Http(_)) && d.provider == "openai" {
             warnings.push(format!(
@@ -268,7 +272,11 @@ pub fn build(
                 model: d.model.clone(),
                 api_base,
                 api_key,
-                api_version: value(&p.api_version),
+                api_version: value(&p.api_version).or_else(|| {
+                    (d.provider == "azure")
+                        .then(|| config.env_var("AZURE_API_VERSION"))
+                        .flatten()
+                }),
                 organization: value(&p.organization),
                 extra_headers,
                 defaults,

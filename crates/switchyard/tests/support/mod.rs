@@ -256,11 +256,49 @@ fn sse_response(
         .into_response()
 }
 
+/// Azure OpenAI: the OpenAI wire format at a deployment URL, with `api-key` auth and a
+/// required `api-version`. The deployment name stands in for the model.
+async fn azure_chat(
+    state: State<Arc<UpstreamState>>,
+    axum::extract::Path(deployment): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !q.contains_key("api-version") {
+        return (StatusCode::NOT_FOUND, "missing api-version").into_response();
+    }
+    if headers.get("api-key").is_none() && headers.get("authorization").is_none() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {"code": "401", "message": "Access denied due to missing subscription key."}}).to_string(),
+        )
+            .into_response();
+    }
+    if deployment == "filtered" {
+        return (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/json")],
+            json!({"error": {"message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+                             "type": null, "param": "prompt", "code": "content_filter", "status": 400}})
+            .to_string(),
+        )
+            .into_response();
+    }
+    let mut v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    v["model"] = json!(deployment);
+    chat(state, headers, Bytes::from(v.to_string())).await
+}
+
 pub async fn start_upstream() -> Upstream {
     let state = Arc::new(UpstreamState::default());
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/messages", post(anthropic::messages))
+        .route(
+            "/openai/deployments/{deployment}/chat/completions",
+            post(azure_chat),
+        )
         .with_state(Arc::clone(&state));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

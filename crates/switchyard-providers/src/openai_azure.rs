@@ -1,0 +1,135 @@
+//! OpenAI format in, Azure OpenAI out (`azure/<deployment>`).
+//!
+//! Azure speaks OpenAI's wire format: bodies, responses and streams are OpenAI's (see
+//! [`crate::openai_openai`]). What differs is the address,
+//! `{api_base}/openai/deployments/{deployment}/chat/completions?api-version=…`, and the auth: an
+//! `api-key` header, or `Authorization: Bearer` for an Entra ID token (`litellm_params.
+//! azure_ad_token`, which the router hands over as a key starting with `Bearer `).
+//! Content-filter refusals come
+//! back as OpenAI errors with code `content_filter`, which the router's content-policy fallbacks
+//! recognise.
+
+use bytes::Bytes;
+use http::header::AUTHORIZATION;
+use http::{HeaderName, HeaderValue, Method};
+use switchyard_types::ChatCompletionRequest;
+
+use crate::openai_openai::{self, OpenAi};
+use crate::{
+    ChatOutput, ChatProvider, ProviderError, StreamTranslator, Target, TranslateError,
+    UpstreamRequest,
+};
+
+/// The API version sent when the deployment and `AZURE_API_VERSION` set none.
+pub const DEFAULT_API_VERSION: &str = "2024-10-21";
+
+/// The Azure OpenAI translation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Azure;
+
+/// The chat completions URL of an Azure deployment.
+pub fn chat_url(api_base: &str, deployment: &str, api_version: &str) -> String {
+    let base = api_base.trim_end_matches('/');
+    let base = base.strip_suffix("/openai").unwrap_or(base);
+    if base.contains("/deployments/") {
+        // A full deployment URL was configured.
+        let sep = if base.contains('?') { '&' } else { '?' };
+        return format!(
+            "{}{sep}api-version={api_version}",
+            openai_openai::chat_url(base)
+        );
+    }
+    format!("{base}/openai/deployments/{deployment}/chat/completions?api-version={api_version}")
+}
+
+fn headers(target: &Target) -> Result<Vec<(HeaderName, HeaderValue)>, TranslateError> {
+    // OpenAI's headers without its Authorization, then Azure's key header.
+    let plain = Target {
+        api_key: None,
+        organization: None,
+        ..target.clone()
+    };
+    let mut h = openai_openai::headers(&plain)?;
+    if let Some(key) = target.api_key.as_deref().filter(|k| !k.is_empty()) {
+        let (name, value) = match key.strip_prefix("Bearer ") {
+            Some(_) => (AUTHORIZATION, key.to_owned()),
+            None => (HeaderName::from_static("api-key"), key.to_owned()),
+        };
+        let mut v = HeaderValue::try_from(value).map_err(|_| {
+            TranslateError::Config("api_key has characters not allowed in a header".into())
+        })?;
+        v.set_sensitive(true);
+        h.push((name, v));
+    }
+    Ok(h)
+}
+
+impl ChatProvider for Azure {
+    fn chat_request(
+        &self,
+        target: &Target,
+        request: &ChatCompletionRequest,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        let version = target.api_version.as_deref().unwrap_or(DEFAULT_API_VERSION);
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: chat_url(&target.api_base, &target.model, version),
+            headers: headers(target)?,
+            body: openai_openai::request_body(target, request)?,
+        })
+    }
+
+    fn chat_response(&self, target: &Target, body: Bytes) -> Result<ChatOutput, ProviderError> {
+        OpenAi.chat_response(target, body)
+    }
+
+    fn chat_stream(&self, target: &Target, strip_usage: bool) -> Box<dyn StreamTranslator> {
+        OpenAi.chat_stream(target, strip_usage)
+    }
+
+    fn error_response(&self, status: u16, body: &[u8]) -> ProviderError {
+        OpenAi.error_response(status, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_auth_follow_azure() {
+        assert_eq!(
+            chat_url("https://r.openai.azure.com/", "gpt4o-prod", "2024-10-21"),
+            "https://r.openai.azure.com/openai/deployments/gpt4o-prod/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(
+            chat_url("https://r.openai.azure.com/openai", "d", "v"),
+            "https://r.openai.azure.com/openai/deployments/d/chat/completions?api-version=v"
+        );
+        assert_eq!(
+            chat_url("https://gw.example/openai/deployments/d", "x", "v"),
+            "https://gw.example/openai/deployments/d/chat/completions?api-version=v"
+        );
+        let t = Target {
+            provider: "azure".into(),
+            model: "d".into(),
+            api_base: "https://r.openai.azure.com".into(),
+            api_key: Some("azure-secret".into()),
+            organization: Some("org".into()),
+            ..Target::default()
+        };
+        let h = headers(&t).unwrap();
+        assert!(h.iter().any(|(k, v)| k == "api-key" && v == "azure-secret"));
+        assert!(!h
+            .iter()
+            .any(|(k, _)| k == AUTHORIZATION || k == "openai-organization"));
+        let ad = Target {
+            api_key: Some("Bearer eyJ-token".into()),
+            ..t
+        };
+        assert!(headers(&ad)
+            .unwrap()
+            .iter()
+            .any(|(k, v)| k == AUTHORIZATION && v == "Bearer eyJ-token"));
+    }
+}
