@@ -251,6 +251,12 @@ pub fn build(
             }
         }
         let price = resolve_price(prices, &d.provider, &d.model, &d.info, p).map(Arc::new);
+        // Anthropic requires max_tokens: default to the model's output limit, as LiteLLM does.
+        if d.provider == "anthropic" && !defaults.contains_key("max_tokens") {
+            if let Some(n) = price.as_ref().and_then(|p| p.max_output_tokens) {
+                defaults.insert("max_tokens".into(), serde_json::json!(n));
+            }
+        }
         if price.is_none() && matches!(backend, Backend::Http(_)) {
             warnings.push(format!(
                 "{}: no price for {}/{} (model_name `{}`): its requests cost 0; set model_info.base_model, \

@@ -17,7 +17,7 @@ fn config(up: &Upstream) -> String {
         "claude-long",
     ] {
         models.push_str(&format!(
-            "  - model_name: {m}\n    litellm_params:\n      model: anthropic/{m}\n      api_base: {}\n      api_key: sk-ant-upstream\n      input_cost_per_token: 0.000003\n      output_cost_per_token: 0.000015\n",
+            "  - model_name: {m}\n    litellm_params:\n      model: anthropic/{m}\n      api_base: {}\n      api_key: sk-ant-upstream\n      input_cost_per_token: 0.000003\n      output_cost_per_token: 0.000015\n    model_info:\n      max_output_tokens: 8192\n",
             up.base()
         ));
     }
@@ -67,6 +67,9 @@ async fn text_tools_and_usage_round_trip() {
     assert_eq!(seen.headers["anthropic-version"], "2023-06-01");
     assert_eq!(seen.body["system"][0]["text"], "be brief");
     assert_eq!(seen.body["max_tokens"], 50);
+    // Without max_tokens, the model's output limit (Anthropic requires the field).
+    post(&gw, json!({"model": "claude-text", "messages": [{"role": "user", "content": "hi"}]})).await;
+    assert_eq!(up.last().body["max_tokens"], 8192);
 
     // A full tool round: the model calls a tool, the client answers, the model goes on.
     let tools = json!([{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]);
