@@ -15,6 +15,7 @@ pub mod error;
 pub mod mock;
 pub mod openai_anthropic;
 pub mod openai_azure;
+pub mod openai_gemini;
 pub mod openai_openai;
 pub mod sse;
 
@@ -139,6 +140,8 @@ pub fn chat_provider(provider: &str) -> Option<&'static dyn ChatProvider> {
         Some(&openai_anthropic::Anthropic)
     } else if provider == "azure" {
         Some(&openai_azure::Azure)
+    } else if provider == "gemini" {
+        Some(&openai_gemini::Gemini)
     } else {
         None
     }
@@ -149,6 +152,7 @@ pub fn default_api_base(provider: &str) -> Option<&'static str> {
     match provider {
         "openai" => Some(openai_openai::DEFAULT_API_BASE),
         "anthropic" => Some(openai_anthropic::DEFAULT_API_BASE),
+        "gemini" => Some(openai_gemini::DEFAULT_API_BASE),
         other => compat::lookup(other).and_then(|p| p.api_base),
     }
 }
@@ -159,6 +163,7 @@ pub fn api_key_env(provider: &str) -> Option<&'static str> {
         "openai" => Some("OPENAI_API_KEY"),
         "anthropic" => Some("ANTHROPIC_API_KEY"),
         "azure" => Some("AZURE_API_KEY"),
+        "gemini" => Some("GEMINI_API_KEY"),
         other => compat::lookup(other).and_then(|p| p.api_key_env),
     }
 }

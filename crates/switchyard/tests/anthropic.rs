@@ -68,7 +68,11 @@ async fn text_tools_and_usage_round_trip() {
     assert_eq!(seen.body["system"][0]["text"], "be brief");
     assert_eq!(seen.body["max_tokens"], 50);
     // Without max_tokens, the model's output limit (Anthropic requires the field).
-    post(&gw, json!({"model": "claude-text", "messages": [{"role": "user", "content": "hi"}]})).await;
+    post(
+        &gw,
+        json!({"model": "claude-text", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     assert_eq!(up.last().body["max_tokens"], 8192);
 
     // A full tool round: the model calls a tool, the client answers, the model goes on.

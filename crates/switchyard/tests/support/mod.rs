@@ -7,6 +7,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod anthropic;
+pub mod gemini;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -295,6 +296,7 @@ pub async fn start_upstream() -> Upstream {
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/v1beta/models/{action}", post(gemini::generate))
         .route(
             "/openai/deployments/{deployment}/chat/completions",
             post(azure_chat),
