@@ -17,6 +17,7 @@ pub mod openai_anthropic;
 pub mod openai_azure;
 pub mod openai_gemini;
 pub mod openai_openai;
+pub mod openai_vertex;
 pub mod sse;
 
 use bytes::Bytes;
@@ -142,6 +143,8 @@ pub fn chat_provider(provider: &str) -> Option<&'static dyn ChatProvider> {
         Some(&openai_azure::Azure)
     } else if provider == "gemini" {
         Some(&openai_gemini::Gemini)
+    } else if provider == "vertex_ai" {
+        Some(&openai_vertex::Vertex)
     } else {
         None
     }

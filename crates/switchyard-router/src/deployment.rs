@@ -78,6 +78,8 @@ pub struct Deployment {
     pub price: Option<Arc<Price>>,
     /// Cooldown override (`litellm_params.cooldown_time`; zero turns cooldowns off).
     pub cooldown: Option<Duration>,
+    /// Service-account auth (Vertex AI): an access token replaces the key on each call.
+    pub google: Option<Arc<crate::google::GoogleAuth>>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -97,6 +99,72 @@ fn secs(v: f64) -> Duration {
 
 fn value(v: &Option<EnvString>) -> Option<String> {
     v.as_ref().and_then(|s| s.get()).map(str::to_owned)
+}
+
+/// Vertex AI: the publisher base URL (`api_base`, if set, replaces the regional host) and the
+/// service account (`vertex_credentials`: a path, a JSON string or an object; else
+/// `GOOGLE_APPLICATION_CREDENTIALS`), project (`vertex_project`, `VERTEXAI_PROJECT`,
+/// `GOOGLE_CLOUD_PROJECT`, or the key file's) and location (`vertex_location`,
+/// `VERTEXAI_LOCATION`, default `us-central1`).
+fn vertex(
+    config: &Config,
+    d: &switchyard_config::Deployment,
+) -> Result<(String, Arc<crate::google::GoogleAuth>), ConfigError> {
+    let p = &d.params;
+    let text = match &p.vertex_credentials {
+        Some(serde_json::Value::Object(o)) => serde_json::Value::Object(o.clone()).to_string(),
+        Some(serde_json::Value::String(s)) if s.trim_start().starts_with('{') => s.clone(),
+        Some(serde_json::Value::String(s)) => {
+            let path = s
+                .strip_prefix("os.environ/")
+                .and_then(|v| config.env_var(v))
+                .unwrap_or_else(|| s.clone());
+            std::fs::read_to_string(&path).map_err(|e| {
+                d.origin
+                    .error(format!("vertex_credentials: cannot read `{path}`: {e}"))
+            })?
+        }
+        Some(_) => {
+            return Err(d
+                .origin
+                .error("vertex_credentials must be a path, a JSON string or an object"))
+        }
+        None => {
+            let path = config.env_var("GOOGLE_APPLICATION_CREDENTIALS").ok_or_else(|| {
+                d.origin.error("vertex_ai needs vertex_credentials or GOOGLE_APPLICATION_CREDENTIALS (a service-account key file)")
+            })?;
+            std::fs::read_to_string(&path).map_err(|e| {
+                d.origin.error(format!(
+                    "GOOGLE_APPLICATION_CREDENTIALS: cannot read `{path}`: {e}"
+                ))
+            })?
+        }
+    };
+    let account: crate::google::ServiceAccount = serde_json::from_str(&text).map_err(|e| {
+        d.origin.error(format!(
+            "vertex_credentials is not a service-account key: {e}"
+        ))
+    })?;
+    let auth = crate::google::GoogleAuth::new(account).map_err(|e| d.origin.error(e))?;
+    let project = value(&p.vertex_project)
+        .or_else(|| config.env_var("VERTEXAI_PROJECT"))
+        .or_else(|| config.env_var("GOOGLE_CLOUD_PROJECT"))
+        .or_else(|| auth.project().map(str::to_owned))
+        .ok_or_else(|| {
+            d.origin
+                .error("vertex_ai needs vertex_project (or VERTEXAI_PROJECT)")
+        })?;
+    let location = value(&p.vertex_location)
+        .or_else(|| config.env_var("VERTEXAI_LOCATION"))
+        .unwrap_or_else(|| "us-central1".into());
+    let base = match value(&p.api_base) {
+        Some(host) => format!(
+            "{}/v1/projects/{project}/locations/{location}/publishers/google",
+            host.trim_end_matches('/')
+        ),
+        None => providers::openai_vertex::api_base(&project, &location),
+    };
+    Ok((base, Arc::new(auth)))
 }
 
 /// The base URL for a provider when the deployment sets none.
@@ -196,7 +264,7 @@ pub fn build(
             })?),
             None => Backend::Http(providers::chat_provider(&d.provider).ok_or_else(|| {
                 d.origin.error(format!(
-                    "unknown provider `{}` in `{}`; supported: openai and the OpenAI-compatible family ({})",
+                    "unknown provider `{}` in `{}`; supported: openai, anthropic, azure, gemini, vertex_ai and the OpenAI-compatible family ({})",
                     d.provider,
                     p.model,
                     providers::compat::PROVIDERS
@@ -206,6 +274,10 @@ pub fn build(
                         .join(", ")
                 ))
             })?),
+        };
+        let google = match (&backend, d.provider.as_str()) {
+            (Backend::Http(_), "vertex_ai") => Some(vertex(config, d)?),
+            _ => None,
         };
         let api_base = match backend {
             // A mock calls nothing: it has a base URL only when one was written.
@@ -228,6 +300,11 @@ pub fn build(
                 "api_base `{api_base}` must start with http:// or https://"
             )));
         }
+        let api_base = match &google {
+            Some((base, _)) => base.clone(),
+            None => api_base,
+        };
+        let google = google.map(|(_, auth)| auth);
         // An Entra ID token (Azure) travels as a bearer token in place of the key.
         let ad_token = value(&p.azure_ad_token).map(|t| format!("Bearer {t}"));
         let api_key = ad_token
@@ -308,6 +385,7 @@ pub fn build(
             cooldown: p
                 .cooldown_time
                 .map(|c| Duration::from_secs_f64(c.0.clamp(0.0, 86_400.0))),
+            google,
         });
     }
     Ok(out)
@@ -341,5 +419,6 @@ pub fn direct(
         order: u32::MAX,
         price: prices.lookup(provider, model),
         cooldown: None,
+        google: None,
     })
 }

@@ -11,6 +11,7 @@
 pub mod cooldown;
 pub mod deployment;
 pub mod error;
+pub mod google;
 pub mod params;
 pub mod sdk;
 pub mod upstream;
@@ -556,8 +557,20 @@ impl Router {
                 if deployment.price.is_none() {
                     self.note_unpriced(deployment);
                 }
+                // Service-account deployments (Vertex AI) call with a fresh access token.
+                let authed;
+                let target = match &deployment.google {
+                    Some(auth) => {
+                        authed = switchyard_providers::Target {
+                            api_key: Some(auth.token(&self.client).await?),
+                            ..deployment.target.clone()
+                        };
+                        &authed
+                    }
+                    None => &deployment.target,
+                };
                 let up = translator
-                    .chat_request(&deployment.target, &request)
+                    .chat_request(target, &request)
                     .map_err(GatewayError::from_translate)?;
                 let started = Instant::now();
                 if request.is_stream() {

@@ -333,20 +333,35 @@ impl Client {
         body: Bytes,
         timeout: Duration,
     ) -> Result<u16, String> {
+        self.post(url, "application/json", body, timeout)
+            .await
+            .map(|(status, _)| status)
+    }
+
+    /// POSTs a body and returns the status and the answer's body.
+    pub async fn post(
+        &self,
+        url: &str,
+        content_type: &'static str,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<(u16, Bytes), String> {
         let up = UpstreamRequest {
             method: http::Method::POST,
             url: url.to_owned(),
             headers: vec![(
                 http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
+                HeaderValue::from_static(content_type),
             )],
             body,
         };
         let call = async {
             let resp = self.send(up).await.map_err(|e| format!("{e:?}"))?;
             let status = resp.status().as_u16();
-            let _ = read_all(resp.into_body()).await;
-            Ok::<u16, String>(status)
+            let body = read_all(resp.into_body())
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            Ok::<(u16, Bytes), String>((status, body))
         };
         tokio::time::timeout(timeout, call)
             .await

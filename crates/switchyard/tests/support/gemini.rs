@@ -109,3 +109,82 @@ pub async fn generate(
     )
         .into_response()
 }
+
+/// The public half of the test service account's key.
+const TEST_PUBLIC_KEY: &str = include_str!("../fixtures/vertex-test-key.pub.pem");
+
+/// A mock Google token endpoint: checks the signed JWT (RS256, the test key, the cloud-platform
+/// scope, audience = this endpoint) and issues `ya29.mock`.
+pub async fn token(
+    State(st): State<Arc<UpstreamState>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let form: std::collections::HashMap<String, String> = body
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.replace("%3A", ":")))
+        .collect();
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "unsupported_grant_type"}).to_string(),
+        )
+            .into_response();
+    }
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(TEST_PUBLIC_KEY.as_bytes()).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    // The audience is this endpoint's own URL.
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    validation.set_audience(&[format!("http://{host}/token")]);
+    match jsonwebtoken::decode::<Value>(
+        form.get("assertion").map_or("", String::as_str),
+        &key,
+        &validation,
+    ) {
+        Ok(t)
+            if t.claims["scope"] == "https://www.googleapis.com/auth/cloud-platform"
+                && t.claims["iss"] == "sa@test-project.iam.gserviceaccount.com" =>
+        {
+            st.seen.lock().unwrap().push(Seen {
+                headers: HeaderMap::new(),
+                body: json!({"token_request": t.claims}),
+            });
+            (
+                [("content-type", "application/json")],
+                json!({"access_token": "ya29.mock", "expires_in": 3600, "token_type": "Bearer"})
+                    .to_string(),
+            )
+                .into_response()
+        }
+        _ => (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+                .to_string(),
+        )
+            .into_response(),
+    }
+}
+
+/// Vertex AI's generateContent: the Gemini schema under a project path, with a bearer token.
+pub async fn vertex(
+    st: State<Arc<UpstreamState>>,
+    Path((_project, _location, action)): Path<(String, String, String)>,
+    mut headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer ya29.mock") {
+        return error(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials.",
+        );
+    }
+    headers.insert("x-goog-api-key", "via-oauth".parse().unwrap());
+    generate(st, Path(action), headers, body).await
+}

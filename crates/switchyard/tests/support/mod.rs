@@ -297,6 +297,11 @@ pub async fn start_upstream() -> Upstream {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1beta/models/{action}", post(gemini::generate))
+        .route("/token", post(gemini::token))
+        .route(
+            "/v1/projects/{project}/locations/{location}/publishers/google/models/{action}",
+            post(gemini::vertex),
+        )
         .route(
             "/openai/deployments/{deployment}/chat/completions",
             post(azure_chat),

@@ -1,0 +1,124 @@
+//! OpenAI format in, Vertex AI's Gemini models out (`vertex_ai/gemini-…`).
+//!
+//! Vertex serves the same `generateContent` schema as the Gemini API, so bodies, responses,
+//! streams and errors are [`crate::openai_gemini`]'s. What differs: the address
+//! (`{api_base}/models/{model}:generateContent`, where the router has made `api_base`
+//! `https://{location}-aiplatform.googleapis.com/v1/projects/{project}/locations/{location}/publishers/google`)
+//! and the auth, an OAuth access token (`Authorization: Bearer`) that the router obtains from
+//! the deployment's service account and hands over as the key.
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderName, HeaderValue, Method};
+use switchyard_types::ChatCompletionRequest;
+
+use crate::openai_gemini::{self, Gemini};
+use crate::{
+    ChatOutput, ChatProvider, ProviderError, StreamTranslator, Target, TranslateError,
+    UpstreamRequest,
+};
+
+/// The Vertex AI translation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Vertex;
+
+/// The model method URL under a Vertex publisher base.
+pub fn url(api_base: &str, model: &str, stream: bool) -> String {
+    let base = api_base.trim_end_matches('/');
+    if stream {
+        format!("{base}/models/{model}:streamGenerateContent?alt=sse")
+    } else {
+        format!("{base}/models/{model}:generateContent")
+    }
+}
+
+/// The publisher base for a project and location.
+pub fn api_base(project: &str, location: &str) -> String {
+    let host = if location == "global" {
+        "https://aiplatform.googleapis.com".to_owned()
+    } else {
+        format!("https://{location}-aiplatform.googleapis.com")
+    };
+    format!("{host}/v1/projects/{project}/locations/{location}/publishers/google")
+}
+
+fn headers(target: &Target) -> Result<Vec<(HeaderName, HeaderValue)>, TranslateError> {
+    let mut h = vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+    if let Some(token) = target.api_key.as_deref().filter(|k| !k.is_empty()) {
+        let mut v = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
+            TranslateError::Config("access token has characters not allowed in a header".into())
+        })?;
+        v.set_sensitive(true);
+        h.push((AUTHORIZATION, v));
+    }
+    for (name, value) in &target.extra_headers {
+        let n = HeaderName::try_from(name.as_str()).map_err(|_| {
+            TranslateError::Config(format!("extra_headers: `{name}` is not a header name"))
+        })?;
+        let v = HeaderValue::try_from(value.as_str()).map_err(|_| {
+            TranslateError::Config(format!("extra_headers: value of `{name}` is not valid"))
+        })?;
+        h.push((n, v));
+    }
+    Ok(h)
+}
+
+impl ChatProvider for Vertex {
+    fn chat_request(
+        &self,
+        target: &Target,
+        request: &ChatCompletionRequest,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        let body = openai_gemini::request_body(target, request)?;
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: url(&target.api_base, &target.model, request.is_stream()),
+            headers: headers(target)?,
+            body: Bytes::from(
+                serde_json::to_vec(&body).map_err(|e| TranslateError::Invalid(e.to_string()))?,
+            ),
+        })
+    }
+
+    fn chat_response(&self, target: &Target, body: Bytes) -> Result<ChatOutput, ProviderError> {
+        Gemini.chat_response(target, body)
+    }
+
+    fn chat_stream(&self, target: &Target, strip_usage: bool) -> Box<dyn StreamTranslator> {
+        Gemini.chat_stream(target, strip_usage)
+    }
+
+    fn error_response(&self, status: u16, body: &[u8]) -> ProviderError {
+        Gemini.error_response(status, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vertex_addresses_and_bearer_auth() {
+        assert_eq!(
+            api_base("proj", "europe-west4"),
+            "https://europe-west4-aiplatform.googleapis.com/v1/projects/proj/locations/europe-west4/publishers/google"
+        );
+        assert!(api_base("p", "global").starts_with("https://aiplatform.googleapis.com/"));
+        let t = Target {
+            provider: "vertex_ai".into(),
+            model: "gemini-2.5-pro".into(),
+            api_base: api_base("p", "us-central1"),
+            api_key: Some("ya29.token".into()),
+            ..Target::default()
+        };
+        let req: ChatCompletionRequest = serde_json::from_value(serde_json::json!({"model": "x", "stream": true, "messages": [{"role": "user", "content": "hi"}]})).unwrap();
+        let up = Vertex.chat_request(&t, &req).unwrap();
+        assert!(up
+            .url
+            .ends_with("/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse"));
+        assert!(up
+            .headers
+            .iter()
+            .any(|(k, v)| k == AUTHORIZATION && v == "Bearer ya29.token"));
+    }
+}
