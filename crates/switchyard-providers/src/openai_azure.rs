@@ -88,7 +88,12 @@ impl ChatProvider for Azure {
     }
 
     fn error_response(&self, status: u16, body: &[u8]) -> ProviderError {
-        OpenAi.error_response(status, body)
+        let mut e = OpenAi.error_response(status, body);
+        // Azure's content filter speaks of `content_filter`; OpenAI clients expect this code.
+        if e.code.as_deref() == Some("content_filter") {
+            e.code = Some("content_policy_violation".into());
+        }
+        e
     }
 }
 

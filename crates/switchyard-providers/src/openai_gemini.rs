@@ -413,6 +413,19 @@ pub fn gemini_error(status: u16, body: &[u8]) -> ProviderError {
     }
 }
 
+/// A prompt Gemini refused to answer: a content-policy error, as OpenAI reports one.
+fn blocked(reason: &str) -> ProviderError {
+    ProviderError {
+        status: 400,
+        message: format!(
+            "The prompt was blocked by the provider's safety filters (blockReason {reason})."
+        ),
+        kind: Some("invalid_request_error".into()),
+        code: Some("content_policy_violation".into()),
+        param: Some("messages".into()),
+    }
+}
+
 impl ChatProvider for Gemini {
     fn chat_request(
         &self,
@@ -430,6 +443,12 @@ impl ChatProvider for Gemini {
 
     fn chat_response(&self, target: &Target, body: Bytes) -> Result<ChatOutput, ProviderError> {
         let v: Value = serde_json::from_slice(&body).map_err(ProviderError::malformed)?;
+        if let Some(reason) = v
+            .pointer("/promptFeedback/blockReason")
+            .and_then(Value::as_str)
+        {
+            return Err(blocked(reason));
+        }
         let candidates = v
             .get("candidates")
             .and_then(Value::as_array)
@@ -545,6 +564,17 @@ impl GeminiStream {
                 .unwrap_or(500);
             let err = gemini_error(status, v.to_string().as_bytes());
             let body = json!({"error": {"message": err.message, "type": err.kind, "param": null, "code": status.to_string()}});
+            out.events.push(data_event(body.to_string().as_bytes()));
+            out.error = Some(err);
+            self.ended = true;
+            return;
+        }
+        if let Some(reason) = v
+            .pointer("/promptFeedback/blockReason")
+            .and_then(Value::as_str)
+        {
+            let err = blocked(reason);
+            let body = json!({"error": {"message": err.message, "type": err.kind, "param": err.param, "code": err.code}});
             out.events.push(data_event(body.to_string().as_bytes()));
             out.error = Some(err);
             self.ended = true;

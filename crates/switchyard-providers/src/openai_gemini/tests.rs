@@ -209,3 +209,21 @@ fn errors_keep_status_and_message() {
     let e = gemini_error(429, br#"[{"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}}]"#);
     assert_eq!((e.status, e.message.as_str()), (429, "Resource exhausted"));
 }
+
+#[test]
+fn a_blocked_prompt_is_a_content_policy_error() {
+    let body = json!({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 4}});
+    let e = Gemini
+        .chat_response(&target(), Bytes::from(body.to_string()))
+        .unwrap_err();
+    assert_eq!(
+        (e.status, e.code.as_deref()),
+        (400, Some("content_policy_violation"))
+    );
+    let mut s = Gemini.chat_stream(&target(), false);
+    let out = s.push(format!("data: {body}\n\n").as_bytes());
+    assert_eq!(
+        out.error.unwrap().code.as_deref(),
+        Some("content_policy_violation")
+    );
+}
