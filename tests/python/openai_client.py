@@ -55,6 +55,30 @@ def stream_with_usage():
     assert usage is not None and usage.completion_tokens == 3
 
 
+
+@case
+def translating_providers():
+    tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
+    for model, expected in [("claude-text", "You said: hi"), ("gemini-text", "You said: hi"), ("azure-echo", "echo")]:
+        r = client.chat.completions.create(model=model, messages=MSGS)
+        assert r.choices[0].message.content == expected, (model, r)
+        assert r.usage.total_tokens > 0, (model, r.usage)
+        text = ""
+        for chunk in client.chat.completions.create(model=model, messages=MSGS, stream=True):
+            if chunk.choices:
+                text += chunk.choices[0].delta.content or ""
+        assert text == (expected if model != "azure-echo" else "abc"), (model, text)
+    for model in ["claude-tool", "gemini-tool"]:
+        r = client.chat.completions.create(model=model, messages=MSGS, tools=tools)
+        call = r.choices[0].message.tool_calls[0]
+        assert call.function.name == "lookup", (model, r)
+        assert r.choices[0].finish_reason == "tool_calls", (model, r)
+        args = ""
+        for chunk in client.chat.completions.create(model=model, messages=MSGS, tools=tools, stream=True):
+            if chunk.choices and chunk.choices[0].delta.tool_calls:
+                args += chunk.choices[0].delta.tool_calls[0].function.arguments or ""
+        assert args.replace(" ", "") == '{"q":"x"}', (model, args)
+
 @case
 def tool_calls():
     r = client.chat.completions.create(

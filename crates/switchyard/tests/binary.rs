@@ -203,9 +203,28 @@ async fn official_openai_python_client() {
         return;
     };
     let up = start_upstream().await;
+    // The translating providers too, each against its own mock wire format.
+    let host = format!("http://{}", up.addr);
+    let mut models = String::new();
+    for (name, model) in [
+        ("claude-text", "anthropic/claude-text"),
+        ("claude-tool", "anthropic/claude-tool"),
+        ("gemini-text", "gemini/gemini-text"),
+        ("gemini-tool", "gemini/gemini-tool"),
+        ("azure-echo", "azure/echo"),
+    ] {
+        let base = if model.starts_with("anthropic/") {
+            up.base()
+        } else {
+            host.clone()
+        };
+        models.push_str(&format!(
+            "  - model_name: {name}\n    litellm_params:\n      model: {model}\n      api_base: {base}\n      api_key: provider-key\n"
+        ));
+    }
     let path = temp_config(
         "py",
-        &config_for(&up, "general_settings:\n  master_key: sk-py\n"),
+        &config_with_models(&up, &models, "general_settings:\n  master_key: sk-py\n"),
     );
     let (mut child, base) = spawn(&path, &[]);
     let script = concat!(
@@ -230,5 +249,5 @@ async fn official_openai_python_client() {
         out.status.success(),
         "openai client cases failed:\n{stdout}"
     );
-    assert!(stdout.contains("8 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
 }
