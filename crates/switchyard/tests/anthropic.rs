@@ -15,6 +15,7 @@ fn config(up: &Upstream) -> String {
         "claude-tool",
         "claude-overloaded",
         "claude-long",
+        "claude-busy",
     ] {
         models.push_str(&format!(
             "  - model_name: {m}\n    litellm_params:\n      model: anthropic/{m}\n      api_base: {}\n      api_key: sk-ant-upstream\n      input_cost_per_token: 0.000003\n      output_cost_per_token: 0.000015\n    model_info:\n      max_output_tokens: 8192\n",
@@ -174,6 +175,15 @@ async fn provider_errors_are_mapped() {
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["code"], "context_length_exceeded");
+    let r = post(
+        &gw,
+        json!({"model": "claude-busy", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "7", "Retry-After kept");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "rate_limit_error");
     // A parameter Anthropic cannot take: a clear 400 before any call.
     let before = up.count();
     let r = post(
@@ -188,4 +198,23 @@ async fn provider_errors_are_mapped() {
         .unwrap()
         .contains("drop_params"));
     assert_eq!(up.count(), before);
+}
+
+#[tokio::test]
+async fn a_rejected_key_is_an_authentication_error() {
+    let up = start_upstream().await;
+    let models = format!(
+        "  - model_name: claude-bad-key\n    litellm_params:\n      model: anthropic/claude-text\n      api_base: {}\n      api_key: sk-ant-revoked\n",
+        up.base()
+    );
+    let gw = start_gateway(&config_with_models(&up, &models, "")).await;
+    let r = post(
+        &gw,
+        json!({"model": "claude-bad-key", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "authentication_error");
+    assert!(!v.to_string().contains("sk-ant-revoked"));
 }

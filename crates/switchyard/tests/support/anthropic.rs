@@ -29,6 +29,12 @@ fn validate(headers: &HeaderMap, body: &Value) -> Option<String> {
     if headers.get("x-api-key").is_none() {
         return Some("x-api-key header is required".into());
     }
+    if headers
+        .get("x-api-key")
+        .is_some_and(|k| k == "sk-ant-revoked")
+    {
+        return Some("AUTH".into());
+    }
     if headers.get("anthropic-version").is_none() {
         return Some("anthropic-version header is required".into());
     }
@@ -102,11 +108,23 @@ pub async fn messages(
         body: body.clone(),
     });
     if let Some(msg) = validate(&headers, &body) {
+        if msg == "AUTH" {
+            return error(401, "authentication_error", "invalid x-api-key");
+        }
         return error(400, "invalid_request_error", &msg);
     }
     let model = body["model"].as_str().unwrap_or("").to_owned();
     match model.as_str() {
         "claude-overloaded" => return error(529, "overloaded_error", "Overloaded"),
+        "claude-busy" => {
+            let mut r = error(
+                429,
+                "rate_limit_error",
+                "Number of request tokens has exceeded your per-minute rate limit",
+            );
+            r.headers_mut().insert("retry-after", "7".parse().unwrap());
+            return r;
+        }
         "claude-long" => {
             return error(
                 400,
