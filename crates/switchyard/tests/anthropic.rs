@@ -218,3 +218,38 @@ async fn a_rejected_key_is_an_authentication_error() {
     assert_eq!(v["error"]["type"], "authentication_error");
     assert!(!v.to_string().contains("sk-ant-revoked"));
 }
+
+#[tokio::test]
+async fn images_and_json_mode_reach_anthropic_in_its_format() {
+    let up = start_upstream().await;
+    let gw = start_gateway(&config(&up)).await;
+    let r = post(
+        &gw,
+        json!({"model": "claude-text", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "describe"},
+            {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQ"}}
+        ]}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let sent = up.last().body;
+    assert_eq!(
+        sent["messages"][0]["content"][1]["source"],
+        json!({"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQ"})
+    );
+
+    // JSON mode: a forced tool whose input comes back as the content.
+    let r = post(&gw, json!({"model": "claude-tool", "messages": [{"role": "user", "content": "json please"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object", "properties": {"q": {"type": "string"}}}}}})).await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(v["choices"][0]["message"]["content"].as_str().unwrap())
+            .unwrap(),
+        json!({"q": "x"})
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        up.last().body["tool_choice"],
+        json!({"type": "tool", "name": "json_tool_call"})
+    );
+}

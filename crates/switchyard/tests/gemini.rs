@@ -98,3 +98,29 @@ async fn gemini_text_tools_streams_and_errors() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["type"], "RESOURCE_EXHAUSTED");
 }
+
+#[tokio::test]
+async fn images_and_json_mode_reach_gemini_in_its_format() {
+    let up = start_upstream().await;
+    let gw = start_gateway(&config(&up)).await;
+    let r = post(
+        &gw,
+        json!({"model": "gemini-text",
+        "response_format": {"type": "json_object"},
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "describe"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}}
+        ]}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let sent = up.last().body;
+    assert_eq!(
+        sent["contents"][0]["parts"][1],
+        json!({"inlineData": {"mimeType": "image/png", "data": "iVBORw0K"}})
+    );
+    assert_eq!(
+        sent["generationConfig"]["responseMimeType"],
+        "application/json"
+    );
+}
