@@ -133,6 +133,23 @@ pub trait ChatProvider: Send + Sync {
     fn error_response(&self, status: u16, body: &[u8]) -> ProviderError;
 }
 
+/// Appends a deployment's `extra_headers`, refusing names or values HTTP cannot carry.
+pub(crate) fn push_extra_headers(
+    target: &Target,
+    h: &mut Vec<(HeaderName, HeaderValue)>,
+) -> Result<(), TranslateError> {
+    for (name, value) in &target.extra_headers {
+        let n = HeaderName::try_from(name.as_str()).map_err(|_| {
+            TranslateError::Config(format!("extra_headers: `{name}` is not a header name"))
+        })?;
+        let v = HeaderValue::try_from(value.as_str()).map_err(|_| {
+            TranslateError::Config(format!("extra_headers: value of `{name}` is not valid"))
+        })?;
+        h.push((n, v));
+    }
+    Ok(())
+}
+
 /// The translation for a provider name, or `None` when Switchyard does not know it.
 pub fn chat_provider(provider: &str) -> Option<&'static dyn ChatProvider> {
     if provider == "openai" || compat::lookup(provider).is_some() {

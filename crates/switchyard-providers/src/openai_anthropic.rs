@@ -350,15 +350,7 @@ fn headers(target: &Target) -> Result<Vec<(HeaderName, HeaderValue)>, TranslateE
         v.set_sensitive(true);
         h.push((HeaderName::from_static("x-api-key"), v));
     }
-    for (name, value) in &target.extra_headers {
-        let n = HeaderName::try_from(name.as_str()).map_err(|_| {
-            TranslateError::Config(format!("extra_headers: `{name}` is not a header name"))
-        })?;
-        let v = HeaderValue::try_from(value.as_str()).map_err(|_| {
-            TranslateError::Config(format!("extra_headers: value of `{name}` is not valid"))
-        })?;
-        h.push((n, v));
-    }
+    crate::push_extra_headers(target, &mut h)?;
     Ok(h)
 }
 
