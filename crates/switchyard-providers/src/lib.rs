@@ -133,6 +133,35 @@ pub trait ChatProvider: Send + Sync {
     fn error_response(&self, status: u16, body: &[u8]) -> ProviderError;
 }
 
+/// A tool call's arguments as JSON (an empty string is `{}`); not JSON is the client's error.
+pub(crate) fn tool_call_args(
+    call: &switchyard_types::ToolCall,
+) -> Result<serde_json::Value, TranslateError> {
+    if call.function.arguments.trim().is_empty() {
+        return Ok(serde_json::json!({}));
+    }
+    serde_json::from_str(&call.function.arguments).map_err(|e| {
+        TranslateError::Invalid(format!(
+            "tool call {} has arguments that are not JSON: {e}",
+            call.id
+        ))
+    })
+}
+
+/// A base64 data URL as (media type, data); `None` for any other URL.
+pub(crate) fn data_url(url: &str) -> Result<Option<(&str, &str)>, TranslateError> {
+    let Some(rest) = url.strip_prefix("data:") else {
+        return Ok(None);
+    };
+    let (meta, data) = rest.split_once(',').ok_or_else(|| {
+        TranslateError::Invalid("an image data URL needs a comma before the data".into())
+    })?;
+    let mime = meta.strip_suffix(";base64").ok_or_else(|| {
+        TranslateError::Invalid("image data URLs must be base64 (data:<type>;base64,<data>)".into())
+    })?;
+    Ok(Some((mime, data)))
+}
+
 /// Appends a deployment's `extra_headers`, refusing names or values HTTP cannot carry.
 pub(crate) fn push_extra_headers(
     target: &Target,

@@ -78,14 +78,8 @@ fn part_block(part: &switchyard_types::ContentPart) -> Result<Option<Value>, Tra
                 .as_ref()
                 .map(|u| u.url.as_str())
                 .ok_or_else(|| invalid("an image_url part needs image_url.url"))?;
-            let source = match url.strip_prefix("data:") {
-                Some(rest) => {
-                    let (meta, data) = rest.split_once(',').ok_or_else(|| {
-                        invalid("an image data URL needs a comma before the data")
-                    })?;
-                    let media_type = meta.strip_suffix(";base64").ok_or_else(|| {
-                        invalid("image data URLs must be base64 (data:<type>;base64,<data>)")
-                    })?;
+            let source = match crate::data_url(url)? {
+                Some((media_type, data)) => {
                     json!({"type": "base64", "media_type": media_type, "data": data})
                 }
                 None => json!({"type": "url", "url": url}),
@@ -127,16 +121,7 @@ fn convert_messages(messages: &[ChatMessage]) -> Result<(Vec<Value>, Vec<Value>)
             Role::Assistant => {
                 let mut blocks = content_blocks(&m.content)?;
                 for call in m.tool_calls.iter().flatten() {
-                    let input: Value = if call.function.arguments.trim().is_empty() {
-                        json!({})
-                    } else {
-                        serde_json::from_str(&call.function.arguments).map_err(|e| {
-                            invalid(format!(
-                                "tool call {} has arguments that are not JSON: {e}",
-                                call.id
-                            ))
-                        })?
-                    };
+                    let input = crate::tool_call_args(call)?;
                     blocks.push(json!({"type": "tool_use", "id": call.id, "name": call.function.name, "input": input}));
                 }
                 ("assistant", blocks)

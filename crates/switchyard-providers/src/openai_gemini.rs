@@ -98,15 +98,9 @@ fn parts_of(content: &Option<MessageContent>) -> Result<Vec<Value>, TranslateErr
                             .as_ref()
                             .map(|u| u.url.as_str())
                             .ok_or_else(|| invalid("an image_url part needs image_url.url"))?;
-                        match url.strip_prefix("data:") {
-                            Some(rest) => {
-                                let (meta, data) = rest.split_once(',').ok_or_else(|| {
-                                    invalid("an image data URL needs a comma before the data")
-                                })?;
-                                let mime = meta.strip_suffix(";base64").ok_or_else(|| {
-                                    invalid("image data URLs must be base64")
-                                })?;
-                                out.push(json!({"inlineData": {"mimeType": mime, "data": data}}));
+                        match crate::data_url(url)? {
+                            Some((mime, data)) => {
+                                out.push(json!({"inlineData": {"mimeType": mime, "data": data}}))
                             }
                             None => out.push(
                                 json!({"fileData": {"mimeType": mime_from_url(url), "fileUri": url}}),
@@ -141,16 +135,7 @@ fn convert(messages: &[ChatMessage]) -> Result<(Vec<Value>, Vec<Value>), Transla
             Role::Assistant => {
                 let mut parts = parts_of(&m.content)?;
                 for c in m.tool_calls.iter().flatten() {
-                    let args: Value = if c.function.arguments.trim().is_empty() {
-                        json!({})
-                    } else {
-                        serde_json::from_str(&c.function.arguments).map_err(|e| {
-                            invalid(format!(
-                                "tool call {} has arguments that are not JSON: {e}",
-                                c.id
-                            ))
-                        })?
-                    };
+                    let args = crate::tool_call_args(c)?;
                     names.push((c.id.clone(), c.function.name.clone()));
                     parts.push(json!({"functionCall": {"name": c.function.name, "args": args}}));
                 }
