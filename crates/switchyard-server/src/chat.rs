@@ -254,6 +254,35 @@ impl Settle {
                 })
                 .inc();
         }
+        if let Some(p) = self.owner.caller.as_ref().and_then(Caller::principal) {
+            let k = &p.key.record;
+            let team = p.team.as_ref().map(|t| &t.record);
+            let alias = k.key_alias.clone().unwrap_or_default();
+            m.key_requests
+                .get_or_create(&crate::telemetry::KeyLabels {
+                    end_user: String::new(),
+                    hashed_api_key: p.hash.to_string(),
+                    api_key_alias: alias.clone(),
+                    requested_model: self.requested_model.clone(),
+                    model: meta.map(|m| m.model_group.clone()).unwrap_or_default(),
+                    team: k.team_id.clone().unwrap_or_default(),
+                    team_alias: team.and_then(|t| t.team_alias.clone()).unwrap_or_default(),
+                    user: k.user_id.clone().unwrap_or_default(),
+                })
+                .inc();
+            let key_headers = self.owner.admitted.as_ref().and_then(|a| a.key.as_ref());
+            if let Some(max) = key_headers.and_then(|h| h.max_budget) {
+                let labels = crate::telemetry::BudgetLabels {
+                    hashed_api_key: p.hash.to_string(),
+                    api_key_alias: alias,
+                };
+                let spent = key_headers.map_or(0.0, |h| h.spend) + o.cost_usd();
+                m.key_max_budget.get_or_create(&labels).set(max);
+                m.key_budget_remaining
+                    .get_or_create(&labels)
+                    .set(max - spent);
+            }
+        }
         let Some(meta) = meta else { return };
         // Configured deployments have their series ready; a directly addressed one (SDK use)
         // resolves it here.
@@ -281,7 +310,14 @@ impl Settle {
         let upstream = meta.upstream_latency.as_secs_f64();
         series.total_latency.observe(total);
         series.llm_api_latency.observe(upstream);
-        if !self.stream {
+        if self.stream {
+            // For a stream the router's upstream time is the wait for the first bytes.
+            m.ttft
+                .get_or_create(&crate::telemetry::LatencyLabels {
+                    model_group: meta.model_group.clone(),
+                })
+                .observe(upstream);
+        } else {
             series.overhead_latency.observe((total - upstream).max(0.0));
         }
     }

@@ -166,6 +166,14 @@ async fn method_not_allowed(req: Request<axum::body::Body>) -> error::ApiError {
 /// `GET /metrics`: Prometheus text format (public unless
 /// `litellm_settings.require_auth_for_metrics_endpoint`, as LiteLLM).
 async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>>) -> Response {
+    let m = &state.metrics;
+    let spend = state.governor.accounting();
+    m.spend_queue
+        .set(i64::try_from(spend.queued_logs()).unwrap_or(i64::MAX));
+    m.spend_dropped
+        .set(i64::try_from(spend.dropped_logs()).unwrap_or(i64::MAX));
+    m.limits_shared
+        .set(i64::from(state.governor.limits_shared()));
     (
         [(
             axum::http::header::CONTENT_TYPE,

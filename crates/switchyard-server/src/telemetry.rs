@@ -53,6 +53,37 @@ pub struct ModelLabels {
     pub api_provider: String,
 }
 
+/// Labels of a request by who made it (LiteLLM's `litellm_requests_metric`). `end_user` is left
+/// empty: any string a client sends would make a new series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyLabels {
+    /// End user (always empty here; see above).
+    pub end_user: String,
+    /// SHA-256 of the virtual key.
+    pub hashed_api_key: String,
+    /// The key's alias.
+    pub api_key_alias: String,
+    /// The model name the client sent.
+    pub requested_model: String,
+    /// The model group that served it.
+    pub model: String,
+    /// The key's team.
+    pub team: String,
+    /// The team's alias.
+    pub team_alias: String,
+    /// The key's user.
+    pub user: String,
+}
+
+/// Labels of a key's budget gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BudgetLabels {
+    /// SHA-256 of the virtual key.
+    pub hashed_api_key: String,
+    /// The key's alias.
+    pub api_key_alias: String,
+}
+
 /// Labels of latency histograms.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LatencyLabels {
@@ -117,6 +148,20 @@ pub struct Metrics {
     pub overhead_latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     /// `switchyard_unpriced_requests`: answered by a model with no price (cost 0).
     pub unpriced: Family<ModelLabels, Counter>,
+    /// `litellm_requests_metric`: requests by key, team and user.
+    pub key_requests: Family<KeyLabels, Counter>,
+    /// `litellm_llm_api_time_to_first_token_metric` (seconds, streams).
+    pub ttft: Family<LatencyLabels, Histogram, fn() -> Histogram>,
+    /// `litellm_remaining_api_key_budget_metric` (USD).
+    pub key_budget_remaining: Family<BudgetLabels, Gauge<f64, AtomicU64>>,
+    /// `litellm_api_key_max_budget_metric` (USD).
+    pub key_max_budget: Family<BudgetLabels, Gauge<f64, AtomicU64>>,
+    /// `litellm_in_memory_spend_update_queue_size`: spend log rows waiting to be written.
+    pub spend_queue: Gauge,
+    /// `switchyard_spend_logs_dropped`: rows dropped because the queue was full (totals kept).
+    pub spend_dropped: Gauge,
+    /// `switchyard_limits_shared`: 1 while limits are counted in Redis.
+    pub limits_shared: Gauge,
 }
 
 impl Default for Metrics {
@@ -141,6 +186,48 @@ impl Metrics {
         let overhead_latency =
             Family::new_with_constructor(overhead_histogram as fn() -> Histogram);
         let unpriced = Family::<ModelLabels, Counter>::default();
+        let key_requests = Family::<KeyLabels, Counter>::default();
+        let ttft = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let key_budget_remaining = Family::<BudgetLabels, Gauge<f64, AtomicU64>>::default();
+        let key_max_budget = Family::<BudgetLabels, Gauge<f64, AtomicU64>>::default();
+        let spend_queue = Gauge::default();
+        let spend_dropped = Gauge::default();
+        let limits_shared = Gauge::default();
+        registry.register(
+            "litellm_requests_metric",
+            "Requests by virtual key, team and user",
+            key_requests.clone(),
+        );
+        registry.register(
+            "litellm_llm_api_time_to_first_token_metric",
+            "Seconds to the provider's first stream bytes",
+            ttft.clone(),
+        );
+        registry.register(
+            "litellm_remaining_api_key_budget_metric",
+            "Budget left on a virtual key, USD (current period)",
+            key_budget_remaining.clone(),
+        );
+        registry.register(
+            "litellm_api_key_max_budget_metric",
+            "Budget of a virtual key, USD",
+            key_max_budget.clone(),
+        );
+        registry.register(
+            "litellm_in_memory_spend_update_queue_size",
+            "Spend log rows waiting to be written",
+            spend_queue.clone(),
+        );
+        registry.register(
+            "switchyard_spend_logs_dropped",
+            "Spend log rows dropped because the queue was full (totals are kept)",
+            spend_dropped.clone(),
+        );
+        registry.register(
+            "switchyard_limits_shared",
+            "1 while rate limits and budgets are counted in Redis",
+            limits_shared.clone(),
+        );
         registry.register(
             "litellm_proxy_total_requests_metric",
             "Requests answered by the gateway",
@@ -205,6 +292,13 @@ impl Metrics {
             llm_api_latency,
             overhead_latency,
             unpriced,
+            key_requests,
+            ttft,
+            key_budget_remaining,
+            key_max_budget,
+            spend_queue,
+            spend_dropped,
+            limits_shared,
         }
     }
 

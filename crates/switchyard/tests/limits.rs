@@ -412,3 +412,49 @@ async fn crossing_a_soft_budget_alerts_once_on_slack_and_the_webhook() {
         "never the key"
     );
 }
+
+#[tokio::test]
+async fn metrics_show_keys_budgets_ttft_and_the_spend_queue() {
+    let up = start_upstream().await;
+    let gw = start_gateway(&config(&up, "")).await;
+    let k = key(&gw, json!({"key_alias": "metered", "max_budget": 10.0})).await;
+    assert_eq!(post_with_key(&gw, &k, hello("priced")).await.status(), 200);
+    let mut stream = hello("mock");
+    stream["stream"] = json!(true);
+    post_with_key(&gw, &k, stream).await.text().await.unwrap();
+    let text = client()
+        .get(format!("{}/metrics", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+            .to_owned()
+    };
+    let req = line("litellm_requests_metric_total{");
+    assert!(
+        req.contains("api_key_alias=\"metered\"") && req.contains("requested_model=\"priced\""),
+        "{req}"
+    );
+    assert!(!text.contains(&k), "never the key itself");
+    let remaining: f64 = line("litellm_remaining_api_key_budget_metric{")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(remaining < 10.0 && remaining > 9.9, "{remaining}");
+    assert!(line("litellm_api_key_max_budget_metric{").ends_with(" 10.0"));
+    assert!(
+        text.contains("litellm_llm_api_time_to_first_token_metric_count{model_group=\"mock\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("litellm_in_memory_spend_update_queue_size "));
+    assert!(text.contains("switchyard_limits_shared 0"));
+    gw.stop().await;
+}
