@@ -422,21 +422,35 @@ async fn metrics_show_keys_budgets_ttft_and_the_spend_queue() {
     let mut stream = hello("mock");
     stream["stream"] = json!(true);
     post_with_key(&gw, &k, stream).await.text().await.unwrap();
-    let text = client()
-        .get(format!("{}/metrics", gw.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // A stream's metrics are recorded when its body ends, a moment after the client has it.
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = client()
+            .get(format!("{}/metrics", gw.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("litellm_llm_api_time_to_first_token_metric_count{") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let line = |name: &str| {
         text.lines()
             .find(|l| l.starts_with(name))
             .unwrap_or_else(|| panic!("no {name} in\n{text}"))
             .to_owned()
     };
-    let req = line("litellm_requests_metric_total{");
+    let req = text
+        .lines()
+        .find(|l| {
+            l.starts_with("litellm_requests_metric_total{")
+                && l.contains("requested_model=\"priced\"")
+        })
+        .unwrap_or_else(|| panic!("no key request line in\n{text}"));
     assert!(
         req.contains("api_key_alias=\"metered\"") && req.contains("requested_model=\"priced\""),
         "{req}"
