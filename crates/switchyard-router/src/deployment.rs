@@ -80,6 +80,12 @@ pub struct Deployment {
     pub cooldown: Option<Duration>,
     /// Service-account auth (Vertex AI): an access token replaces the key on each call.
     pub google: Option<Arc<crate::google::GoogleAuth>>,
+    /// Requests per minute it may take (`litellm_params.rpm`).
+    pub rpm: Option<u64>,
+    /// Tokens per minute it may take (`litellm_params.tpm`).
+    pub tpm: Option<u64>,
+    /// Live numbers: in flight, latency, this minute's usage.
+    pub stats: Arc<crate::strategy::Stats>,
 }
 
 impl std::fmt::Debug for Deployment {
@@ -386,6 +392,9 @@ pub fn build(
                 .cooldown_time
                 .map(|c| Duration::from_secs_f64(c.0.clamp(0.0, 86_400.0))),
             google,
+            rpm: p.rpm.map(|r| r.0),
+            tpm: p.tpm.map(|t| t.0),
+            stats: Arc::default(),
         });
     }
     Ok(out)
@@ -420,5 +429,8 @@ pub fn direct(
         price: prices.lookup(provider, model),
         cooldown: None,
         google: None,
+        rpm: None,
+        tpm: None,
+        stats: Arc::default(),
     })
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod google;
 pub mod params;
 pub mod sdk;
+pub mod strategy;
 pub mod upstream;
 
 use std::collections::HashMap;
@@ -139,6 +140,7 @@ pub struct Router {
     client: upstream::Client,
     prices: Arc<PriceTable>,
     cooldowns: cooldown::Cooldowns,
+    strategy: strategy::Strategy,
     unpriced_warned: Mutex<HashSet<String>>,
     unpriced_requests: AtomicU64,
 }
@@ -196,6 +198,17 @@ impl Router {
             }
         }
         let cooldowns = cooldown::Cooldowns::new(&config, groups.values().flatten().map(|d| &**d));
+        let rs = &config.file.router_settings;
+        let strategy = strategy::Strategy::parse(
+            rs.routing_strategy.as_deref(),
+            rs.routing_strategy_args.as_ref(),
+        )
+        .map_err(|message| ConfigError::Invalid {
+            file: config.source.clone(),
+            key: "router_settings.routing_strategy".into(),
+            line: None,
+            message,
+        })?;
         let client = upstream::Client::new(&config).map_err(|e| ConfigError::Invalid {
             file: config.source.clone(),
             key: "(http client)".into(),
@@ -212,6 +225,7 @@ impl Router {
                 client,
                 prices: Arc::new(prices),
                 cooldowns,
+                strategy,
                 unpriced_warned: Mutex::new(HashSet::new()),
                 unpriced_requests: AtomicU64::new(0),
             },
@@ -446,11 +460,33 @@ impl Router {
                     .take()
                     .ok_or_else(|| GatewayError::internal("request consumed"))?,
             };
+            let busy = deployment.stats.start();
             match self.attempt(&deployment, req, params, opts).await {
                 Ok(mut r) => {
                     match &mut r {
-                        ChatResponse::Complete(c) => c.meta.attempted_retries = attempt,
-                        ChatResponse::Stream(s) => s.meta.attempted_retries = attempt,
+                        ChatResponse::Complete(c) => {
+                            c.meta.attempted_retries = attempt;
+                            deployment.stats.latency(c.meta.upstream_latency);
+                            if let Some(u) = &c.usage {
+                                deployment
+                                    .stats
+                                    .tokens(u.prompt_tokens + u.completion_tokens);
+                            }
+                        }
+                        ChatResponse::Stream(s) => {
+                            s.meta.attempted_retries = attempt;
+                            // Time to first byte; the stream counts as in flight until it ends.
+                            deployment.stats.latency(s.meta.upstream_latency);
+                            let events = std::mem::replace(
+                                &mut s.events,
+                                Box::pin(futures_util::stream::empty()),
+                            );
+                            s.events =
+                                Box::pin(futures_util::StreamExt::map(events, move |item| {
+                                    let _in_flight = &busy;
+                                    item
+                                }));
+                        }
                     }
                     return Ok(r);
                 }
@@ -763,7 +799,8 @@ impl Router {
         self.pick(model)
     }
 
-    /// A deployment of `group` that is not cooling down and not in `avoid`.
+    /// A deployment of `group` that is not cooling down, not in `avoid` and under its
+    /// rpm/tpm, picked by the routing strategy within the best `order` tier.
     fn pick_available(
         &self,
         model: &str,
@@ -774,39 +811,35 @@ impl Router {
             .iter()
             .filter_map(|d| self.cooldowns.remaining(&d.id).map(|r| (d.id.clone(), r)))
             .collect();
-        if cooling.is_empty() && avoid.is_empty() {
-            // The common case: nothing to filter out.
-            return pick_weighted(group).ok_or_else(|| GatewayError::unknown_model(model));
-        }
-        let usable: Vec<Arc<Deployment>> = group
+        let usable: Vec<&Arc<Deployment>> = group
             .iter()
             .filter(|d| !avoid.contains(&d.id) && !cooling.iter().any(|(id, _)| *id == d.id))
-            .cloned()
             .collect();
-        pick_weighted(&usable).ok_or_else(|| cooldown::no_deployments(model, &cooling))
-    }
-}
-
-fn pick_weighted(group: &[Arc<Deployment>]) -> Option<Arc<Deployment>> {
-    let best = group.iter().map(|d| d.order).min()?;
-    let tier: Vec<&Arc<Deployment>> = group.iter().filter(|d| d.order == best).collect();
-    if tier.len() == 1 {
-        return tier.first().map(|d| Arc::clone(d));
-    }
-    let total: f64 = tier.iter().map(|d| d.weight).sum();
-    if total <= 0.0 {
-        return tier
-            .get(fastrand::usize(..tier.len()))
-            .map(|d| Arc::clone(d));
-    }
-    let mut x = fastrand::f64() * total;
-    for d in &tier {
-        if x < d.weight {
-            return Some(Arc::clone(d));
+        if usable.is_empty() {
+            return Err(if group.is_empty() {
+                GatewayError::unknown_model(model)
+            } else {
+                cooldown::no_deployments(model, &cooling)
+            });
         }
-        x -= d.weight;
+        let open: Vec<&Arc<Deployment>> = usable
+            .iter()
+            .copied()
+            .filter(|d| strategy::has_capacity(d))
+            .collect();
+        if open.is_empty() {
+            let mut e = GatewayError::unavailable(format!(
+                "No deployments available for selected model, Try again in 60 seconds. Passed model={model}. Every deployment is at its rpm/tpm limit for this minute."
+            ));
+            e.status = 429;
+            e.reason = "deployments_at_capacity";
+            e.retry_after = Some(Duration::from_secs(60 - unix_now() % 60));
+            return Err(e);
+        }
+        let best = open.iter().map(|d| d.order).min().unwrap_or(u32::MAX);
+        let tier: Vec<&Arc<Deployment>> = open.into_iter().filter(|d| d.order == best).collect();
+        strategy::choose(self.strategy, &tier).ok_or_else(|| GatewayError::unknown_model(model))
     }
-    tier.last().map(|d| Arc::clone(d))
 }
 
 #[cfg(test)]

@@ -1,0 +1,127 @@
+//! Routing strategies and deployment rpm limits, through the gateway.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use serde_json::json;
+use support::*;
+
+fn deployment(up: &Upstream, group: &str, id: &str, model: &str, extra: &str) -> String {
+    format!(
+        "  - model_name: {group}\n    litellm_params:\n      model: openai/{model}\n      api_base: {}\n      api_key: k\n{extra}    model_info:\n      id: {id}\n",
+        up.base()
+    )
+}
+
+async fn gateway(up: &Upstream, models: &str, strategy: &str) -> Gateway {
+    start_gateway(&config_with_models(
+        up,
+        models,
+        &format!("router_settings:\n  routing_strategy: {strategy}\n"),
+    ))
+    .await
+}
+
+async fn served_by(gw: &Gateway, group: &str) -> (u16, String) {
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .json(&json!({"model": group, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    let id = r
+        .headers()
+        .get("x-litellm-model-id")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (r.status().as_u16(), id)
+}
+
+#[tokio::test]
+async fn latency_based_routing_prefers_the_faster_deployment() {
+    let up = start_upstream().await;
+    let models =
+        deployment(&up, "g", "fast", "echo", "") + &deployment(&up, "g", "slow", "hold", "");
+    let gw = gateway(&up, &models, "latency-based-routing").await;
+    // Each is tried once (no sample yet), then the fast one wins.
+    let mut first = vec![served_by(&gw, "g").await.1, served_by(&gw, "g").await.1];
+    first.sort();
+    assert_eq!(first, ["fast", "slow"]);
+    for _ in 0..6 {
+        assert_eq!(served_by(&gw, "g").await.1, "fast");
+    }
+}
+
+#[tokio::test]
+async fn least_busy_spreads_concurrent_requests() {
+    let up = start_upstream().await;
+    let models = deployment(&up, "g", "a", "hold", "") + &deployment(&up, "g", "b", "hold", "");
+    let gw = gateway(&up, &models, "least-busy").await;
+    for _ in 0..3 {
+        let (x, y) = tokio::join!(served_by(&gw, "g"), served_by(&gw, "g"));
+        let mut ids = vec![x.1, y.1];
+        ids.sort();
+        assert_eq!(
+            ids,
+            ["a", "b"],
+            "the idle deployment takes the second request"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cost_based_routing_picks_the_cheapest() {
+    let up = start_upstream().await;
+    let price =
+        |i: f64| format!("      input_cost_per_token: {i}\n      output_cost_per_token: {i}\n");
+    let models = deployment(&up, "g", "pricey", "echo", &price(0.00002))
+        + &deployment(&up, "g", "cheap", "echo", &price(0.000001));
+    let gw = gateway(&up, &models, "cost-based-routing").await;
+    for _ in 0..5 {
+        assert_eq!(served_by(&gw, "g").await.1, "cheap");
+    }
+}
+
+#[tokio::test]
+async fn deployment_rpm_is_never_exceeded() {
+    let up = start_upstream().await;
+    let models = deployment(&up, "g", "small", "echo", "      rpm: 2\n")
+        + &deployment(&up, "g", "big", "echo", "      rpm: 1000\n")
+        + &deployment(&up, "solo", "only", "echo", "      rpm: 1\n");
+    let gw = gateway(&up, &models, "usage-based-routing-v2").await;
+    let mut small = 0;
+    for _ in 0..10 {
+        let (s, id) = served_by(&gw, "g").await;
+        assert_eq!(s, 200);
+        small += usize::from(id == "small");
+    }
+    assert!(small <= 2, "small served {small}");
+    assert_eq!(served_by(&gw, "solo").await.0, 200);
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .json(&json!({"model": "solo", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn an_unknown_strategy_is_a_config_error() {
+    let up = start_upstream().await;
+    let cfg = config_with_models(
+        &up,
+        "",
+        "router_settings:\n  routing_strategy: fastest-please\n",
+    );
+    let loaded = switchyard::config::parse(&cfg, "r.yaml").unwrap();
+    let err = switchyard::Router::from_config(loaded.config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("routing_strategy") && err.contains("fastest-please"),
+        "{err}"
+    );
+}
