@@ -294,6 +294,9 @@ impl Router {
         if let Some(group) = self.deployments(model) {
             return self.pick_available(model, group, &[]);
         }
+        if let Some(group) = self.wildcard(model) {
+            return self.pick_available(model, &group, &[]);
+        }
         if self.allow_direct {
             if let Some((provider, id)) = switchyard_config::split_provider(model, None) {
                 if let Some(d) =
@@ -304,6 +307,38 @@ impl Router {
             }
         }
         Err(GatewayError::unknown_model(model))
+    }
+
+    /// The deployments of the most specific wildcard group (`openai/*`, `claude-*`, `*`) that
+    /// matches `model`, made concrete: the `*` of each deployment's model becomes the part
+    /// of the name the wildcard matched. The concrete deployments share the wildcard's
+    /// id (cooldowns) and live numbers.
+    fn wildcard(&self, model: &str) -> Option<Vec<Arc<Deployment>>> {
+        let (pattern, matched) = self
+            .groups
+            .keys()
+            .filter_map(|p| {
+                let (pre, post) = p.split_once('*')?;
+                let rest = model.strip_prefix(pre)?.strip_suffix(post)?;
+                Some((p, rest))
+            })
+            .max_by_key(|(p, _)| p.len())?;
+        let group = self.groups.get(pattern)?;
+        Some(
+            group
+                .iter()
+                .map(|d| {
+                    let mut c = (**d).clone();
+                    if c.target.model.contains('*') {
+                        c.target.model = c.target.model.replace('*', matched);
+                        if c.price.is_none() {
+                            c.price = self.prices.lookup(&c.target.provider, &c.target.model);
+                        }
+                    }
+                    Arc::new(c)
+                })
+                .collect(),
+        )
     }
 
     /// Runs a chat completion: route, then one attempt.

@@ -125,3 +125,41 @@ async fn an_unknown_strategy_is_a_config_error() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn wildcard_groups_route_any_matching_name() {
+    let up = start_upstream().await;
+    let models = format!(
+        "  - model_name: \"openai/*\"\n    litellm_params:\n      model: \"openai/*\"\n      api_base: {}\n      api_key: k\n  - model_name: \"team-*\"\n    litellm_params:\n      model: \"openai/*\"\n      api_base: {}\n      api_key: k\n",
+        up.base(),
+        up.base()
+    );
+    let gw = start_gateway(&config_with_models(&up, &models, "")).await;
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .json(&json!({"model": "openai/echo", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        up.last().body["model"],
+        "echo",
+        "the matched part becomes the model"
+    );
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .json(&json!({"model": "team-tools", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(up.last().body["model"], "tools");
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .json(&json!({"model": "anthropic/x", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "no wildcard matches");
+}
