@@ -478,6 +478,16 @@ impl Router {
         params: &GatewayParams,
         opts: &CallOptions,
     ) -> Result<ChatResponse, GatewayError> {
+        let rs = &self.config.file.router_settings;
+        let policy = rs
+            .model_group_retry_policy
+            .as_ref()
+            .and_then(|m| m.get(&request.model))
+            .or(rs.retry_policy.as_ref());
+        // Retries allowed for any error class: how long a copy of the request is kept.
+        let cap = policy
+            .map_or(retries, |p| retry_policy_max(p).max(retries))
+            .min(MAX_RETRIES);
         let mut request = Some(request);
         let mut tried: Vec<String> = Vec::new();
         let mut attempt = 0u32;
@@ -487,7 +497,7 @@ impl Router {
                 .map(|r| r.model.clone())
                 .unwrap_or_default();
             let deployment = self.pick_avoiding(&model, &tried)?;
-            let last = attempt >= retries;
+            let last = attempt >= cap;
             // Keep a copy while another attempt may need it; the last attempt takes it.
             let req = match (last, request.as_ref()) {
                 (false, Some(r)) => r.clone(),
@@ -525,7 +535,11 @@ impl Router {
                     }
                     return Ok(r);
                 }
-                Err(e) if e.retryable && !last => {
+                Err(e)
+                    if e.retryable
+                        && !last
+                        && attempt < policy.map_or(retries, |p| retry_limit(p, &e, retries)) =>
+                {
                     self.note_failure(&model, &deployment, &e);
                     tried.push(deployment.id.clone());
                     let elsewhere = self
@@ -779,6 +793,51 @@ enum ErrorClass {
     ClientError,
     /// Provider, transport or capacity trouble.
     Other,
+}
+
+fn policy_value(v: &Option<switchyard_config::Scalar<u32>>) -> Option<u32> {
+    v.as_ref().map(|n| n.0)
+}
+
+/// The most retries any error class of a policy allows.
+fn retry_policy_max(p: &switchyard_config::raw::RetryPolicy) -> u32 {
+    [
+        &p.BadRequestErrorRetries,
+        &p.AuthenticationErrorRetries,
+        &p.TimeoutErrorRetries,
+        &p.RateLimitErrorRetries,
+        &p.ContentPolicyViolationErrorRetries,
+        &p.InternalServerErrorRetries,
+        &p.ServiceUnavailableErrorRetries,
+        &p.NotFoundErrorRetries,
+        &p.DefaultRetries,
+    ]
+    .into_iter()
+    .filter_map(policy_value)
+    .max()
+    .unwrap_or(0)
+}
+
+/// Retries a policy allows for this error (`retry_policy`), else `default`.
+fn retry_limit(p: &switchyard_config::raw::RetryPolicy, e: &GatewayError, default: u32) -> u32 {
+    let by_class = if matches!(error_class(e), ErrorClass::ContentPolicy) {
+        &p.ContentPolicyViolationErrorRetries
+    } else {
+        match e.status {
+            400 | 422 => &p.BadRequestErrorRetries,
+            401 | 403 => &p.AuthenticationErrorRetries,
+            404 => &p.NotFoundErrorRetries,
+            408 | 504 => &p.TimeoutErrorRetries,
+            429 => &p.RateLimitErrorRetries,
+            503 => &p.ServiceUnavailableErrorRetries,
+            500..=599 => &p.InternalServerErrorRetries,
+            _ => &p.DefaultRetries,
+        }
+    };
+    policy_value(by_class)
+        .or_else(|| policy_value(&p.DefaultRetries))
+        .unwrap_or(default)
+        .min(MAX_RETRIES)
 }
 
 fn error_class(e: &GatewayError) -> ErrorClass {

@@ -163,3 +163,24 @@ async fn wildcard_groups_route_any_matching_name() {
         .unwrap();
     assert_eq!(r.status(), 400, "no wildcard matches");
 }
+
+#[tokio::test]
+async fn retry_policy_sets_retries_per_error_class() {
+    let up = start_upstream().await;
+    let models = deployment(&up, "flaky", "f", "status-503", "")
+        + &deployment(&up, "limited", "l", "status-429", "");
+    let extra = "router_settings:\n  num_retries: 3\n  retry_policy:\n    ServiceUnavailableErrorRetries: 2\n    RateLimitErrorRetries: 0\n";
+    let gw = start_gateway(&config_with_models(&up, &models, extra)).await;
+    let before = up.count();
+    let (status, _) = served_by(&gw, "flaky").await;
+    assert_eq!(status, 503);
+    assert_eq!(up.count() - before, 3, "1 call + 2 retries for 503s");
+    let before = up.count();
+    let (status, _) = served_by(&gw, "limited").await;
+    assert_eq!(status, 429);
+    assert_eq!(
+        up.count() - before,
+        1,
+        "no retry for 429s by policy, though num_retries is 3"
+    );
+}
