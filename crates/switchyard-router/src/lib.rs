@@ -71,6 +71,22 @@ pub struct CallMeta {
     pub attempted_retries: u32,
     /// Fallback groups tried before this answer (`x-litellm-attempted-fallbacks`).
     pub attempted_fallbacks: u32,
+    /// Why each earlier group failed (`x-litellm-fallback-errors`), in order.
+    pub fallback_errors: Vec<FallbackError>,
+}
+
+/// One failed hop before a fallback answered.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FallbackError {
+    /// What failed, as the client would have seen it.
+    pub message: String,
+    /// The gateway's reason.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The model group that failed.
+    pub param: String,
+    /// The HTTP status.
+    pub code: String,
 }
 
 /// A complete (non-streamed) answer.
@@ -375,6 +391,12 @@ impl Router {
             Err(e) => e,
         };
         let Some(base) = base else { return Err(err) };
+        let mut failed = vec![FallbackError {
+            message: err.message.chars().take(300).collect(),
+            kind: err.reason,
+            param: source.clone(),
+            code: err.status.to_string(),
+        }];
         for (hop, target) in self
             .fallbacks_for(&source, &params, &err)
             .into_iter()
@@ -382,17 +404,27 @@ impl Router {
         {
             tracing::debug!(from = %source, to = %target, reason = err.reason, "falling back");
             let mut req = base.clone();
-            req.model = target;
+            req.model.clone_from(&target);
             match self.try_group(req, retries, &params, opts).await {
                 Ok(mut r) => {
                     let hops = u32::try_from(hop + 1).unwrap_or(u32::MAX);
-                    match &mut r {
-                        ChatResponse::Complete(c) => c.meta.attempted_fallbacks = hops,
-                        ChatResponse::Stream(s) => s.meta.attempted_fallbacks = hops,
-                    }
+                    let meta = match &mut r {
+                        ChatResponse::Complete(c) => &mut c.meta,
+                        ChatResponse::Stream(s) => &mut s.meta,
+                    };
+                    meta.attempted_fallbacks = hops;
+                    meta.fallback_errors = failed;
                     return Ok(r);
                 }
-                Err(e) => err = e,
+                Err(e) => {
+                    failed.push(FallbackError {
+                        message: e.message.chars().take(300).collect(),
+                        kind: e.reason,
+                        param: target,
+                        code: e.status.to_string(),
+                    });
+                    err = e;
+                }
             }
         }
         Err(err)

@@ -403,6 +403,27 @@ fn set_call_headers(
             HeaderName::from_static("x-litellm-attempted-fallbacks"),
             HeaderValue::from(m.attempted_fallbacks),
         );
+        if !m.fallback_errors.is_empty() {
+            // LiteLLM's JSON list of `{message, type, param, code}`; a header carries printable
+            // ASCII only, so anything else becomes `?`.
+            if let Some(v) = serde_json::to_string(&m.fallback_errors)
+                .ok()
+                .map(|j| {
+                    j.chars()
+                        .map(|c| {
+                            if c.is_ascii_graphic() || c == ' ' {
+                                c
+                            } else {
+                                '?'
+                            }
+                        })
+                        .collect::<String>()
+                })
+                .and_then(|j| hv(&j))
+            {
+                headers.insert(HeaderName::from_static("x-litellm-fallback-errors"), v);
+            }
+        }
         if let Some(v) = hv(&m.model_group) {
             headers.insert(HeaderName::from_static("x-litellm-model-group"), v);
         }

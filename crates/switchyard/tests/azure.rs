@@ -54,4 +54,12 @@ async fn azure_deployments_are_addressed_and_authenticated_like_azure() {
     let r = post("az-filtered", false).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-litellm-attempted-fallbacks"], "1");
+    let hops: Value =
+        serde_json::from_str(r.headers()["x-litellm-fallback-errors"].to_str().unwrap()).unwrap();
+    assert_eq!(hops[0]["param"], "az-filtered");
+    assert_eq!(hops[0]["code"], "400");
+    assert!(hops[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("content management policy"));
 }
