@@ -7,6 +7,10 @@
 //! down at once. A group's only deployment never cools down (there is nothing to route to
 //! instead), and `disable_cooldowns` turns the whole mechanism off. Client errors never count.
 //!
+//! `allowed_fails_policy` sets the budget per error class instead (e.g.
+//! `RateLimitErrorAllowedFails: 100`); a class it names is counted on its own and never cools
+//! a deployment down at once.
+//!
 //! The routing check is one atomic load per deployment; the lock is taken only on failure.
 
 use std::collections::HashMap;
@@ -29,6 +33,8 @@ struct Health {
     window: Instant,
     /// Failures in it.
     fails: u32,
+    /// Failures in it by error class, for classes `allowed_fails_policy` names.
+    by_class: HashMap<&'static str, u32>,
 }
 
 #[derive(Debug)]
@@ -44,6 +50,7 @@ pub struct Cooldowns {
     epoch: Instant,
     disabled: bool,
     allowed_fails: u32,
+    policy: Option<switchyard_config::raw::AllowedFailsPolicy>,
     cooldown: Duration,
     entries: HashMap<String, Entry>,
 }
@@ -60,6 +67,7 @@ impl Cooldowns {
                 .allowed_fails
                 .or(l.allowed_fails)
                 .map_or(DEFAULT_ALLOWED_FAILS, |a| a.0),
+            policy: r.allowed_fails_policy.clone(),
             cooldown: Duration::from_secs_f64(
                 r.cooldown_time
                     .or(l.cooldown_time)
@@ -73,6 +81,7 @@ impl Cooldowns {
                         health: Mutex::new(Health {
                             window: epoch,
                             fails: 0,
+                            by_class: HashMap::new(),
                         }),
                     };
                     (d.id.clone(), entry)
@@ -104,7 +113,8 @@ impl Cooldowns {
         if cooldown.is_zero() {
             return;
         }
-        let immediate = matches!(e.status, 401 | 403 | 404 | 429);
+        let by_policy = self.policy.as_ref().and_then(|p| policy_for(p, e));
+        let immediate = by_policy.is_none() && matches!(e.status, 401 | 403 | 404 | 429);
         let trip = {
             let Ok(mut h) = entry.health.lock() else {
                 return;
@@ -112,9 +122,19 @@ impl Cooldowns {
             if h.window.elapsed() >= Duration::from_secs(60) {
                 h.window = Instant::now();
                 h.fails = 0;
+                h.by_class.clear();
             }
-            h.fails += 1;
-            immediate || h.fails > self.allowed_fails
+            match by_policy {
+                Some((class, allowed)) => {
+                    let n = h.by_class.entry(class).or_default();
+                    *n += 1;
+                    *n > allowed
+                }
+                None => {
+                    h.fails += 1;
+                    immediate || h.fails > self.allowed_fails
+                }
+            }
         };
         if trip {
             let until = self.now_ms().saturating_add(cooldown.as_millis() as u64);
@@ -126,6 +146,32 @@ impl Cooldowns {
             );
         }
     }
+}
+
+/// The error's class and its budget, when `allowed_fails_policy` names the class.
+fn policy_for(
+    p: &switchyard_config::raw::AllowedFailsPolicy,
+    e: &GatewayError,
+) -> Option<(&'static str, u32)> {
+    let code = e.code.as_deref().unwrap_or("");
+    let (class, v) = if code == "content_policy_violation" || code == "content_filter" {
+        ("content_policy", &p.ContentPolicyViolationErrorAllowedFails)
+    } else {
+        match e.status {
+            400 | 422 => ("bad_request", &p.BadRequestErrorAllowedFails),
+            401 | 403 => ("authentication", &p.AuthenticationErrorAllowedFails),
+            404 => ("not_found", &p.NotFoundErrorAllowedFails),
+            408 | 504 => ("timeout", &p.TimeoutErrorAllowedFails),
+            429 => ("rate_limit", &p.RateLimitErrorAllowedFails),
+            502 => ("bad_gateway", &p.BadGatewayErrorAllowedFails),
+            503 => (
+                "service_unavailable",
+                &p.ServiceUnavailableErrorAllowedFails,
+            ),
+            _ => ("internal_server", &p.InternalServerErrorAllowedFails),
+        }
+    };
+    v.as_ref().map(|n| (class, n.0))
 }
 
 /// Every deployment of `model` is cooling down: LiteLLM's 429.

@@ -184,3 +184,17 @@ async fn retry_policy_sets_retries_per_error_class() {
         "no retry for 429s by policy, though num_retries is 3"
     );
 }
+
+#[tokio::test]
+async fn allowed_fails_policy_counts_an_error_class_on_its_own() {
+    let up = start_upstream().await;
+    let models = deployment(&up, "g", "limited", "status-429", "      order: 1\n")
+        + &deployment(&up, "g", "backup", "echo", "      order: 2\n");
+    let extra = "router_settings:\n  allowed_fails_policy:\n    RateLimitErrorAllowedFails: 2\n";
+    let gw = start_gateway(&config_with_models(&up, &models, extra)).await;
+    // Without the policy a 429 cools the deployment at once; with it, the third one does.
+    for _ in 0..3 {
+        assert_eq!(served_by(&gw, "g").await.0, 429, "the limited deployment answers");
+    }
+    assert_eq!(served_by(&gw, "g").await, (200, "backup".to_owned()));
+}
