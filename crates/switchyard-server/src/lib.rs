@@ -140,16 +140,26 @@ async fn authenticate(
         .await
     {
         Ok(c) => c,
-        Err(e) => return error::ApiError(governance::policy_error(e)).into_response(),
+        Err(e) => return refused(governance::policy_error(e)),
     };
     if admin::needs_admin(path) && !caller.is_admin() {
         let e = switchyard_governance::PolicyError::auth(format!(
             "Only the proxy admin (the master key or a proxy_admin user's key) may call {path}"
         ));
-        return error::ApiError(governance::policy_error(e)).into_response();
+        return refused(governance::policy_error(e));
     }
     req.extensions_mut().insert::<Caller>(caller);
     next.run(req).await
+}
+
+/// An authentication refusal, with a call id like every other answer (for support tickets).
+fn refused(e: GatewayError) -> Response {
+    let mut resp = error::ApiError(e).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&uuid::Uuid::now_v7().to_string()) {
+        resp.headers_mut()
+            .insert(HeaderName::from_static("x-litellm-call-id"), v);
+    }
+    resp
 }
 
 async fn method_not_allowed(req: Request<axum::body::Body>) -> error::ApiError {

@@ -178,7 +178,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .litellm_settings
             .json_logs
             .is_some_and(|v| v.0);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter(&cli));
+    // Log lines go to stdout from a thread of their own: a slow terminal or pipe never
+    // holds up a request (past 128k waiting lines, new ones are dropped and counted). The
+    // guard flushes what is queued when `run` returns.
+    let (writer, _log_guard) = tracing_appender::non_blocking(std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter(&cli))
+        .with_writer(writer);
     if json {
         builder.json().flatten_event(true).init();
     } else {

@@ -126,6 +126,10 @@ async fn key_lifecycle_and_model_access_over_http() {
             .await
             .unwrap();
         assert_eq!(r.status(), 401);
+        assert!(
+            r.headers().contains_key("x-litellm-call-id"),
+            "refusals carry a call id too"
+        );
         let (s, list) = get(&gw, "/key/list?team_id=".to_owned().as_str(), MASTER).await;
         assert_eq!(s, 200);
         assert_eq!(list["total_count"], 2);

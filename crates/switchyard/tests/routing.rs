@@ -194,7 +194,11 @@ async fn allowed_fails_policy_counts_an_error_class_on_its_own() {
     let gw = start_gateway(&config_with_models(&up, &models, extra)).await;
     // Without the policy a 429 cools the deployment at once; with it, the third one does.
     for _ in 0..3 {
-        assert_eq!(served_by(&gw, "g").await.0, 429, "the limited deployment answers");
+        assert_eq!(
+            served_by(&gw, "g").await.0,
+            429,
+            "the limited deployment answers"
+        );
     }
     assert_eq!(served_by(&gw, "g").await, (200, "backup".to_owned()));
 }
