@@ -16,6 +16,7 @@ pub mod mock;
 pub mod openai_anthropic;
 pub mod openai_azure;
 pub mod openai_gemini;
+pub mod openai_ollama;
 pub mod openai_openai;
 pub mod openai_vertex;
 pub mod sse;
@@ -191,6 +192,8 @@ pub fn chat_provider(provider: &str) -> Option<&'static dyn ChatProvider> {
         Some(&openai_gemini::Gemini)
     } else if provider == "vertex_ai" {
         Some(&openai_vertex::Vertex)
+    } else if provider == "ollama" || provider == "ollama_chat" {
+        Some(&openai_ollama::Ollama)
     } else {
         None
     }
@@ -202,6 +205,7 @@ pub fn default_api_base(provider: &str) -> Option<&'static str> {
         "openai" => Some(openai_openai::DEFAULT_API_BASE),
         "anthropic" => Some(openai_anthropic::DEFAULT_API_BASE),
         "gemini" => Some(openai_gemini::DEFAULT_API_BASE),
+        "ollama" | "ollama_chat" => Some(openai_ollama::DEFAULT_API_BASE),
         other => compat::lookup(other).and_then(|p| p.api_base),
     }
 }

@@ -181,6 +181,7 @@ fn env_api_base(config: &Config, provider: &str) -> Option<String> {
             .or_else(|| config.env_var("OPENAI_API_BASE")),
         "hosted_vllm" => config.env_var("HOSTED_VLLM_API_BASE"),
         "azure" => config.env_var("AZURE_API_BASE"),
+        "ollama" | "ollama_chat" => config.env_var("OLLAMA_API_BASE"),
         _ => None,
     };
     from_env.or_else(|| providers::default_api_base(provider).map(str::to_owned))
@@ -270,7 +271,7 @@ pub fn build(
             })?),
             None => Backend::Http(providers::chat_provider(&d.provider).ok_or_else(|| {
                 d.origin.error(format!(
-                    "unknown provider `{}` in `{}`; supported: openai, anthropic, azure, gemini, vertex_ai and the OpenAI-compatible family ({})",
+                    "unknown provider `{}` in `{}`; supported: openai, anthropic, azure, gemini, vertex_ai, ollama, ollama_chat and the OpenAI-compatible family ({})",
                     d.provider,
                     p.model,
                     providers::compat::PROVIDERS

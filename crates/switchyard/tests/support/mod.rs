@@ -8,6 +8,7 @@
 
 pub mod anthropic;
 pub mod gemini;
+pub mod ollama;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -298,6 +299,7 @@ pub async fn start_upstream() -> Upstream {
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1beta/models/{action}", post(gemini::generate))
         .route("/token", post(gemini::token))
+        .route("/api/chat", post(ollama::chat))
         .route(
             "/v1/projects/{project}/locations/{location}/publishers/google/models/{action}",
             post(gemini::vertex),
