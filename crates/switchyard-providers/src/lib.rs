@@ -15,6 +15,7 @@ pub mod error;
 pub mod mock;
 pub mod openai_anthropic;
 pub mod openai_azure;
+pub mod openai_cohere;
 pub mod openai_gemini;
 pub mod openai_ollama;
 pub mod openai_openai;
@@ -192,6 +193,8 @@ pub fn chat_provider(provider: &str) -> Option<&'static dyn ChatProvider> {
         Some(&openai_gemini::Gemini)
     } else if provider == "vertex_ai" {
         Some(&openai_vertex::Vertex)
+    } else if provider == "cohere" || provider == "cohere_chat" {
+        Some(&openai_cohere::Cohere)
     } else if provider == "ollama" || provider == "ollama_chat" {
         Some(&openai_ollama::Ollama)
     } else {
@@ -206,6 +209,7 @@ pub fn default_api_base(provider: &str) -> Option<&'static str> {
         "anthropic" => Some(openai_anthropic::DEFAULT_API_BASE),
         "gemini" => Some(openai_gemini::DEFAULT_API_BASE),
         "ollama" | "ollama_chat" => Some(openai_ollama::DEFAULT_API_BASE),
+        "cohere" | "cohere_chat" => Some(openai_cohere::DEFAULT_API_BASE),
         other => compat::lookup(other).and_then(|p| p.api_base),
     }
 }
@@ -217,6 +221,7 @@ pub fn api_key_env(provider: &str) -> Option<&'static str> {
         "anthropic" => Some("ANTHROPIC_API_KEY"),
         "azure" => Some("AZURE_API_KEY"),
         "gemini" => Some("GEMINI_API_KEY"),
+        "cohere" | "cohere_chat" => Some("COHERE_API_KEY"),
         other => compat::lookup(other).and_then(|p| p.api_key_env),
     }
 }

@@ -271,7 +271,7 @@ pub fn build(
             })?),
             None => Backend::Http(providers::chat_provider(&d.provider).ok_or_else(|| {
                 d.origin.error(format!(
-                    "unknown provider `{}` in `{}`; supported: openai, anthropic, azure, gemini, vertex_ai, ollama, ollama_chat and the OpenAI-compatible family ({})",
+                    "unknown provider `{}` in `{}`; supported: openai, anthropic, azure, gemini, vertex_ai, cohere, ollama, ollama_chat and the OpenAI-compatible family ({})",
                     d.provider,
                     p.model,
                     providers::compat::PROVIDERS

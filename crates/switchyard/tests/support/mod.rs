@@ -7,6 +7,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod anthropic;
+pub mod cohere;
 pub mod gemini;
 pub mod ollama;
 
@@ -300,6 +301,7 @@ pub async fn start_upstream() -> Upstream {
         .route("/v1beta/models/{action}", post(gemini::generate))
         .route("/token", post(gemini::token))
         .route("/api/chat", post(ollama::chat))
+        .route("/v2/chat", post(cohere::chat))
         .route(
             "/v1/projects/{project}/locations/{location}/publishers/google/models/{action}",
             post(gemini::vertex),
