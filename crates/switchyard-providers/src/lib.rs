@@ -101,6 +101,21 @@ pub struct StreamOutput {
     pub error: Option<ProviderError>,
 }
 
+impl StreamOutput {
+    /// Ends the stream with `err`: its OpenAI-shaped error event goes last.
+    pub fn fail(&mut self, err: ProviderError) {
+        let body = serde_json::json!({"error": {
+            "message": err.message,
+            "type": err.kind.as_deref().unwrap_or("api_error"),
+            "param": err.param,
+            "code": err.status.to_string(),
+        }});
+        self.events
+            .push(sse::data_event(body.to_string().as_bytes()));
+        self.error = Some(err);
+    }
+}
+
 /// Turns a provider's stream bytes into OpenAI-format SSE events, incrementally.
 pub trait StreamTranslator: Send {
     /// Feeds the next bytes of the upstream body.

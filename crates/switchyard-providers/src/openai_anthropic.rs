@@ -723,10 +723,9 @@ impl StreamTranslator for AnthropicStream {
             match serde_json::from_slice::<Value>(&data) {
                 Ok(v) => self.on_event(&v, &mut out),
                 Err(e) => {
-                    let err = ProviderError::malformed(format!("stream event is not JSON: {e}"));
-                    let body = json!({"error": {"message": err.message, "type": "api_error", "param": null, "code": "502"}});
-                    out.events.push(data_event(body.to_string().as_bytes()));
-                    out.error = Some(err);
+                    out.fail(ProviderError::malformed(format!(
+                        "stream event is not JSON: {e}"
+                    )));
                     self.ended = true;
                 }
             }

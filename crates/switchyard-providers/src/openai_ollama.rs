@@ -329,10 +329,9 @@ impl OllamaStream {
         let v: Value = match serde_json::from_slice(line) {
             Ok(v) => v,
             Err(e) => {
-                let err = ProviderError::malformed(format!("stream line is not JSON: {e}"));
-                let body = json!({"error": {"message": err.message, "type": "api_error", "param": null, "code": "502"}});
-                out.events.push(data_event(body.to_string().as_bytes()));
-                out.error = Some(err);
+                out.fail(ProviderError::malformed(format!(
+                    "stream line is not JSON: {e}"
+                )));
                 self.ended = true;
                 return;
             }
