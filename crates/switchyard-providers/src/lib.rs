@@ -179,6 +179,33 @@ pub(crate) fn data_url(url: &str) -> Result<Option<(&str, &str)>, TranslateError
     Ok(Some((mime, data)))
 }
 
+/// Seconds since the epoch (`created` of a translated response).
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// JSON content type, `Authorization: Bearer <api_key>` when the deployment has a key, and
+/// its `extra_headers`.
+pub(crate) fn bearer_json_headers(
+    target: &Target,
+) -> Result<Vec<(HeaderName, HeaderValue)>, TranslateError> {
+    let mut h = vec![(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    )];
+    if let Some(key) = target.api_key.as_deref().filter(|k| !k.is_empty()) {
+        let mut v = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
+            TranslateError::Config("api_key has characters not allowed in a header".into())
+        })?;
+        v.set_sensitive(true);
+        h.push((http::header::AUTHORIZATION, v));
+    }
+    push_extra_headers(target, &mut h)?;
+    Ok(h)
+}
+
 /// Appends a deployment's `extra_headers`, refusing names or values HTTP cannot carry.
 pub(crate) fn push_extra_headers(
     target: &Target,

@@ -398,11 +398,7 @@ struct MessageResponse {
     usage: AnthropicUsage,
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use crate::now_secs;
 
 impl ChatProvider for Anthropic {
     fn chat_request(

@@ -10,8 +10,7 @@
 //! translated one by one.
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderValue, Method};
+use http::Method;
 use serde_json::{json, Map, Value};
 use switchyard_types::{ChatCompletionRequest, ToolChoice, Usage};
 
@@ -149,11 +148,7 @@ pub fn finish_reason(r: &str) -> &'static str {
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use crate::now_secs;
 
 impl ChatProvider for Cohere {
     fn chat_request(
@@ -162,15 +157,7 @@ impl ChatProvider for Cohere {
         request: &ChatCompletionRequest,
     ) -> Result<UpstreamRequest, TranslateError> {
         let body = request_body(target, request)?;
-        let mut headers = vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
-        if let Some(key) = target.api_key.as_deref().filter(|k| !k.is_empty()) {
-            let mut v = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
-                TranslateError::Config("api_key has characters not allowed in a header".into())
-            })?;
-            v.set_sensitive(true);
-            headers.push((AUTHORIZATION, v));
-        }
-        crate::push_extra_headers(target, &mut headers)?;
+        let headers = crate::bearer_json_headers(target)?;
         Ok(UpstreamRequest {
             method: Method::POST,
             url: chat_url(&target.api_base),

@@ -354,11 +354,7 @@ fn usage_of(u: &Value) -> Usage {
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use crate::now_secs;
 
 /// Reads Gemini's error body `{"error": {"code", "message", "status"}}`.
 pub fn gemini_error(status: u16, body: &[u8]) -> ProviderError {

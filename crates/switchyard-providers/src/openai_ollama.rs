@@ -14,8 +14,7 @@
 //! by line into OpenAI chunks.
 
 use bytes::{Bytes, BytesMut};
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderValue, Method};
+use http::Method;
 use serde_json::{json, Map, Value};
 use switchyard_types::{ChatCompletionRequest, MessageContent, ResponseFormat, Role, Usage};
 
@@ -209,11 +208,7 @@ fn calls_of(message: &Value, first: u32) -> Vec<Value> {
         .collect()
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use crate::now_secs;
 
 impl ChatProvider for Ollama {
     fn chat_request(
@@ -222,16 +217,7 @@ impl ChatProvider for Ollama {
         request: &ChatCompletionRequest,
     ) -> Result<UpstreamRequest, TranslateError> {
         let body = request_body(target, request)?;
-        let mut headers = vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
-        // A hosted Ollama may sit behind a bearer token.
-        if let Some(key) = target.api_key.as_deref().filter(|k| !k.is_empty()) {
-            let mut v = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
-                TranslateError::Config("api_key has characters not allowed in a header".into())
-            })?;
-            v.set_sensitive(true);
-            headers.push((AUTHORIZATION, v));
-        }
-        crate::push_extra_headers(target, &mut headers)?;
+        let headers = crate::bearer_json_headers(target)?;
         Ok(UpstreamRequest {
             method: Method::POST,
             url: chat_url(&target.api_base),

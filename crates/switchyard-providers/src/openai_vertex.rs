@@ -8,8 +8,7 @@
 //! the deployment's service account and hands over as the key.
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderName, HeaderValue, Method};
+use http::Method;
 use switchyard_types::ChatCompletionRequest;
 
 use crate::openai_gemini::{self, Gemini};
@@ -42,19 +41,6 @@ pub fn api_base(project: &str, location: &str) -> String {
     format!("{host}/v1/projects/{project}/locations/{location}/publishers/google")
 }
 
-fn headers(target: &Target) -> Result<Vec<(HeaderName, HeaderValue)>, TranslateError> {
-    let mut h = vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
-    if let Some(token) = target.api_key.as_deref().filter(|k| !k.is_empty()) {
-        let mut v = HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
-            TranslateError::Config("access token has characters not allowed in a header".into())
-        })?;
-        v.set_sensitive(true);
-        h.push((AUTHORIZATION, v));
-    }
-    crate::push_extra_headers(target, &mut h)?;
-    Ok(h)
-}
-
 impl ChatProvider for Vertex {
     fn chat_request(
         &self,
@@ -65,7 +51,7 @@ impl ChatProvider for Vertex {
         Ok(UpstreamRequest {
             method: Method::POST,
             url: url(&target.api_base, &target.model, request.is_stream()),
-            headers: headers(target)?,
+            headers: crate::bearer_json_headers(target)?,
             body: Bytes::from(
                 serde_json::to_vec(&body).map_err(|e| TranslateError::Invalid(e.to_string()))?,
             ),
@@ -111,6 +97,6 @@ mod tests {
         assert!(up
             .headers
             .iter()
-            .any(|(k, v)| k == AUTHORIZATION && v == "Bearer ya29.token"));
+            .any(|(k, v)| k == http::header::AUTHORIZATION && v == "Bearer ya29.token"));
     }
 }
