@@ -7,9 +7,14 @@
 //!
 //! Files are named `<ingress>_<egress>.rs`: `openai_openai.rs` is OpenAI-format in, OpenAI
 //! (or any OpenAI-compatible server) out; `openai_anthropic.rs` is OpenAI in, Anthropic's
-//! Messages API out. OpenAI-compatible providers are rows of
+//! Messages API out; `anthropic_openai.rs` is the Anthropic Messages format a client sends to
+//! `/v1/messages`, translated to the gateway's OpenAI format and back, and
+//! `anthropic_anthropic.rs` the same requests passed through to Anthropic. OpenAI-compatible
+//! providers are rows of
 //! [`compat::PROVIDERS`], not code. `mock.rs` answers `mock_response` deployments locally.
 
+pub mod anthropic_anthropic;
+pub mod anthropic_openai;
 pub mod compat;
 pub mod error;
 pub mod mock;

@@ -315,7 +315,7 @@ pub fn request_body(target: &Target, req: &ChatCompletionRequest) -> Result<Valu
     Ok(Value::Object(body))
 }
 
-fn headers(target: &Target) -> Result<Vec<(HeaderName, HeaderValue)>, TranslateError> {
+pub(crate) fn headers(target: &Target) -> Result<Vec<(HeaderName, HeaderValue)>, TranslateError> {
     let mut h = vec![
         (CONTENT_TYPE, HeaderValue::from_static("application/json")),
         (
@@ -340,7 +340,7 @@ fn headers(target: &Target) -> Result<Vec<(HeaderName, HeaderValue)>, TranslateE
 }
 
 /// Anthropic's `usage` as OpenAI's.
-fn usage_of(u: &AnthropicUsage) -> Usage {
+pub(crate) fn usage_of(u: &AnthropicUsage) -> Usage {
     let read = u.cache_read_input_tokens.unwrap_or(0);
     let written = u.cache_creation_input_tokens.unwrap_or(0);
     let prompt = u.input_tokens.unwrap_or(0) + read + written;
@@ -376,15 +376,15 @@ pub fn finish_reason(stop: &str) -> &'static str {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
-struct AnthropicUsage {
+pub(crate) struct AnthropicUsage {
     #[serde(default)]
-    input_tokens: Option<u64>,
+    pub(crate) input_tokens: Option<u64>,
     #[serde(default)]
-    output_tokens: Option<u64>,
+    pub(crate) output_tokens: Option<u64>,
     #[serde(default)]
-    cache_creation_input_tokens: Option<u64>,
+    pub(crate) cache_creation_input_tokens: Option<u64>,
     #[serde(default)]
-    cache_read_input_tokens: Option<u64>,
+    pub(crate) cache_read_input_tokens: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -46,6 +46,31 @@ pub struct CallOptions {
     pub timeout: Option<Duration>,
     /// Time-to-first-chunk override (`x-litellm-stream-timeout`).
     pub stream_timeout: Option<Duration>,
+    /// The request as the client sent it in a provider's own format, for deployments of that
+    /// provider (which then receive it as it is and answer in that format).
+    pub native: Option<Arc<Native>>,
+}
+
+/// A request in a provider's own format.
+#[derive(Debug, Clone)]
+pub enum Native {
+    /// An Anthropic Messages body (`/v1/messages`), with the client's `anthropic-beta`.
+    Anthropic {
+        /// The body as received.
+        body: serde_json::Map<String, serde_json::Value>,
+        /// The `anthropic-beta` header.
+        beta: Option<String>,
+    },
+}
+
+/// The format of an answer's body or stream events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    /// OpenAI chat completion (chunks).
+    #[default]
+    OpenAi,
+    /// Anthropic message (events): a native request answered by an Anthropic deployment.
+    Anthropic,
 }
 
 /// What a call went to, for headers and logs.
@@ -100,6 +125,8 @@ pub struct Completion {
     pub cost: Option<Cost>,
     /// Where it came from.
     pub meta: CallMeta,
+    /// The body's format.
+    pub format: Format,
 }
 
 /// Usage seen on a stream, filled in as the stream goes.
@@ -115,6 +142,8 @@ pub struct ChatStream {
     pub usage: UsageSlot,
     /// The deployment's price, to cost the stream from its final usage.
     pub price: Option<Arc<Price>>,
+    /// The events' format.
+    pub format: Format,
 }
 
 impl ChatStream {
@@ -647,6 +676,7 @@ impl Router {
                         events: Box::pin(futures_util::stream::iter(events.into_iter().map(Ok))),
                         usage: Arc::new(Mutex::new(Some(usage))),
                         price: deployment.price.clone(),
+                        format: Format::OpenAi,
                     }))
                 } else {
                     let out = mock::respond(&m, &request, &id, created)
@@ -657,6 +687,7 @@ impl Router {
                         usage: out.usage,
                         cost,
                         meta,
+                        format: Format::OpenAi,
                     }))
                 }
             }
@@ -686,9 +717,30 @@ impl Router {
                     }
                     None => &deployment.target,
                 };
-                let up = translator
-                    .chat_request(target, &request)
-                    .map_err(GatewayError::from_translate)?;
+                // A request in the deployment's own format goes as it is, and its answer
+                // comes back in that format.
+                let (translator, up, format, strip_usage) =
+                    match native_for(opts.native.as_deref(), &target.provider) {
+                        Some(Native::Anthropic { body, beta }) => {
+                            let mut body = body.clone();
+                            body.retain(|k, _| k == "metadata" || !params::is_gateway_key(k));
+                            let up = switchyard_providers::anthropic_anthropic::messages_request(
+                                target,
+                                body,
+                                beta.as_deref(),
+                            )
+                            .map_err(GatewayError::from_translate)?;
+                            let native: &'static dyn switchyard_providers::ChatProvider =
+                                &switchyard_providers::anthropic_anthropic::Native;
+                            (native, up, Format::Anthropic, false)
+                        }
+                        None => {
+                            let up = translator
+                                .chat_request(target, &request)
+                                .map_err(GatewayError::from_translate)?;
+                            (translator, up, Format::OpenAi, strip_usage)
+                        }
+                    };
                 let started = Instant::now();
                 if request.is_stream() {
                     let (headers, events, usage) = self
@@ -712,6 +764,7 @@ impl Router {
                         events,
                         usage,
                         price: deployment.price.clone(),
+                        format,
                     }))
                 } else {
                     let (headers, out) = self
@@ -730,10 +783,19 @@ impl Router {
                         usage,
                         cost,
                         meta,
+                        format,
                     }))
                 }
             }
         }
+    }
+}
+
+/// The native request a deployment of `provider` takes as it is, if the call carries one.
+fn native_for<'a>(native: Option<&'a Native>, provider: &str) -> Option<&'a Native> {
+    match native? {
+        n @ Native::Anthropic { .. } if provider == "anthropic" => Some(n),
+        Native::Anthropic { .. } => None,
     }
 }
 

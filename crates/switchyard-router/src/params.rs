@@ -40,6 +40,11 @@ const GATEWAY_KEYS: &[&str] = &[
     "spend_logs_metadata",
 ];
 
+/// Whether a body key configures the gateway (and is never sent to a provider).
+pub fn is_gateway_key(key: &str) -> bool {
+    GATEWAY_KEYS.contains(&key)
+}
+
 /// The gateway extras of one request.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayParams {

@@ -130,6 +130,7 @@ async fn drain(s: ChatStream) -> Option<switchyard_pricing::Cost> {
         mut events,
         usage,
         price,
+        format,
     } = s;
     while let Some(e) = events.next().await {
         e.unwrap();
@@ -139,6 +140,7 @@ async fn drain(s: ChatStream) -> Option<switchyard_pricing::Cost> {
         events,
         usage,
         price,
+        format,
     }
     .cost()
 }

@@ -16,7 +16,9 @@ use http_body_util::BodyExt;
 use switchyard_governance::admission::{Admitted, KeyHeaders};
 use switchyard_governance::{Caller, SpendLog};
 use switchyard_pricing::{Cost, Price};
-use switchyard_router::{CallMeta, CallOptions, ChatResponse, GatewayError, Origin, UsageSlot};
+use switchyard_router::{
+    CallMeta, CallOptions, ChatResponse, Format, GatewayError, Native, Origin, UsageSlot,
+};
 use switchyard_types::{ChatCompletionRequest, Usage};
 
 use crate::error::{error_event, ApiError};
@@ -177,7 +179,12 @@ impl Settle {
         }
         let log = SpendLog {
             request_id: self.call_id.clone(),
-            call_type: "acompletion".into(),
+            call_type: if self.route == "/v1/messages" {
+                "anthropic_messages"
+            } else {
+                "acompletion"
+            }
+            .into(),
             api_key: principal.map(|p| p.hash.to_string()),
             key_alias: key.and_then(|k| k.key_alias.clone()),
             user_id: key.and_then(|k| k.user_id.clone()),
@@ -452,11 +459,10 @@ struct StreamGuard {
 }
 
 impl StreamGuard {
-    /// Turns a mid-stream failure into the error event that ends the stream, and notes it.
-    fn fail(&mut self, e: GatewayError) -> Bytes {
-        let ev = error_event(&e);
+    /// Notes a mid-stream failure; `event` (its error event) ends the stream.
+    fn fail(&mut self, e: GatewayError, event: Bytes) -> Bytes {
         self.failed = Some(e);
-        ev
+        event
     }
 }
 
@@ -633,13 +639,44 @@ fn set_key_headers(headers: &mut HeaderMap, k: &KeyHeaders) {
     }
 }
 
-async fn handle(
+/// The API a route speaks: its answers' format and its errors' shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// OpenAI chat completions.
+    OpenAi,
+    /// Anthropic Messages (`/v1/messages`).
+    Anthropic,
+}
+
+impl Dialect {
+    fn error_response(self, e: GatewayError) -> Response {
+        match self {
+            Dialect::OpenAi => ApiError(e).into_response(),
+            Dialect::Anthropic => crate::messages::error_response(&e),
+        }
+    }
+
+    fn error_event(self, e: &GatewayError) -> Bytes {
+        match self {
+            Dialect::OpenAi => error_event(e),
+            Dialect::Anthropic => crate::messages::error_event(e),
+        }
+    }
+}
+
+/// A parsed request: the gateway's form, and the client's own when a provider takes it as is.
+pub(crate) type Parsed = (ChatCompletionRequest, Option<Arc<Native>>);
+
+/// The request pipeline shared by every chat-like route: read and parse the body, admit,
+/// route, then answer in the route's dialect and settle.
+pub(crate) async fn handle(
     state: Arc<AppState>,
     caller: Caller,
     headers: HeaderMap,
     body: Body,
-    path_model: Option<String>,
     route: &'static str,
+    dialect: Dialect,
+    parse: impl FnOnce(&Bytes) -> Result<Parsed, GatewayError>,
 ) -> Response {
     let started = Instant::now();
     tracing::trace!("chat: request head received");
@@ -650,23 +687,13 @@ async fn handle(
     settle.owner.caller = Some(caller.clone());
     let result = async {
         let bytes = read_body(&headers, body, state.body_limit).await?;
-        let mut request = match path_model {
-            None => parse_request(&bytes)?,
-            Some(model) => {
-                let mut v: serde_json::Value = serde_json::from_slice(&bytes)
-                    .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?;
-                if let Some(o) = v.as_object_mut() {
-                    o.entry("model").or_insert(serde_json::Value::String(model));
-                }
-                serde_json::from_value(v)
-                    .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?
-            }
-        };
+        let (mut request, native) = parse(&bytes)?;
         admit(&state, &caller, &mut request, &mut settle.owner, &headers).await?;
         let opts = CallOptions {
             call_id: call_id.clone(),
             timeout: header_seconds(&headers, "x-litellm-timeout")?,
             stream_timeout: header_seconds(&headers, "x-litellm-stream-timeout")?,
+            native,
         };
         // A label value must come from a bounded set: a client can send any model name.
         settle.requested_model = if state.router.deployments(&request.model).is_some() {
@@ -674,7 +701,18 @@ async fn handle(
         } else {
             "other".to_owned()
         };
-        state.router.chat(request, &opts).await
+        let mut answer = state.router.chat(request, &opts).await?;
+        // An OpenAI-format answer to a client of another dialect is translated back.
+        if let (Dialect::Anthropic, ChatResponse::Complete(c)) = (dialect, &mut answer) {
+            if c.format == Format::OpenAi {
+                c.body =
+                    switchyard_providers::anthropic_openai::response(&c.body).map_err(|e| {
+                        GatewayError::bad_gateway(format!("Could not translate the answer: {e}"))
+                    })?;
+                c.format = Format::Anthropic;
+            }
+        }
+        Ok::<_, GatewayError>(answer)
     }
     .await;
 
@@ -693,7 +731,7 @@ async fn handle(
                 cost: None,
                 error: Some(&e),
             });
-            let mut resp = ApiError(e).into_response();
+            let mut resp = dialect.error_response(e);
             set_call_headers(resp.headers_mut(), &call_id, None, started);
             add_key_headers(resp.headers_mut());
             resp
@@ -727,6 +765,8 @@ async fn handle(
             let mut headers = HeaderMap::new();
             set_call_headers(&mut headers, &call_id, Some(&s.meta), started);
             add_key_headers(&mut headers);
+            let mut back = (dialect == Dialect::Anthropic && s.format == Format::OpenAi)
+                .then(switchyard_providers::anthropic_openai::StreamBack::new);
             let mut guard = StreamGuard {
                 settle,
                 meta: s.meta,
@@ -736,8 +776,14 @@ async fn handle(
             };
             let body = s.events.map(move |item| {
                 Ok::<_, Infallible>(match item {
-                    Ok(b) => b,
-                    Err(e) => guard.fail(e),
+                    Ok(b) => match back.as_mut() {
+                        Some(back) => concat(back.push(&b)),
+                        None => b,
+                    },
+                    Err(e) => {
+                        let ev = dialect.error_event(&e);
+                        guard.fail(e, ev)
+                    }
                 })
             });
             tracing::trace!("chat: stream response ready");
@@ -755,6 +801,32 @@ async fn handle(
     }
 }
 
+/// Several events as one piece of the response body.
+fn concat(events: Vec<Bytes>) -> Bytes {
+    match events.len() {
+        0 => Bytes::new(),
+        1 => events.into_iter().next().unwrap_or_default(),
+        _ => Bytes::from(events.concat()),
+    }
+}
+
+/// An OpenAI chat request body, with the model from the path when the route has one.
+fn parse_chat(bytes: &Bytes, path_model: Option<String>) -> Result<Parsed, GatewayError> {
+    let request = match path_model {
+        None => parse_request(bytes)?,
+        Some(model) => {
+            let mut v: serde_json::Value = serde_json::from_slice(bytes)
+                .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?;
+            if let Some(o) = v.as_object_mut() {
+                o.entry("model").or_insert(serde_json::Value::String(model));
+            }
+            serde_json::from_value(v)
+                .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?
+        }
+    };
+    Ok((request, None))
+}
+
 /// `POST /v1/chat/completions` and `/chat/completions`.
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
@@ -762,7 +834,16 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(state, caller, headers, body, None, "/chat/completions").await
+    handle(
+        state,
+        caller,
+        headers,
+        body,
+        "/chat/completions",
+        Dialect::OpenAi,
+        |b| parse_chat(b, None),
+    )
+    .await
 }
 
 /// `POST /engines/{model}/chat/completions` and `/openai/deployments/{model}/chat/completions`
@@ -779,8 +860,9 @@ pub async fn chat_completions_for(
         caller,
         headers,
         body,
-        Some(model),
         "/openai/deployments/{model}/chat/completions",
+        Dialect::OpenAi,
+        |b| parse_chat(b, Some(model)),
     )
     .await
 }

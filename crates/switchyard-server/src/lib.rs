@@ -21,6 +21,7 @@ pub mod chat;
 pub mod error;
 pub mod governance;
 mod health;
+mod messages;
 mod models;
 pub mod telemetry;
 
@@ -140,21 +141,25 @@ async fn authenticate(
         .await
     {
         Ok(c) => c,
-        Err(e) => return refused(governance::policy_error(e)),
+        Err(e) => return refused(path, governance::policy_error(e)),
     };
     if admin::needs_admin(path) && !caller.is_admin() {
         let e = switchyard_governance::PolicyError::auth(format!(
             "Only the proxy admin (the master key or a proxy_admin user's key) may call {path}"
         ));
-        return refused(governance::policy_error(e));
+        return refused(path, governance::policy_error(e));
     }
     req.extensions_mut().insert::<Caller>(caller);
     next.run(req).await
 }
 
 /// An authentication refusal, with a call id like every other answer (for support tickets).
-fn refused(e: GatewayError) -> Response {
-    let mut resp = error::ApiError(e).into_response();
+fn refused(path: &str, e: GatewayError) -> Response {
+    let mut resp = if messages::is_messages_path(path) {
+        messages::error_response(&e)
+    } else {
+        error::ApiError(e).into_response()
+    };
     if let Ok(v) = axum::http::HeaderValue::from_str(&uuid::Uuid::now_v7().to_string()) {
         resp.headers_mut()
             .insert(HeaderName::from_static("x-litellm-call-id"), v);
@@ -226,6 +231,13 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route(
             "/openai/deployments/{model}/chat/completions",
             post(chat::chat_completions_for),
+        )
+        .route("/v1/messages", post(messages::messages))
+        .route("/anthropic/v1/messages", post(messages::messages))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
+        .route(
+            "/anthropic/v1/messages/count_tokens",
+            post(messages::count_tokens),
         )
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))

@@ -177,15 +177,15 @@ async fn sigterm_drains_an_in_flight_stream_then_exits() {
     assert!(status.success(), "clean exit after draining: {status:?}");
 }
 
-/// A Python with the `openai` package: `SWITCHYARD_TEST_PYTHON`, else `python3` if it has it.
-fn python_with_openai() -> Option<String> {
+/// A Python with `module`: `SWITCHYARD_TEST_PYTHON`, else `python3` if it has it.
+fn python_with(module: &str) -> Option<String> {
     let candidates = std::env::var("SWITCHYARD_TEST_PYTHON")
         .ok()
         .into_iter()
         .chain(["python3".to_owned()]);
     for py in candidates {
         let ok = Command::new(&py)
-            .args(["-c", "import openai"])
+            .args(["-c", &format!("import {module}")])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
@@ -198,7 +198,7 @@ fn python_with_openai() -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_openai_python_client() {
-    let Some(python) = python_with_openai() else {
+    let Some(python) = python_with("openai") else {
         println!("skipped: no Python with the `openai` package (set SWITCHYARD_TEST_PYTHON; .ci/run does)");
         return;
     };
@@ -248,6 +248,49 @@ async fn official_openai_python_client() {
     assert!(
         out.status.success(),
         "openai client cases failed:\n{stdout}"
+    );
+    assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_anthropic_python_client() {
+    let Some(python) = python_with("anthropic") else {
+        println!("skipped: no Python with the `anthropic` package (set SWITCHYARD_TEST_PYTHON; .ci/run does)");
+        return;
+    };
+    let up = start_upstream().await;
+    let mut models = String::new();
+    for name in ["claude-text", "claude-tool"] {
+        models.push_str(&format!(
+            "  - model_name: {name}\n    litellm_params:\n      model: anthropic/{name}\n      api_base: {}\n      api_key: provider-key\n",
+            up.base()
+        ));
+    }
+    let path = temp_config(
+        "anthropic-py",
+        &config_with_models(&up, &models, "general_settings:\n  master_key: sk-py\n"),
+    );
+    let (mut child, base) = spawn(&path, &[]);
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/python/anthropic_client.py"
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .args([script, &base, "sk-py"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    child.kill().ok();
+    child.wait().ok();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "anthropic client cases failed:\n{stdout}"
     );
     assert!(stdout.contains("9 passed, 0 failed"), "{stdout}");
 }

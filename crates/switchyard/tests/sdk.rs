@@ -103,6 +103,7 @@ async fn a_stream_without_usage_is_counted_and_priced() {
         mut events,
         usage,
         price,
+        format,
     } = s;
     let mut text = String::new();
     while let Some(e) = events.next().await {
@@ -114,6 +115,7 @@ async fn a_stream_without_usage_is_counted_and_priced() {
         events,
         usage: usage.clone(),
         price,
+        format,
     };
     let counted = usage.lock().unwrap().clone().expect("usage was counted");
     let prompt = switchyard::token_counter("gpt-4o", &req.messages, None);
