@@ -131,6 +131,16 @@ def wrong_key_is_authentication_error():
         raise AssertionError("expected AuthenticationError")
 
 
+
+@case
+def embeddings():
+    # The client asks for base64 by default and decodes it: both encodings are exercised.
+    r = client.embeddings.create(model="mock", input=["same", "same", "other"])
+    assert len(r.data) == 3 and len(r.data[0].embedding) == 8, r
+    assert r.data[0].embedding == r.data[1].embedding != r.data[2].embedding, r
+    f = client.embeddings.create(model="mock", input="x", encoding_format="float", dimensions=4)
+    assert len(f.data[0].embedding) == 4 and f.usage.prompt_tokens > 0, f
+
 failed = [(n, tb) for n, tb in results if tb]
 for name, tb in failed:
     print(f"FAIL {name}\n{tb}")

@@ -297,9 +297,11 @@ fn convert_message(m: &InMessage, out: &mut Vec<ChatMessage>) -> Result<(), Tran
                         },
                     }),
                     "thinking" | "redacted_thinking" => {}
-                    other => return Err(invalid(format!(
+                    other => {
+                        return Err(invalid(format!(
                         "assistant content block type `{other}` cannot be sent to this deployment"
-                    ))),
+                    )))
+                    }
                 }
             }
             out.push(ChatMessage {

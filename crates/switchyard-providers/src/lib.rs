@@ -16,6 +16,7 @@
 pub mod anthropic_anthropic;
 pub mod anthropic_openai;
 pub mod compat;
+pub mod embeddings;
 pub mod error;
 pub mod mock;
 pub mod openai_anthropic;
@@ -29,7 +30,7 @@ pub mod sse;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
-use switchyard_types::{ChatCompletionRequest, JsonObject, Usage};
+use switchyard_types::{ChatCompletionRequest, EmbeddingRequest, JsonObject, Usage};
 
 pub use error::{ProviderError, TranslateError};
 
@@ -153,6 +154,31 @@ pub trait ChatProvider: Send + Sync {
 
     /// Reads a failed (non-2xx) upstream answer.
     fn error_response(&self, status: u16, body: &[u8]) -> ProviderError;
+
+    /// Builds the upstream call for an embeddings request (`request.model` is the target's).
+    fn embedding_request(
+        &self,
+        target: &Target,
+        _request: &EmbeddingRequest,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        Err(TranslateError::Invalid(format!(
+            "{} has no embeddings API; route embeddings to an embedding model",
+            target.provider
+        )))
+    }
+
+    /// Turns a successful embeddings answer into OpenAI's format; usage when the provider
+    /// counted it.
+    fn embedding_response(
+        &self,
+        _target: &Target,
+        _request: &EmbeddingRequest,
+        _body: Bytes,
+    ) -> Result<ChatOutput, ProviderError> {
+        Err(ProviderError::malformed(
+            "this provider has no embeddings API",
+        ))
+    }
 }
 
 /// A tool call's arguments as JSON (an empty string is `{}`); not JSON is the client's error.

@@ -215,6 +215,66 @@ pub fn stream_events(
     Ok((events, usage))
 }
 
+/// Dimensions of a mock embedding.
+pub const MOCK_DIMENSIONS: usize = 8;
+
+/// A mock deployment's embeddings: a fixed vector per text, the same text always giving the
+/// same unit vector (FNV-1a of its bytes seeds the values), so tests can compare them.
+pub fn embedding(
+    mock: &Mock,
+    request: &switchyard_types::EmbeddingRequest,
+) -> Result<ChatOutput, ProviderError> {
+    if let Mock::Error(e) = mock {
+        return Err(e.clone());
+    }
+    let texts: Vec<String> = match request.input.texts() {
+        Some(t) => t.into_iter().map(str::to_owned).collect(),
+        None => match &request.input {
+            switchyard_types::EmbeddingInput::Tokens(t) => vec![format!("{t:?}")],
+            switchyard_types::EmbeddingInput::TokenLists(l) => {
+                l.iter().map(|t| format!("{t:?}")).collect()
+            }
+            _ => Vec::new(),
+        },
+    };
+    let dims = request
+        .dimensions
+        .map_or(MOCK_DIMENSIONS, |d| d as usize)
+        .clamp(1, 4096);
+    let vectors: Vec<Vec<f32>> = texts
+        .iter()
+        .map(|t| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in t.bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            let raw: Vec<f32> = (0..dims)
+                .map(|i| {
+                    h = h.rotate_left(13).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i as u64;
+                    ((h >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+                })
+                .collect();
+            let norm = raw
+                .iter()
+                .map(|x| x * x)
+                .sum::<f32>()
+                .sqrt()
+                .max(f32::EPSILON);
+            raw.into_iter().map(|x| x / norm).collect()
+        })
+        .collect();
+    let tokens: u64 = texts
+        .iter()
+        .map(|t| estimate_tokens(t.chars().count()))
+        .sum();
+    crate::embeddings::response(
+        &request.model,
+        &vectors,
+        Some(tokens),
+        crate::embeddings::wants_base64(request),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

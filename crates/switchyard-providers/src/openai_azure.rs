@@ -12,7 +12,7 @@
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderName, HeaderValue, Method};
-use switchyard_types::ChatCompletionRequest;
+use switchyard_types::{ChatCompletionRequest, EmbeddingRequest};
 
 use crate::openai_openai::{self, OpenAi};
 use crate::{
@@ -94,6 +94,30 @@ impl ChatProvider for Azure {
             e.code = Some("content_policy_violation".into());
         }
         e
+    }
+
+    fn embedding_request(
+        &self,
+        target: &Target,
+        request: &EmbeddingRequest,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        let version = target.api_version.as_deref().unwrap_or(DEFAULT_API_VERSION);
+        let chat = chat_url(&target.api_base, &target.model, version);
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: chat.replacen("/chat/completions", "/embeddings", 1),
+            headers: headers(target)?,
+            body: openai_openai::embedding_body(target, request)?,
+        })
+    }
+
+    fn embedding_response(
+        &self,
+        target: &Target,
+        request: &EmbeddingRequest,
+        body: Bytes,
+    ) -> Result<ChatOutput, ProviderError> {
+        OpenAi.embedding_response(target, request, body)
     }
 }
 

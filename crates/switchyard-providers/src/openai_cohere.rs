@@ -12,7 +12,7 @@
 use bytes::Bytes;
 use http::Method;
 use serde_json::{json, Map, Value};
-use switchyard_types::{ChatCompletionRequest, ToolChoice, Usage};
+use switchyard_types::{ChatCompletionRequest, EmbeddingRequest, ToolChoice, Usage};
 
 use crate::sse::{data_event, Framer};
 use crate::{
@@ -233,6 +233,57 @@ impl ChatProvider for Cohere {
             code,
             param: None,
         }
+    }
+
+    /// `/v2/embed`: `texts`, `input_type` (the client's, else `search_document`, as LiteLLM),
+    /// float vectors, `output_dimension` from `dimensions`.
+    fn embedding_request(
+        &self,
+        target: &Target,
+        request: &EmbeddingRequest,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        let texts = crate::embeddings::texts(target, request)?;
+        let mut body = Map::new();
+        body.insert("model".into(), json!(target.model));
+        body.insert("texts".into(), json!(texts));
+        body.insert(
+            "input_type".into(),
+            json!(crate::embeddings::extra_str(request, "input_type").unwrap_or("search_document")),
+        );
+        body.insert("embedding_types".into(), json!(["float"]));
+        if let Some(d) = request.dimensions {
+            body.insert("output_dimension".into(), json!(d));
+        }
+        if let Some(t) = request.extra.get("truncate") {
+            body.insert("truncate".into(), t.clone());
+        }
+        let base = chat_url(&target.api_base);
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: format!("{}/embed", base.trim_end_matches("/chat")),
+            headers: crate::bearer_json_headers(target)?,
+            body: crate::embeddings::body(target, body)?,
+        })
+    }
+
+    fn embedding_response(
+        &self,
+        target: &Target,
+        request: &EmbeddingRequest,
+        body: Bytes,
+    ) -> Result<ChatOutput, ProviderError> {
+        let v: Value = serde_json::from_slice(&body).map_err(ProviderError::malformed)?;
+        let vectors =
+            crate::embeddings::vectors(v.pointer("/embeddings/float"), "embeddings.float")?;
+        let tokens = v
+            .pointer("/meta/billed_units/input_tokens")
+            .and_then(Value::as_u64);
+        crate::embeddings::response(
+            &target.model,
+            &vectors,
+            tokens,
+            crate::embeddings::wants_base64(request),
+        )
     }
 }
 

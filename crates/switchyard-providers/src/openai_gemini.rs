@@ -23,7 +23,7 @@ use http::header::CONTENT_TYPE;
 use http::{HeaderName, HeaderValue, Method};
 use serde_json::{json, Map, Value};
 use switchyard_types::{
-    ChatCompletionRequest, ChatMessage, CompletionTokensDetails, MessageContent,
+    ChatCompletionRequest, ChatMessage, CompletionTokensDetails, EmbeddingRequest, MessageContent,
     PromptTokensDetails, ResponseFormat, Role, ToolChoice, Usage,
 };
 
@@ -502,6 +502,66 @@ impl ChatProvider for Gemini {
 
     fn error_response(&self, status: u16, body: &[u8]) -> ProviderError {
         gemini_error(status, body)
+    }
+
+    /// `:batchEmbedContents`, one request per input; `task_type` and `dimensions`
+    /// (`outputDimensionality`) passed on. Gemini reports no usage: the router counts it.
+    fn embedding_request(
+        &self,
+        target: &Target,
+        request: &EmbeddingRequest,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        let texts = crate::embeddings::texts(target, request)?;
+        let model = target
+            .model
+            .strip_prefix("models/")
+            .unwrap_or(&target.model);
+        let task = crate::embeddings::extra_str(request, "task_type");
+        let requests: Vec<Value> = texts
+            .iter()
+            .map(|t| {
+                let mut r = json!({"model": format!("models/{model}"), "content": {"parts": [{"text": t}]}});
+                if let Some(task) = task {
+                    r["taskType"] = json!(task);
+                }
+                if let Some(d) = request.dimensions {
+                    r["outputDimensionality"] = json!(d);
+                }
+                r
+            })
+            .collect();
+        let mut body = Map::new();
+        body.insert("requests".into(), Value::Array(requests));
+        let url =
+            url(&target.api_base, model, false).replace(":generateContent", ":batchEmbedContents");
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url,
+            headers: headers(target)?,
+            body: crate::embeddings::body(target, body)?,
+        })
+    }
+
+    fn embedding_response(
+        &self,
+        target: &Target,
+        request: &EmbeddingRequest,
+        body: Bytes,
+    ) -> Result<ChatOutput, ProviderError> {
+        let v: Value = serde_json::from_slice(&body).map_err(ProviderError::malformed)?;
+        let vectors = v
+            .get("embeddings")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ProviderError::malformed("no embeddings in the answer"))?
+            .iter()
+            .map(|e| crate::embeddings::vector(e.get("values"), "embeddings.values"))
+            .collect::<Result<Vec<_>, _>>()?;
+        crate::embeddings::response(
+            &target.model,
+            &vectors,
+            None,
+            crate::embeddings::wants_base64(request),
+        )
     }
 }
 

@@ -16,7 +16,9 @@
 use bytes::{Bytes, BytesMut};
 use http::Method;
 use serde_json::{json, Map, Value};
-use switchyard_types::{ChatCompletionRequest, MessageContent, ResponseFormat, Role, Usage};
+use switchyard_types::{
+    ChatCompletionRequest, EmbeddingRequest, MessageContent, ResponseFormat, Role, Usage,
+};
 
 use crate::sse::data_event;
 use crate::{
@@ -289,6 +291,44 @@ impl ChatProvider for Ollama {
             code: None,
             param: None,
         }
+    }
+
+    /// `/api/embed` with a list `input`; `dimensions` passed on.
+    fn embedding_request(
+        &self,
+        target: &Target,
+        request: &EmbeddingRequest,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        let texts = crate::embeddings::texts(target, request)?;
+        let mut body = Map::new();
+        body.insert("model".into(), json!(target.model));
+        body.insert("input".into(), json!(texts));
+        if let Some(d) = request.dimensions {
+            body.insert("dimensions".into(), json!(d));
+        }
+        let base = chat_url(&target.api_base);
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: format!("{}/embed", base.trim_end_matches("/chat")),
+            headers: crate::bearer_json_headers(target)?,
+            body: crate::embeddings::body(target, body)?,
+        })
+    }
+
+    fn embedding_response(
+        &self,
+        target: &Target,
+        request: &EmbeddingRequest,
+        body: Bytes,
+    ) -> Result<ChatOutput, ProviderError> {
+        let v: Value = serde_json::from_slice(&body).map_err(ProviderError::malformed)?;
+        let vectors = crate::embeddings::vectors(v.get("embeddings"), "embeddings")?;
+        crate::embeddings::response(
+            &target.model,
+            &vectors,
+            v.get("prompt_eval_count").and_then(Value::as_u64),
+            crate::embeddings::wants_base64(request),
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 use serde_json::Value;
-use switchyard_types::{ChatCompletionRequest, Usage};
+use switchyard_types::{ChatCompletionRequest, EmbeddingRequest, Usage};
 
 use crate::error::openai_style_error;
 use crate::sse::Framer;
@@ -126,6 +126,66 @@ impl ChatProvider for OpenAi {
 
     fn error_response(&self, status: u16, body: &[u8]) -> ProviderError {
         openai_style_error(status, body)
+    }
+
+    fn embedding_request(
+        &self,
+        target: &Target,
+        request: &EmbeddingRequest,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: embeddings_url(&target.api_base),
+            headers: headers(target)?,
+            body: embedding_body(target, request)?,
+        })
+    }
+
+    fn embedding_response(
+        &self,
+        _target: &Target,
+        _request: &EmbeddingRequest,
+        body: Bytes,
+    ) -> Result<ChatOutput, ProviderError> {
+        #[derive(Deserialize)]
+        struct Peek {
+            #[allow(dead_code)]
+            data: serde::de::IgnoredAny,
+            #[serde(default)]
+            usage: Option<switchyard_types::EmbeddingUsage>,
+        }
+        let peek: Peek = serde_json::from_slice(&body).map_err(ProviderError::malformed)?;
+        Ok(ChatOutput {
+            body,
+            usage: peek
+                .usage
+                .map(|u| crate::embeddings::usage(u.prompt_tokens)),
+        })
+    }
+}
+
+/// `{api_base}/embeddings`.
+pub fn embeddings_url(api_base: &str) -> String {
+    let base = api_base.trim_end_matches('/');
+    if base.ends_with("/embeddings") {
+        base.to_owned()
+    } else {
+        format!("{base}/embeddings")
+    }
+}
+
+/// The embeddings body for an OpenAI-format server: the client's, with the deployment's
+/// model and `extra_body` (chat defaults such as `temperature` do not apply).
+pub fn embedding_body(
+    target: &Target,
+    request: &EmbeddingRequest,
+) -> Result<Bytes, TranslateError> {
+    let mut req = request.clone();
+    req.model.clone_from(&target.model);
+    match serde_json::to_value(&req) {
+        Ok(Value::Object(o)) => crate::embeddings::body(target, o),
+        Ok(_) => Err(TranslateError::Invalid("request is not an object".into())),
+        Err(e) => Err(TranslateError::Invalid(e.to_string())),
     }
 }
 

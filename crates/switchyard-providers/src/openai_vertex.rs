@@ -9,7 +9,8 @@
 
 use bytes::Bytes;
 use http::Method;
-use switchyard_types::ChatCompletionRequest;
+use serde_json::{json, Map, Value};
+use switchyard_types::{ChatCompletionRequest, EmbeddingRequest};
 
 use crate::openai_gemini::{self, Gemini};
 use crate::{
@@ -68,6 +69,69 @@ impl ChatProvider for Vertex {
 
     fn error_response(&self, status: u16, body: &[u8]) -> ProviderError {
         Gemini.error_response(status, body)
+    }
+
+    /// `:predict` with one instance per input (`task_type` kept), `outputDimensionality`
+    /// from `dimensions`; token counts come back in each prediction's statistics.
+    fn embedding_request(
+        &self,
+        target: &Target,
+        request: &EmbeddingRequest,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        let texts = crate::embeddings::texts(target, request)?;
+        let task = crate::embeddings::extra_str(request, "task_type");
+        let instances: Vec<Value> = texts
+            .iter()
+            .map(|t| match task {
+                Some(task) => json!({"content": t, "task_type": task}),
+                None => json!({"content": t}),
+            })
+            .collect();
+        let mut body = Map::new();
+        body.insert("instances".into(), Value::Array(instances));
+        if let Some(d) = request.dimensions {
+            body.insert("parameters".into(), json!({"outputDimensionality": d}));
+        }
+        let base = target.api_base.trim_end_matches('/');
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: format!("{base}/models/{}:predict", target.model),
+            headers: crate::bearer_json_headers(target)?,
+            body: crate::embeddings::body(target, body)?,
+        })
+    }
+
+    fn embedding_response(
+        &self,
+        target: &Target,
+        request: &EmbeddingRequest,
+        body: Bytes,
+    ) -> Result<ChatOutput, ProviderError> {
+        let v: Value = serde_json::from_slice(&body).map_err(ProviderError::malformed)?;
+        let predictions = v
+            .get("predictions")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ProviderError::malformed("no predictions in the answer"))?;
+        let mut vectors = Vec::with_capacity(predictions.len());
+        let mut tokens = None::<u64>;
+        for p in predictions {
+            vectors.push(crate::embeddings::vector(
+                p.pointer("/embeddings/values"),
+                "embeddings.values",
+            )?);
+            if let Some(n) = p
+                .pointer("/embeddings/statistics/token_count")
+                .and_then(Value::as_f64)
+            {
+                tokens = Some(tokens.unwrap_or(0) + n as u64);
+            }
+        }
+        crate::embeddings::response(
+            &target.model,
+            &vectors,
+            tokens,
+            crate::embeddings::wants_base64(request),
+        )
     }
 }
 

@@ -10,9 +10,11 @@
 
 pub mod cooldown;
 pub mod deployment;
+mod embedding;
 pub mod error;
 pub mod google;
 pub mod params;
+mod routed;
 pub mod sdk;
 pub mod strategy;
 pub mod upstream;
@@ -35,6 +37,7 @@ use switchyard_types::{ChatCompletionRequest, StreamOptions, Usage};
 pub use deployment::{Backend, Deployment};
 pub use error::{GatewayError, Origin};
 pub use params::GatewayParams;
+use routed::Routed;
 pub use sdk::ChunkStream;
 
 /// Per-call options from the ingress (headers, request id).
@@ -386,32 +389,45 @@ impl Router {
         )
     }
 
-    /// Runs a chat completion: route, then one attempt.
+    /// Runs a chat completion: route, attempts, retries and fallbacks.
     pub async fn chat(
         &self,
-        mut request: ChatCompletionRequest,
+        request: ChatCompletionRequest,
         opts: &CallOptions,
     ) -> Result<ChatResponse, GatewayError> {
-        let params = GatewayParams::extract(&mut request)?;
-        if request.model.is_empty() {
+        self.route(request, opts).await
+    }
+
+    /// Runs an embeddings request: route, attempts, retries and fallbacks.
+    pub async fn embedding(
+        &self,
+        request: switchyard_types::EmbeddingRequest,
+        opts: &CallOptions,
+    ) -> Result<Completion, GatewayError> {
+        self.route(request, opts).await
+    }
+
+    /// Routes any kind of call: its group's deployments, then its fallbacks.
+    async fn route<R: Routed>(
+        &self,
+        mut request: R,
+        opts: &CallOptions,
+    ) -> Result<R::Answer, GatewayError> {
+        let params = GatewayParams::extract(request.extra_mut())?;
+        if request.model().is_empty() {
             return Err(GatewayError::bad_param(
                 "model",
                 "`model` must not be empty",
             ));
         }
-        if request.messages.is_empty() {
-            return Err(GatewayError::bad_param(
-                "messages",
-                "`messages` must contain at least one message",
-            ));
-        }
+        request.validate()?;
         let retries = params
             .num_retries
             .or(self.config.file.router_settings.num_retries.map(|n| n.0))
             .or(self.config.file.litellm_settings.num_retries.map(|n| n.0))
             .unwrap_or(0)
             .min(MAX_RETRIES);
-        let source = request.model.clone();
+        let source = request.model().to_owned();
         // Keep a copy for fallbacks only when there can be any.
         let base = (!params.disable_fallbacks && self.has_fallbacks(&source, &params))
             .then(|| request.clone());
@@ -433,14 +449,11 @@ impl Router {
         {
             tracing::debug!(from = %source, to = %target, reason = err.reason, "falling back");
             let mut req = base.clone();
-            req.model.clone_from(&target);
+            req.model_mut().clone_from(&target);
             match self.try_group(req, retries, &params, opts).await {
                 Ok(mut r) => {
                     let hops = u32::try_from(hop + 1).unwrap_or(u32::MAX);
-                    let meta = match &mut r {
-                        ChatResponse::Complete(c) => &mut c.meta,
-                        ChatResponse::Stream(s) => &mut s.meta,
-                    };
+                    let meta = R::meta_mut(&mut r);
                     meta.attempted_fallbacks = hops;
                     meta.fallback_errors = failed;
                     return Ok(r);
@@ -532,18 +545,18 @@ impl Router {
     }
 
     /// One model group: a deployment, and up to `retries` more attempts.
-    async fn try_group(
+    async fn try_group<R: Routed>(
         &self,
-        request: ChatCompletionRequest,
+        request: R,
         retries: u32,
         params: &GatewayParams,
         opts: &CallOptions,
-    ) -> Result<ChatResponse, GatewayError> {
+    ) -> Result<R::Answer, GatewayError> {
         let rs = &self.config.file.router_settings;
         let policy = rs
             .model_group_retry_policy
             .as_ref()
-            .and_then(|m| m.get(&request.model))
+            .and_then(|m| m.get(request.model()))
             .or(rs.retry_policy.as_ref());
         // Retries allowed for any error class: how long a copy of the request is kept.
         let cap = policy
@@ -555,7 +568,7 @@ impl Router {
         loop {
             let model = request
                 .as_ref()
-                .map(|r| r.model.clone())
+                .map(|r| r.model().to_owned())
                 .unwrap_or_default();
             let deployment = self.pick_avoiding(&model, &tried)?;
             let last = attempt >= cap;
@@ -567,33 +580,10 @@ impl Router {
                     .ok_or_else(|| GatewayError::internal("request consumed"))?,
             };
             let busy = deployment.stats.start();
-            match self.attempt(&deployment, req, params, opts).await {
+            match R::attempt(self, &deployment, req, params, opts).await {
                 Ok(mut r) => {
-                    match &mut r {
-                        ChatResponse::Complete(c) => {
-                            c.meta.attempted_retries = attempt;
-                            deployment.stats.latency(c.meta.upstream_latency);
-                            if let Some(u) = &c.usage {
-                                deployment
-                                    .stats
-                                    .tokens(u.prompt_tokens + u.completion_tokens);
-                            }
-                        }
-                        ChatResponse::Stream(s) => {
-                            s.meta.attempted_retries = attempt;
-                            // Time to first byte; the stream counts as in flight until it ends.
-                            deployment.stats.latency(s.meta.upstream_latency);
-                            let events = std::mem::replace(
-                                &mut s.events,
-                                Box::pin(futures_util::stream::empty()),
-                            );
-                            s.events =
-                                Box::pin(futures_util::StreamExt::map(events, move |item| {
-                                    let _in_flight = &busy;
-                                    item
-                                }));
-                        }
-                    }
+                    R::meta_mut(&mut r).attempted_retries = attempt;
+                    R::succeeded(&mut r, &deployment, busy);
                     return Ok(r);
                 }
                 Err(e)
@@ -629,15 +619,14 @@ impl Router {
         self.cooldowns.record_failure(d, e, size);
     }
 
-    /// One attempt on one deployment: translate, call, translate back.
-    async fn attempt(
-        &self,
-        deployment: &Arc<Deployment>,
-        mut request: ChatCompletionRequest,
+    /// What every attempt starts from: its meta, the backend (a request's `mock_response`
+    /// wins), and its timeouts (whole call, and first stream bytes).
+    fn attempt_basics(
+        deployment: &Deployment,
         params: &GatewayParams,
         opts: &CallOptions,
-    ) -> Result<ChatResponse, GatewayError> {
-        let mut meta = CallMeta {
+    ) -> (CallMeta, Backend, Duration, Duration) {
+        let meta = CallMeta {
             model_group: deployment.model_name.clone(),
             deployment_id: deployment.id.clone(),
             provider: deployment.target.provider.clone(),
@@ -660,6 +649,32 @@ impl Router {
             .or(deployment.stream_timeout)
             .unwrap_or(timeout)
             .min(timeout);
+        (meta, backend, timeout, stream_timeout)
+    }
+
+    /// The deployment's target, with a fresh access token for service-account deployments
+    /// (Vertex AI).
+    async fn authed_target(
+        &self,
+        deployment: &Deployment,
+    ) -> Result<switchyard_providers::Target, GatewayError> {
+        let mut target = deployment.target.clone();
+        if let Some(auth) = &deployment.google {
+            target.api_key = Some(auth.token(&self.client).await?);
+        }
+        Ok(target)
+    }
+
+    /// One chat attempt on one deployment: translate, call, translate back.
+    async fn attempt_chat(
+        &self,
+        deployment: &Arc<Deployment>,
+        mut request: ChatCompletionRequest,
+        params: &GatewayParams,
+        opts: &CallOptions,
+    ) -> Result<ChatResponse, GatewayError> {
+        let (mut meta, backend, timeout, stream_timeout) =
+            Self::attempt_basics(deployment, params, opts);
         let id = if opts.call_id.is_empty() {
             format!("chatcmpl-{}", uuid::Uuid::new_v4())
         } else {
@@ -705,18 +720,7 @@ impl Router {
                 if deployment.price.is_none() {
                     self.note_unpriced(deployment);
                 }
-                // Service-account deployments (Vertex AI) call with a fresh access token.
-                let authed;
-                let target = match &deployment.google {
-                    Some(auth) => {
-                        authed = switchyard_providers::Target {
-                            api_key: Some(auth.token(&self.client).await?),
-                            ..deployment.target.clone()
-                        };
-                        &authed
-                    }
-                    None => &deployment.target,
-                };
+                let target = &self.authed_target(deployment).await?;
                 // A request in the deployment's own format goes as it is, and its answer
                 // comes back in that format.
                 let (translator, up, format, strip_usage) =

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchyard_providers::mock::Mock;
-use switchyard_types::ChatCompletionRequest;
+use switchyard_types::JsonObject;
 
 use crate::GatewayError;
 
@@ -82,14 +82,14 @@ fn seconds(param: &str, v: &Value) -> Result<Duration, GatewayError> {
 }
 
 impl GatewayParams {
-    /// Removes the gateway extras from `request` and reads them.
-    pub fn extract(request: &mut ChatCompletionRequest) -> Result<GatewayParams, GatewayError> {
+    /// Removes the gateway extras from a request's unmodelled fields and reads them.
+    pub fn extract(extra: &mut JsonObject) -> Result<GatewayParams, GatewayError> {
         let mut p = GatewayParams::default();
-        if !GATEWAY_KEYS.iter().any(|k| request.extra.contains_key(*k)) {
+        if !GATEWAY_KEYS.iter().any(|k| extra.contains_key(*k)) {
             return Ok(p);
         }
         for key in GATEWAY_KEYS {
-            let Some(v) = request.extra.remove(*key) else {
+            let Some(v) = extra.remove(*key) else {
                 continue;
             };
             match *key {
@@ -144,6 +144,7 @@ impl GatewayParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_types::ChatCompletionRequest;
 
     #[test]
     fn extras_are_removed_and_read() {
@@ -152,7 +153,7 @@ mod tests {
             "metadata": {"tags": ["a"]}, "tags": ["b"], "mock_response": "hi", "seed": 1
         }))
         .unwrap();
-        let p = GatewayParams::extract(&mut req).unwrap();
+        let p = GatewayParams::extract(&mut req.extra).unwrap();
         assert_eq!(p.timeout, Some(Duration::from_millis(2500)));
         assert_eq!(p.num_retries, Some(1));
         assert_eq!(p.tags, vec!["b".to_string(), "a".to_string()]);
@@ -167,7 +168,7 @@ mod tests {
             serde_json::json!({"model": "m", "messages": [], "timeout": "soon"}),
         )
         .unwrap();
-        let e = GatewayParams::extract(&mut req).unwrap_err();
+        let e = GatewayParams::extract(&mut req.extra).unwrap_err();
         assert_eq!(e.status, 400);
         assert_eq!(e.param.as_deref(), Some("timeout"));
     }

@@ -64,6 +64,16 @@ impl Router {
         }
     }
 
+    /// Embeddings, parsed (OpenAI's response shape, whatever the provider).
+    pub async fn embed(
+        &self,
+        request: switchyard_types::EmbeddingRequest,
+    ) -> Result<switchyard_types::EmbeddingResponse, GatewayError> {
+        let c = self.embedding(request, &CallOptions::default()).await?;
+        serde_json::from_slice(&c.body)
+            .map_err(|e| GatewayError::bad_gateway(format!("unreadable response: {e}")))
+    }
+
     /// A streamed chat completion, as typed chunks (`[DONE]` ends the stream).
     pub async fn completion_stream(
         &self,

@@ -376,6 +376,22 @@ impl Client {
         up: UpstreamRequest,
         timeout: Duration,
     ) -> Result<(Vec<(HeaderName, HeaderValue)>, ChatOutput), GatewayError> {
+        let (headers, body) = self.fetch(target, translator, up, timeout).await?;
+        let out = translator
+            .chat_response(target, body)
+            .map_err(|e| GatewayError::from_provider(e, &target.provider))?;
+        Ok((headers, out))
+    }
+
+    /// One non-streamed call: the echoed headers and the body of a 2xx answer; any other
+    /// status is read by the translator into the provider's error.
+    pub async fn fetch(
+        &self,
+        target: &Target,
+        translator: &'static dyn ChatProvider,
+        up: UpstreamRequest,
+        timeout: Duration,
+    ) -> Result<(Vec<(HeaderName, HeaderValue)>, Bytes), GatewayError> {
         let call = async {
             let resp = self
                 .send(up)
@@ -388,13 +404,9 @@ impl Client {
                 .map_err(|e| transport_error(e, target, timeout))?;
             Ok::<_, GatewayError>((headers, body))
         };
-        let (headers, body) = tokio::time::timeout(timeout, call)
+        tokio::time::timeout(timeout, call)
             .await
-            .map_err(|_| transport_error(Transport::Timeout, target, timeout))??;
-        let out = translator
-            .chat_response(target, body)
-            .map_err(|e| GatewayError::from_provider(e, &target.provider))?;
-        Ok((headers, out))
+            .map_err(|_| transport_error(Transport::Timeout, target, timeout))?
     }
 
     /// One streamed call. Returns once the first body bytes arrived (within `stream_timeout`),

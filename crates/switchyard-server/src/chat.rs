@@ -179,10 +179,10 @@ impl Settle {
         }
         let log = SpendLog {
             request_id: self.call_id.clone(),
-            call_type: if self.route == "/v1/messages" {
-                "anthropic_messages"
-            } else {
-                "acompletion"
+            call_type: match self.route {
+                "/v1/messages" => "anthropic_messages",
+                "/embeddings" => "aembedding",
+                _ => "acompletion",
             }
             .into(),
             api_key: principal.map(|p| p.hash.to_string()),
@@ -484,21 +484,107 @@ impl Drop for StreamGuard {
     }
 }
 
+/// What the pipeline needs of a request, whatever its route.
+pub(crate) trait Ingress: Send + 'static {
+    /// The model name asked for (rewritten by key and team aliases).
+    fn model_mut(&mut self) -> &mut String;
+    /// The `user` field.
+    fn user(&self) -> Option<&str>;
+    /// Fields the type does not model (`tags`, `metadata`).
+    fn extra(&self) -> &serde_json::Map<String, serde_json::Value>;
+    /// Prompt tokens and worst-case cost in nano-dollars, for limits and budgets.
+    fn estimate(&self, state: &AppState) -> (u64, i64);
+    /// Routes the request.
+    fn call(
+        self,
+        router: &switchyard_router::Router,
+        opts: &CallOptions,
+    ) -> impl std::future::Future<Output = Result<ChatResponse, GatewayError>> + Send;
+}
+
+impl Ingress for ChatCompletionRequest {
+    fn model_mut(&mut self) -> &mut String {
+        &mut self.model
+    }
+    fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+    fn extra(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.extra
+    }
+    fn estimate(&self, state: &AppState) -> (u64, i64) {
+        estimate(state, self)
+    }
+    async fn call(
+        self,
+        router: &switchyard_router::Router,
+        opts: &CallOptions,
+    ) -> Result<ChatResponse, GatewayError> {
+        router.chat(self, opts).await
+    }
+}
+
+impl Ingress for switchyard_types::EmbeddingRequest {
+    fn model_mut(&mut self) -> &mut String {
+        &mut self.model
+    }
+    fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+    fn extra(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.extra
+    }
+    /// The inputs' tokens at the priciest deployment's input price.
+    fn estimate(&self, state: &AppState) -> (u64, i64) {
+        use switchyard_pricing::tokens;
+        let enc = tokens::encoding_for(&self.model);
+        let prompt: u64 = match self.input.texts() {
+            Some(texts) => texts.iter().map(|t| tokens::count_text(enc, t)).sum(),
+            None => match &self.input {
+                switchyard_types::EmbeddingInput::Tokens(t) => t.len() as u64,
+                switchyard_types::EmbeddingInput::TokenLists(l) => {
+                    l.iter().map(|t| t.len() as u64).sum()
+                }
+                _ => 0,
+            },
+        };
+        let worst = state
+            .router
+            .deployments(&self.model)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|d| d.price.as_deref())
+            .map(|p| u128::from(prompt) * u128::from(p.input))
+            .max()
+            .unwrap_or(0);
+        (
+            prompt,
+            i64::try_from(worst.div_ceil(1000)).unwrap_or(i64::MAX),
+        )
+    }
+    async fn call(
+        self,
+        router: &switchyard_router::Router,
+        opts: &CallOptions,
+    ) -> Result<ChatResponse, GatewayError> {
+        router
+            .embedding(self, opts)
+            .await
+            .map(ChatResponse::Complete)
+    }
+}
+
 /// Tags of a request: the key's, the body's (`tags`, `metadata.tags`) and `x-litellm-tags`.
-fn request_tags(
-    caller: &Caller,
-    request: &ChatCompletionRequest,
-    headers: &HeaderMap,
-) -> Vec<String> {
+fn request_tags(caller: &Caller, request: &impl Ingress, headers: &HeaderMap) -> Vec<String> {
     let mut tags: Vec<String> = caller
         .principal()
         .map(|p| p.key.record.tags.clone())
         .unwrap_or_default();
-    let from_body = request
-        .extra
+    let extra = request.extra();
+    let from_body = extra
         .get("tags")
         .into_iter()
-        .chain(request.extra.get("metadata").and_then(|m| m.get("tags")));
+        .chain(extra.get("metadata").and_then(|m| m.get("tags")));
     for list in from_body {
         if let Some(a) = list.as_array() {
             tags.extend(a.iter().filter_map(|t| t.as_str().map(str::to_owned)));
@@ -518,12 +604,12 @@ fn request_tags(
 }
 
 /// The request's end user: `x-litellm-end-user-id` / `x-litellm-customer-id`, else `user`.
-fn end_user(request: &ChatCompletionRequest, headers: &HeaderMap) -> Option<String> {
+fn end_user(request: &impl Ingress, headers: &HeaderMap) -> Option<String> {
     ["x-litellm-end-user-id", "x-litellm-customer-id"]
         .iter()
         .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
         .map(str::to_owned)
-        .or_else(|| request.user.clone())
+        .or_else(|| request.user().map(str::to_owned))
         .filter(|u| !u.is_empty())
 }
 
@@ -531,19 +617,19 @@ fn end_user(request: &ChatCompletionRequest, headers: &HeaderMap) -> Option<Stri
 async fn admit(
     state: &AppState,
     caller: &Caller,
-    request: &mut ChatCompletionRequest,
+    request: &mut impl Ingress,
     owner: &mut Owner,
     headers: &HeaderMap,
 ) -> Result<(), GatewayError> {
     let gov = &state.governor;
-    owner.model.clone_from(&request.model);
-    request.model = gov
-        .admit_model(caller, &request.model)
+    owner.model.clone_from(request.model_mut());
+    *request.model_mut() = gov
+        .admit_model(caller, &owner.model)
         .map_err(crate::governance::policy_error)?;
     owner.tags = request_tags(caller, request, headers);
     owner.end_user = end_user(request, headers);
     owner.spend_logs_metadata = request
-        .extra
+        .extra()
         .get("metadata")
         .and_then(|m| m.get("spend_logs_metadata"))
         .cloned();
@@ -559,13 +645,14 @@ async fn admit(
             ));
         }
     }
+    let model = request.model_mut().clone();
     let admitted = gov
         .admit(
             caller,
-            &request.model,
+            &model,
             owner.end_user.as_deref(),
             &owner.tags,
-            || estimate(state, request),
+            || request.estimate(state),
         )
         .await
         .map_err(crate::governance::policy_error)?;
@@ -665,18 +752,18 @@ impl Dialect {
 }
 
 /// A parsed request: the gateway's form, and the client's own when a provider takes it as is.
-pub(crate) type Parsed = (ChatCompletionRequest, Option<Arc<Native>>);
+pub(crate) type Parsed<R = ChatCompletionRequest> = (R, Option<Arc<Native>>);
 
 /// The request pipeline shared by every chat-like route: read and parse the body, admit,
 /// route, then answer in the route's dialect and settle.
-pub(crate) async fn handle(
+pub(crate) async fn handle<R: Ingress>(
     state: Arc<AppState>,
     caller: Caller,
     headers: HeaderMap,
     body: Body,
     route: &'static str,
     dialect: Dialect,
-    parse: impl FnOnce(&Bytes) -> Result<Parsed, GatewayError>,
+    parse: impl FnOnce(&Bytes) -> Result<Parsed<R>, GatewayError>,
 ) -> Response {
     let started = Instant::now();
     tracing::trace!("chat: request head received");
@@ -696,12 +783,13 @@ pub(crate) async fn handle(
             native,
         };
         // A label value must come from a bounded set: a client can send any model name.
-        settle.requested_model = if state.router.deployments(&request.model).is_some() {
-            request.model.clone()
+        let model = request.model_mut();
+        settle.requested_model = if state.router.deployments(model).is_some() {
+            model.clone()
         } else {
             "other".to_owned()
         };
-        let mut answer = state.router.chat(request, &opts).await?;
+        let mut answer = request.call(&state.router, &opts).await?;
         // An OpenAI-format answer to a client of another dialect is translated back.
         if let (Dialect::Anthropic, ChatResponse::Complete(c)) = (dialect, &mut answer) {
             if c.format == Format::OpenAi {
@@ -863,6 +951,65 @@ pub async fn chat_completions_for(
         "/openai/deployments/{model}/chat/completions",
         Dialect::OpenAi,
         |b| parse_chat(b, Some(model)),
+    )
+    .await
+}
+
+/// An embeddings request body, with the model from the path when the route has one.
+fn parse_embedding(
+    bytes: &Bytes,
+    path_model: Option<String>,
+) -> Result<Parsed<switchyard_types::EmbeddingRequest>, GatewayError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(GatewayError::bad_request(
+            "Request body is empty; send a JSON embeddings request.",
+        ));
+    }
+    let mut v: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?;
+    if let (Some(o), Some(model)) = (v.as_object_mut(), path_model) {
+        o.entry("model").or_insert(serde_json::Value::String(model));
+    }
+    let request = serde_json::from_value(v)
+        .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?;
+    Ok((request, None))
+}
+
+/// `POST /v1/embeddings` and `/embeddings`.
+pub async fn embeddings(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(
+        state,
+        caller,
+        headers,
+        body,
+        "/embeddings",
+        Dialect::OpenAi,
+        |b| parse_embedding(b, None),
+    )
+    .await
+}
+
+/// `POST /engines/{model}/embeddings` and `/openai/deployments/{model}/embeddings`.
+pub async fn embeddings_for(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(
+        state,
+        caller,
+        headers,
+        body,
+        "/embeddings",
+        Dialect::OpenAi,
+        |b| parse_embedding(b, Some(model)),
     )
     .await
 }

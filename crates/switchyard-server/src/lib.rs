@@ -232,6 +232,13 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
             "/openai/deployments/{model}/chat/completions",
             post(chat::chat_completions_for),
         )
+        .route("/v1/embeddings", post(chat::embeddings))
+        .route("/embeddings", post(chat::embeddings))
+        .route("/engines/{model}/embeddings", post(chat::embeddings_for))
+        .route(
+            "/openai/deployments/{model}/embeddings",
+            post(chat::embeddings_for),
+        )
         .route("/v1/messages", post(messages::messages))
         .route("/anthropic/v1/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(messages::count_tokens))

@@ -5,10 +5,14 @@
 //! provider-specific fields.
 
 pub mod chat;
+pub mod embeddings;
 pub mod error;
 pub mod models;
 
 pub use chat::*;
+pub use embeddings::{
+    Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage,
+};
 pub use error::{ErrorBody, ErrorDetail};
 pub use models::{ModelList, ModelObject};
 

@@ -92,3 +92,12 @@ pub async fn completion(request: ChatCompletionRequest) -> Result<ChatCompletion
 pub async fn completion_stream(request: ChatCompletionRequest) -> Result<ChunkStream, Error> {
     direct_router()?.completion_stream(request).await
 }
+
+/// Embeddings for a `provider/model` name (e.g. `openai/text-embedding-3-small`,
+/// `cohere/embed-english-v3.0`, `gemini/text-embedding-004`), credentials from the
+/// environment; the response is OpenAI's shape whatever the provider.
+pub async fn embedding(
+    request: types::EmbeddingRequest,
+) -> Result<types::EmbeddingResponse, Error> {
+    direct_router()?.embed(request).await
+}

@@ -45,6 +45,11 @@ pub async fn generate(
     let Some((model, method)) = action.split_once(':') else {
         return error(404, "NOT_FOUND", "unknown method");
     };
+    match method {
+        "batchEmbedContents" => return super::embeddings::gemini_batch(model, &body),
+        "predict" => return super::embeddings::vertex_predict(&body),
+        _ => {}
+    }
     let contents = body["contents"].as_array().cloned().unwrap_or_default();
     if contents.is_empty()
         || contents

@@ -8,6 +8,7 @@
 
 pub mod anthropic;
 pub mod cohere;
+pub mod embeddings;
 pub mod gemini;
 pub mod ollama;
 
@@ -298,6 +299,13 @@ pub async fn start_upstream() -> Upstream {
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/embeddings", post(embeddings::openai))
+        .route("/v2/embed", post(embeddings::cohere))
+        .route("/api/embed", post(embeddings::ollama))
+        .route(
+            "/openai/deployments/{deployment}/embeddings",
+            post(embeddings::azure),
+        )
         .route("/v1beta/models/{action}", post(gemini::generate))
         .route("/token", post(gemini::token))
         .route("/api/chat", post(ollama::chat))

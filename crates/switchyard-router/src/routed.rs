@@ -1,0 +1,153 @@
+//! What the router routes: each kind of call (chat completions, embeddings) implements
+//! [`Routed`], so choosing deployments, retries, cooldowns and fallbacks are written once.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use switchyard_types::{ChatCompletionRequest, EmbeddingRequest, JsonObject};
+
+use crate::strategy::Busy;
+use crate::{
+    CallMeta, CallOptions, ChatResponse, Completion, Deployment, GatewayError, GatewayParams,
+    Router,
+};
+
+/// A kind of call the router can route.
+pub(crate) trait Routed: Clone + Send + Sync + Sized + 'static {
+    /// A successful answer.
+    type Answer: Send;
+    /// The model name asked for.
+    fn model(&self) -> &str;
+    /// The model name, to point the request at a fallback group.
+    fn model_mut(&mut self) -> &mut String;
+    /// Fields the type does not model (where the gateway's own params come in).
+    fn extra_mut(&mut self) -> &mut JsonObject;
+    /// Refuses a request no deployment could answer.
+    fn validate(&self) -> Result<(), GatewayError>;
+    /// Where an answer came from.
+    fn meta_mut(answer: &mut Self::Answer) -> &mut CallMeta;
+    /// One attempt on one deployment.
+    fn attempt<'a>(
+        router: &'a Router,
+        deployment: &'a Arc<Deployment>,
+        request: Self,
+        params: &'a GatewayParams,
+        opts: &'a CallOptions,
+    ) -> impl Future<Output = Result<Self::Answer, GatewayError>> + Send + 'a;
+    /// Notes a success in the deployment's live numbers; `busy` counts the call in flight
+    /// until dropped.
+    fn succeeded(answer: &mut Self::Answer, deployment: &Deployment, busy: Busy);
+}
+
+impl Routed for ChatCompletionRequest {
+    type Answer = ChatResponse;
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn model_mut(&mut self) -> &mut String {
+        &mut self.model
+    }
+
+    fn extra_mut(&mut self) -> &mut JsonObject {
+        &mut self.extra
+    }
+
+    fn validate(&self) -> Result<(), GatewayError> {
+        if self.messages.is_empty() {
+            return Err(GatewayError::bad_param(
+                "messages",
+                "`messages` must contain at least one message",
+            ));
+        }
+        Ok(())
+    }
+
+    fn meta_mut(answer: &mut ChatResponse) -> &mut CallMeta {
+        match answer {
+            ChatResponse::Complete(c) => &mut c.meta,
+            ChatResponse::Stream(s) => &mut s.meta,
+        }
+    }
+
+    fn attempt<'a>(
+        router: &'a Router,
+        deployment: &'a Arc<Deployment>,
+        request: Self,
+        params: &'a GatewayParams,
+        opts: &'a CallOptions,
+    ) -> impl Future<Output = Result<ChatResponse, GatewayError>> + Send + 'a {
+        router.attempt_chat(deployment, request, params, opts)
+    }
+
+    fn succeeded(answer: &mut ChatResponse, deployment: &Deployment, busy: Busy) {
+        match answer {
+            ChatResponse::Complete(c) => completed(c, deployment),
+            ChatResponse::Stream(s) => {
+                // Time to first byte; the stream counts as in flight until it ends.
+                deployment.stats.latency(s.meta.upstream_latency);
+                let events =
+                    std::mem::replace(&mut s.events, Box::pin(futures_util::stream::empty()));
+                s.events = Box::pin(futures_util::StreamExt::map(events, move |item| {
+                    let _in_flight = &busy;
+                    item
+                }));
+            }
+        }
+    }
+}
+
+/// A complete answer's latency and tokens, for the routing strategies.
+fn completed(c: &Completion, deployment: &Deployment) {
+    deployment.stats.latency(c.meta.upstream_latency);
+    if let Some(u) = &c.usage {
+        deployment
+            .stats
+            .tokens(u.prompt_tokens + u.completion_tokens);
+    }
+}
+
+impl Routed for EmbeddingRequest {
+    type Answer = Completion;
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn model_mut(&mut self) -> &mut String {
+        &mut self.model
+    }
+
+    fn extra_mut(&mut self) -> &mut JsonObject {
+        &mut self.extra
+    }
+
+    fn validate(&self) -> Result<(), GatewayError> {
+        if self.input.is_empty() {
+            return Err(GatewayError::bad_param(
+                "input",
+                "`input` must not be empty",
+            ));
+        }
+        Ok(())
+    }
+
+    fn meta_mut(answer: &mut Completion) -> &mut CallMeta {
+        &mut answer.meta
+    }
+
+    fn attempt<'a>(
+        router: &'a Router,
+        deployment: &'a Arc<Deployment>,
+        request: Self,
+        params: &'a GatewayParams,
+        opts: &'a CallOptions,
+    ) -> impl Future<Output = Result<Completion, GatewayError>> + Send + 'a {
+        router.attempt_embedding(deployment, request, params, opts)
+    }
+
+    fn succeeded(answer: &mut Completion, deployment: &Deployment, _busy: Busy) {
+        completed(answer, deployment);
+    }
+}
