@@ -141,6 +141,14 @@ def embeddings():
     f = client.embeddings.create(model="mock", input="x", encoding_format="float", dimensions=4)
     assert len(f.data[0].embedding) == 4 and f.usage.prompt_tokens > 0, f
 
+
+@case
+def legacy_completions():
+    r = client.completions.create(model="echo", prompt="Say this", max_tokens=5)
+    assert r.object == "text_completion" and r.choices[0].text == "re: Say this", r
+    text = "".join(c.choices[0].text for c in client.completions.create(model="echo", prompt="yo", stream=True) if c.choices)
+    assert text == "re: yo", text
+
 failed = [(n, tb) for n, tb in results if tb]
 for name, tb in failed:
     print(f"FAIL {name}\n{tb}")

@@ -16,6 +16,7 @@
 pub mod anthropic_anthropic;
 pub mod anthropic_openai;
 pub mod compat;
+pub mod completions_openai;
 pub mod embeddings;
 pub mod error;
 pub mod mock;
@@ -273,6 +274,12 @@ pub fn chat_provider(provider: &str) -> Option<&'static dyn ChatProvider> {
     } else {
         None
     }
+}
+
+/// Whether a provider speaks OpenAI's wire format (OpenAI, Azure, the compatible family), so
+/// OpenAI-only endpoints (legacy completions) reach it as they are.
+pub fn is_openai_format(provider: &str) -> bool {
+    provider == "openai" || provider == "azure" || compat::lookup(provider).is_some()
 }
 
 /// The default base URL of a provider, when it has one.

@@ -42,7 +42,18 @@ pub fn chat_url(api_base: &str, deployment: &str, api_version: &str) -> String {
     format!("{base}/openai/deployments/{deployment}/chat/completions?api-version={api_version}")
 }
 
-fn headers(target: &Target) -> Result<Vec<(HeaderName, HeaderValue)>, TranslateError> {
+/// The legacy completions URL of an Azure deployment.
+pub fn completions_url(target: &Target) -> String {
+    let version = target.api_version.as_deref().unwrap_or(DEFAULT_API_VERSION);
+    chat_url(&target.api_base, &target.model, version).replacen(
+        "/chat/completions",
+        "/completions",
+        1,
+    )
+}
+
+/// Azure's headers: OpenAI's, with `api-key` (or a bearer Entra ID token) for the key.
+pub fn headers(target: &Target) -> Result<Vec<(HeaderName, HeaderValue)>, TranslateError> {
     // OpenAI's headers without its Authorization, then Azure's key header.
     let plain = Target {
         api_key: None,

@@ -13,6 +13,7 @@ pub mod deployment;
 mod embedding;
 pub mod error;
 pub mod google;
+mod native;
 pub mod params;
 mod routed;
 pub mod sdk;
@@ -64,6 +65,13 @@ pub enum Native {
         /// The `anthropic-beta` header.
         beta: Option<String>,
     },
+    /// An OpenAI legacy completions body (`/v1/completions`).
+    Completions {
+        /// The body as received.
+        body: serde_json::Map<String, serde_json::Value>,
+        /// Why it cannot go as a chat request to a non-OpenAI deployment, when it cannot.
+        chat_refusal: Option<String>,
+    },
 }
 
 /// The format of an answer's body or stream events.
@@ -74,6 +82,9 @@ pub enum Format {
     OpenAi,
     /// Anthropic message (events): a native request answered by an Anthropic deployment.
     Anthropic,
+    /// OpenAI `text_completion` (chunks): a completions request answered by an OpenAI-format
+    /// deployment.
+    OpenAiText,
 }
 
 /// What a call went to, for headers and logs.
@@ -724,20 +735,8 @@ impl Router {
                 // A request in the deployment's own format goes as it is, and its answer
                 // comes back in that format.
                 let (translator, up, format, strip_usage) =
-                    match native_for(opts.native.as_deref(), &target.provider) {
-                        Some(Native::Anthropic { body, beta }) => {
-                            let mut body = body.clone();
-                            body.retain(|k, _| k == "metadata" || !params::is_gateway_key(k));
-                            let up = switchyard_providers::anthropic_anthropic::messages_request(
-                                target,
-                                body,
-                                beta.as_deref(),
-                            )
-                            .map_err(GatewayError::from_translate)?;
-                            let native: &'static dyn switchyard_providers::ChatProvider =
-                                &switchyard_providers::anthropic_anthropic::Native;
-                            (native, up, Format::Anthropic, false)
-                        }
+                    match native::call(opts.native.as_deref(), target, translator, strip_usage)? {
+                        Some(call) => call,
                         None => {
                             let up = translator
                                 .chat_request(target, &request)
@@ -792,14 +791,6 @@ impl Router {
                 }
             }
         }
-    }
-}
-
-/// The native request a deployment of `provider` takes as it is, if the call carries one.
-fn native_for<'a>(native: Option<&'a Native>, provider: &str) -> Option<&'a Native> {
-    match native? {
-        n @ Native::Anthropic { .. } if provider == "anthropic" => Some(n),
-        Native::Anthropic { .. } => None,
     }
 }
 

@@ -182,6 +182,7 @@ impl Settle {
             call_type: match self.route {
                 "/v1/messages" => "anthropic_messages",
                 "/embeddings" => "aembedding",
+                "/completions" => "atext_completion",
                 _ => "acompletion",
             }
             .into(),
@@ -733,19 +734,21 @@ pub(crate) enum Dialect {
     OpenAi,
     /// Anthropic Messages (`/v1/messages`).
     Anthropic,
+    /// OpenAI legacy text completions (`/v1/completions`).
+    OpenAiText,
 }
 
 impl Dialect {
     fn error_response(self, e: GatewayError) -> Response {
         match self {
-            Dialect::OpenAi => ApiError(e).into_response(),
+            Dialect::OpenAi | Dialect::OpenAiText => ApiError(e).into_response(),
             Dialect::Anthropic => crate::messages::error_response(&e),
         }
     }
 
     fn error_event(self, e: &GatewayError) -> Bytes {
         match self {
-            Dialect::OpenAi => error_event(e),
+            Dialect::OpenAi | Dialect::OpenAiText => error_event(e),
             Dialect::Anthropic => crate::messages::error_event(e),
         }
     }
@@ -790,14 +793,16 @@ pub(crate) async fn handle<R: Ingress>(
             "other".to_owned()
         };
         let mut answer = request.call(&state.router, &opts).await?;
-        // An OpenAI-format answer to a client of another dialect is translated back.
-        if let (Dialect::Anthropic, ChatResponse::Complete(c)) = (dialect, &mut answer) {
-            if c.format == Format::OpenAi {
-                c.body =
-                    switchyard_providers::anthropic_openai::response(&c.body).map_err(|e| {
-                        GatewayError::bad_gateway(format!("Could not translate the answer: {e}"))
-                    })?;
-                c.format = Format::Anthropic;
+        // A chat answer to a client of another dialect is translated back.
+        if let ChatResponse::Complete(c) = &mut answer {
+            if c.format == Format::OpenAi && dialect != Dialect::OpenAi {
+                let translated = match dialect {
+                    Dialect::Anthropic => switchyard_providers::anthropic_openai::response(&c.body),
+                    _ => switchyard_providers::completions_openai::response(&c.body),
+                };
+                c.body = translated.map_err(|e| {
+                    GatewayError::bad_gateway(format!("Could not translate the answer: {e}"))
+                })?;
             }
         }
         Ok::<_, GatewayError>(answer)
@@ -853,8 +858,7 @@ pub(crate) async fn handle<R: Ingress>(
             let mut headers = HeaderMap::new();
             set_call_headers(&mut headers, &call_id, Some(&s.meta), started);
             add_key_headers(&mut headers);
-            let mut back = (dialect == Dialect::Anthropic && s.format == Format::OpenAi)
-                .then(switchyard_providers::anthropic_openai::StreamBack::new);
+            let mut back = StreamBack::for_answer(dialect, s.format);
             let mut guard = StreamGuard {
                 settle,
                 meta: s.meta,
@@ -885,6 +889,31 @@ pub(crate) async fn handle<R: Ingress>(
                 HeaderValue::from_static("no"),
             );
             resp
+        }
+    }
+}
+
+/// Turns a chat chunk stream into the stream a client of another dialect expects.
+enum StreamBack {
+    Anthropic(Box<switchyard_providers::anthropic_openai::StreamBack>),
+    Text(switchyard_providers::completions_openai::StreamBack),
+}
+
+impl StreamBack {
+    fn for_answer(dialect: Dialect, format: Format) -> Option<StreamBack> {
+        match (dialect, format) {
+            (Dialect::Anthropic, Format::OpenAi) => Some(StreamBack::Anthropic(Box::default())),
+            (Dialect::OpenAiText, Format::OpenAi) => Some(StreamBack::Text(
+                switchyard_providers::completions_openai::StreamBack::new(),
+            )),
+            _ => None,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) -> Vec<Bytes> {
+        match self {
+            StreamBack::Anthropic(b) => b.push(bytes),
+            StreamBack::Text(b) => b.push(bytes),
         }
     }
 }
@@ -1010,6 +1039,77 @@ pub async fn embeddings_for(
         "/embeddings",
         Dialect::OpenAi,
         |b| parse_embedding(b, Some(model)),
+    )
+    .await
+}
+
+/// A legacy completions body: the chat form for routing, the original for OpenAI-format
+/// deployments.
+fn parse_completions(bytes: &Bytes, path_model: Option<String>) -> Result<Parsed, GatewayError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(GatewayError::bad_request(
+            "Request body is empty; send a JSON completions request.",
+        ));
+    }
+    let owned;
+    let bytes = match path_model {
+        None => bytes,
+        Some(model) => {
+            let mut v: serde_json::Value = serde_json::from_slice(bytes)
+                .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?;
+            if let Some(o) = v.as_object_mut() {
+                o.entry("model").or_insert(serde_json::Value::String(model));
+            }
+            owned = Bytes::from(v.to_string());
+            &owned
+        }
+    };
+    let r = switchyard_providers::completions_openai::parse(bytes)
+        .map_err(GatewayError::from_translate)?;
+    Ok((
+        r.chat,
+        Some(Arc::new(Native::Completions {
+            body: r.body,
+            chat_refusal: r.chat_refusal,
+        })),
+    ))
+}
+
+/// `POST /v1/completions` and `/completions`.
+pub async fn completions(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(
+        state,
+        caller,
+        headers,
+        body,
+        "/completions",
+        Dialect::OpenAiText,
+        |b| parse_completions(b, None),
+    )
+    .await
+}
+
+/// `POST /engines/{model}/completions` and `/openai/deployments/{model}/completions`.
+pub async fn completions_for(
+    State(state): State<Arc<AppState>>,
+    Path(model): Path<String>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(
+        state,
+        caller,
+        headers,
+        body,
+        "/completions",
+        Dialect::OpenAiText,
+        |b| parse_completions(b, Some(model)),
     )
     .await
 }

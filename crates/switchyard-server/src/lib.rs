@@ -232,6 +232,13 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
             "/openai/deployments/{model}/chat/completions",
             post(chat::chat_completions_for),
         )
+        .route("/v1/completions", post(chat::completions))
+        .route("/completions", post(chat::completions))
+        .route("/engines/{model}/completions", post(chat::completions_for))
+        .route(
+            "/openai/deployments/{model}/completions",
+            post(chat::completions_for),
+        )
         .route("/v1/embeddings", post(chat::embeddings))
         .route("/embeddings", post(chat::embeddings))
         .route("/engines/{model}/embeddings", post(chat::embeddings_for))

@@ -8,6 +8,7 @@
 
 pub mod anthropic;
 pub mod cohere;
+pub mod completions;
 pub mod embeddings;
 pub mod gemini;
 pub mod ollama;
@@ -300,6 +301,7 @@ pub async fn start_upstream() -> Upstream {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/embeddings", post(embeddings::openai))
+        .route("/v1/completions", post(completions::completions))
         .route("/v2/embed", post(embeddings::cohere))
         .route("/api/embed", post(embeddings::ollama))
         .route(
