@@ -149,6 +149,23 @@ def legacy_completions():
     text = "".join(c.choices[0].text for c in client.completions.create(model="echo", prompt="yo", stream=True) if c.choices)
     assert text == "re: yo", text
 
+
+@case
+def responses_api():
+    r = client.responses.create(model="echo", input="hi")
+    assert r.output_text == "echo: hi", r
+    deltas = [e.delta for e in client.responses.create(model="echo", input="yo", stream=True) if e.type == "response.output_text.delta"]
+    assert "".join(deltas) == "echo: yo", deltas
+    # Bridged through chat to Anthropic, with a stored conversation.
+    first = client.responses.create(model="claude-text", input="hello")
+    assert first.output_text == "You said: hello", first
+    second = client.responses.create(model="claude-text", input="again", previous_response_id=first.id)
+    assert second.output_text == "You said: again", second
+    with client.responses.stream(model="claude-text", input="streamed") as s:
+        final = s.get_final_response()
+    assert final.output_text == "You said: streamed", final
+    assert client.responses.retrieve(first.id).id == first.id
+
 failed = [(n, tb) for n, tb in results if tb]
 for name, tb in failed:
     print(f"FAIL {name}\n{tb}")

@@ -65,6 +65,14 @@ pub enum Native {
         /// The `anthropic-beta` header.
         beta: Option<String>,
     },
+    /// An OpenAI Responses body (`/v1/responses`), earlier turns not expanded.
+    Responses {
+        /// The body as received (with `previous_response_id` replaced by the earlier turns
+        /// when those are the gateway's).
+        body: serde_json::Map<String, serde_json::Value>,
+        /// Why it cannot go as a chat request to a non-OpenAI deployment, when it cannot.
+        chat_refusal: Option<String>,
+    },
     /// An OpenAI legacy completions body (`/v1/completions`).
     Completions {
         /// The body as received.
@@ -85,6 +93,8 @@ pub enum Format {
     /// OpenAI `text_completion` (chunks): a completions request answered by an OpenAI-format
     /// deployment.
     OpenAiText,
+    /// OpenAI `response` (Responses events): a Responses request answered by OpenAI.
+    OpenAiResponses,
 }
 
 /// What a call went to, for headers and logs.

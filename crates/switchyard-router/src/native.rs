@@ -3,8 +3,8 @@
 //! OpenAI-format servers and Azure.
 
 use switchyard_providers::{
-    anthropic_anthropic, completions_openai, openai_azure, openai_openai, ChatProvider, Target,
-    UpstreamRequest,
+    anthropic_anthropic, completions_openai, openai_azure, openai_openai, responses_openai,
+    ChatProvider, Target, UpstreamRequest,
 };
 
 use crate::params::is_gateway_key;
@@ -56,6 +56,26 @@ pub(crate) fn call(
                 .map_err(GatewayError::from_translate)?;
             Ok(Some((translator, up, Format::OpenAiText, strip_usage)))
         }
+        Some(Native::Responses { body, .. }) if provider == "openai" => {
+            let mut body = body.clone();
+            // LiteLLM's `metadata` (tags, spend-log metadata) is the gateway's here too.
+            body.retain(|k, _| !is_gateway_key(k));
+            let up = responses_openai::upstream_request(target, body)
+                .map_err(GatewayError::from_translate)?;
+            Ok(Some((
+                &responses_openai::Native,
+                up,
+                Format::OpenAiResponses,
+                false,
+            )))
+        }
+        Some(Native::Responses {
+            chat_refusal: Some(why),
+            ..
+        }) => Err(GatewayError::bad_request(format!(
+            "{why}; `{provider}` is reached through chat completions, which cannot carry it"
+        ))),
+        Some(Native::Responses { .. }) => Ok(None),
         Some(Native::Completions {
             chat_refusal: Some(why),
             ..

@@ -21,7 +21,7 @@ use switchyard_router::{
 };
 use switchyard_types::{ChatCompletionRequest, Usage};
 
-use crate::error::{error_event, ApiError};
+use crate::dialect::Dialect;
 use crate::telemetry::{FailureLabels, RequestLabels};
 use crate::{AppState, VERSION};
 
@@ -183,6 +183,7 @@ impl Settle {
                 "/v1/messages" => "anthropic_messages",
                 "/embeddings" => "aembedding",
                 "/completions" => "atext_completion",
+                "/responses" => "aresponses",
                 _ => "acompletion",
             }
             .into(),
@@ -727,33 +728,6 @@ fn set_key_headers(headers: &mut HeaderMap, k: &KeyHeaders) {
     }
 }
 
-/// The API a route speaks: its answers' format and its errors' shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dialect {
-    /// OpenAI chat completions.
-    OpenAi,
-    /// Anthropic Messages (`/v1/messages`).
-    Anthropic,
-    /// OpenAI legacy text completions (`/v1/completions`).
-    OpenAiText,
-}
-
-impl Dialect {
-    fn error_response(self, e: GatewayError) -> Response {
-        match self {
-            Dialect::OpenAi | Dialect::OpenAiText => ApiError(e).into_response(),
-            Dialect::Anthropic => crate::messages::error_response(&e),
-        }
-    }
-
-    fn error_event(self, e: &GatewayError) -> Bytes {
-        match self {
-            Dialect::OpenAi | Dialect::OpenAiText => error_event(e),
-            Dialect::Anthropic => crate::messages::error_event(e),
-        }
-    }
-}
-
 /// A parsed request: the gateway's form, and the client's own when a provider takes it as is.
 pub(crate) type Parsed<R = ChatCompletionRequest> = (R, Option<Arc<Native>>);
 
@@ -795,15 +769,14 @@ pub(crate) async fn handle<R: Ingress>(
         let mut answer = request.call(&state.router, &opts).await?;
         // A chat answer to a client of another dialect is translated back.
         if let ChatResponse::Complete(c) = &mut answer {
-            if c.format == Format::OpenAi && dialect != Dialect::OpenAi {
-                let translated = match dialect {
-                    Dialect::Anthropic => switchyard_providers::anthropic_openai::response(&c.body),
-                    _ => switchyard_providers::completions_openai::response(&c.body),
-                };
-                c.body = translated.map_err(|e| {
-                    GatewayError::bad_gateway(format!("Could not translate the answer: {e}"))
-                })?;
+            if c.format == Format::OpenAi {
+                if let Some(body) = dialect.translate(&c.body) {
+                    c.body = body.map_err(|e| {
+                        GatewayError::bad_gateway(format!("Could not translate the answer: {e}"))
+                    })?;
+                }
             }
+            dialect.keep(&c.body, c.format);
         }
         Ok::<_, GatewayError>(answer)
     }
@@ -858,7 +831,8 @@ pub(crate) async fn handle<R: Ingress>(
             let mut headers = HeaderMap::new();
             set_call_headers(&mut headers, &call_id, Some(&s.meta), started);
             add_key_headers(&mut headers);
-            let mut back = StreamBack::for_answer(dialect, s.format);
+            let mut back = dialect.stream_back(s.format);
+            let mut keeper = dialect.keeper(s.format);
             let mut guard = StreamGuard {
                 settle,
                 meta: s.meta,
@@ -867,7 +841,7 @@ pub(crate) async fn handle<R: Ingress>(
                 failed: None,
             };
             let body = s.events.map(move |item| {
-                Ok::<_, Infallible>(match item {
+                let out = match item {
                     Ok(b) => match back.as_mut() {
                         Some(back) => concat(back.push(&b)),
                         None => b,
@@ -876,7 +850,11 @@ pub(crate) async fn handle<R: Ingress>(
                         let ev = dialect.error_event(&e);
                         guard.fail(e, ev)
                     }
-                })
+                };
+                if let Some(k) = keeper.as_mut() {
+                    k.observe(&out);
+                }
+                Ok::<_, Infallible>(out)
             });
             tracing::trace!("chat: stream response ready");
             let mut resp = Response::new(Body::from_stream(body));
@@ -889,31 +867,6 @@ pub(crate) async fn handle<R: Ingress>(
                 HeaderValue::from_static("no"),
             );
             resp
-        }
-    }
-}
-
-/// Turns a chat chunk stream into the stream a client of another dialect expects.
-enum StreamBack {
-    Anthropic(Box<switchyard_providers::anthropic_openai::StreamBack>),
-    Text(switchyard_providers::completions_openai::StreamBack),
-}
-
-impl StreamBack {
-    fn for_answer(dialect: Dialect, format: Format) -> Option<StreamBack> {
-        match (dialect, format) {
-            (Dialect::Anthropic, Format::OpenAi) => Some(StreamBack::Anthropic(Box::default())),
-            (Dialect::OpenAiText, Format::OpenAi) => Some(StreamBack::Text(
-                switchyard_providers::completions_openai::StreamBack::new(),
-            )),
-            _ => None,
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) -> Vec<Bytes> {
-        match self {
-            StreamBack::Anthropic(b) => b.push(bytes),
-            StreamBack::Text(b) => b.push(bytes),
         }
     }
 }

@@ -18,11 +18,13 @@ mod admin;
 pub mod alerts;
 pub mod auth;
 pub mod chat;
+mod dialect;
 pub mod error;
 pub mod governance;
 mod health;
 mod messages;
 mod models;
+pub mod responses;
 pub mod telemetry;
 
 use std::future::Future;
@@ -67,6 +69,8 @@ pub struct AppState {
     pub metrics_need_auth: bool,
     /// Metric series of each configured deployment, by deployment id.
     pub series: std::collections::HashMap<String, telemetry::DeploymentSeries>,
+    /// Responses kept for `previous_response_id` and `GET /v1/responses/{id}`.
+    pub responses: Arc<responses::Store>,
 }
 
 impl AppState {
@@ -112,6 +116,7 @@ impl AppState {
             metrics,
             metrics_need_auth,
             series,
+            responses: Arc::default(),
         }
     }
 }
@@ -245,6 +250,16 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route(
             "/openai/deployments/{model}/embeddings",
             post(chat::embeddings_for),
+        )
+        .route("/v1/responses", post(responses::create))
+        .route("/responses", post(responses::create))
+        .route(
+            "/v1/responses/{id}",
+            get(responses::get).delete(responses::delete),
+        )
+        .route(
+            "/responses/{id}",
+            get(responses::get).delete(responses::delete),
         )
         .route("/v1/messages", post(messages::messages))
         .route("/anthropic/v1/messages", post(messages::messages))

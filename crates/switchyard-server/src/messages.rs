@@ -18,7 +18,8 @@ use switchyard_governance::Caller;
 use switchyard_providers::anthropic_openai;
 use switchyard_router::{GatewayError, Native};
 
-use crate::chat::{handle, Dialect, Parsed};
+use crate::chat::{handle, Parsed};
+use crate::dialect::Dialect;
 use crate::AppState;
 
 /// Whether a path is one of the Anthropic routes (whose errors have Anthropic's shape).

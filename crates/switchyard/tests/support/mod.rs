@@ -12,6 +12,7 @@ pub mod completions;
 pub mod embeddings;
 pub mod gemini;
 pub mod ollama;
+pub mod responses;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -302,6 +303,7 @@ pub async fn start_upstream() -> Upstream {
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/embeddings", post(embeddings::openai))
         .route("/v1/completions", post(completions::completions))
+        .route("/v1/responses", post(responses::responses))
         .route("/v2/embed", post(embeddings::cohere))
         .route("/api/embed", post(embeddings::ollama))
         .route(

@@ -1,0 +1,296 @@
+//! The Responses API: `POST /v1/responses`, `GET` and `DELETE /v1/responses/{id}`.
+//!
+//! Requests run the chat pipeline (`chat::handle`): an `openai/…` deployment receives the body
+//! as sent, any other is reached through chat completions (`switchyard_providers::
+//! responses_openai`). Every answered response is kept with the conversation that led to it,
+//! so `previous_response_id` works for every provider: the earlier turns are expanded into the
+//! input for a chat deployment, and for OpenAI when the earlier response was not OpenAI's
+//! (OpenAI's own are referred to by id, so its server-side state, reasoning included, is used).
+//! A response can be read or deleted only with the key that created it (or an admin key).
+//!
+//! Kept responses live in memory, the most recent [`CAPACITY`] of them, per instance.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+use switchyard_governance::Caller;
+use switchyard_providers::responses_openai;
+use switchyard_providers::sse::Framer;
+use switchyard_router::{Format, GatewayError, Native};
+
+use crate::chat::handle;
+use crate::dialect::Dialect;
+use crate::error::ApiError;
+use crate::AppState;
+
+/// How many responses an instance keeps.
+pub const CAPACITY: usize = 10_000;
+
+/// A kept response and the conversation up to it.
+#[derive(Debug)]
+pub struct Stored {
+    /// The response object.
+    pub response: Value,
+    /// Every item of the conversation: earlier turns, this turn's input, this response's output.
+    pub items: Vec<Value>,
+    /// The key hash that created it (`None`: the master key or no auth).
+    pub owner: Option<String>,
+    /// OpenAI answered it (and holds its own state for it).
+    pub openai: bool,
+}
+
+/// Kept responses by id, and their ids oldest first (for eviction).
+type Kept = (HashMap<String, Arc<Stored>>, VecDeque<String>);
+
+/// The kept responses, most recent last.
+#[derive(Debug, Default)]
+pub struct Store {
+    inner: Mutex<Kept>,
+}
+
+impl Store {
+    fn insert(&self, id: String, s: Stored) {
+        let Ok(mut g) = self.inner.lock() else { return };
+        let (map, order) = &mut *g;
+        if map.insert(id.clone(), Arc::new(s)).is_none() {
+            order.push_back(id);
+        }
+        while order.len() > CAPACITY {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<Arc<Stored>> {
+        self.inner.lock().ok()?.0.get(id).cloned()
+    }
+
+    fn remove(&self, id: &str) -> bool {
+        let Ok(mut g) = self.inner.lock() else {
+            return false;
+        };
+        let (map, order) = &mut *g;
+        let had = map.remove(id).is_some();
+        if had {
+            order.retain(|k| k != id);
+        }
+        had
+    }
+}
+
+/// The turn being answered: what is needed to translate and keep its response.
+#[derive(Debug)]
+pub(crate) struct Turn {
+    /// The request body as the client sent it (echoed in the response object).
+    pub body: Map<String, Value>,
+    /// Earlier turns and this turn's input.
+    items: Vec<Value>,
+    owner: Option<String>,
+    store: Arc<Store>,
+    keep: bool,
+}
+
+impl Turn {
+    /// Keeps a response object (from a complete answer's body).
+    pub(crate) fn keep_body(&self, body: &[u8], format: Format) {
+        if let Ok(v) = serde_json::from_slice::<Value>(body) {
+            self.keep_value(v, format);
+        }
+    }
+
+    fn keep_value(&self, response: Value, format: Format) {
+        if !self.keep || response.get("object").and_then(Value::as_str) != Some("response") {
+            return;
+        }
+        let Some(id) = response
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            return;
+        };
+        let mut items = self.items.clone();
+        items.extend(
+            response
+                .get("output")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .cloned(),
+        );
+        self.store.insert(
+            id,
+            Stored {
+                response,
+                items,
+                owner: self.owner.clone(),
+                openai: format == Format::OpenAiResponses,
+            },
+        );
+    }
+}
+
+/// Watches a streamed answer for its final response object, and keeps it.
+pub(crate) struct Keeper {
+    turn: Arc<Turn>,
+    framer: Framer,
+    format: Format,
+}
+
+impl Keeper {
+    pub(crate) fn new(turn: Arc<Turn>, format: Format) -> Keeper {
+        Keeper {
+            turn,
+            framer: Framer::new(),
+            format,
+        }
+    }
+
+    /// Looks at bytes going to the client.
+    pub(crate) fn observe(&mut self, bytes: &[u8]) {
+        self.framer.push(bytes);
+        while let Some(ev) = self.framer.next_event() {
+            let terminal = matches!(
+                ev.event.as_deref(),
+                Some(b"response.completed" | b"response.incomplete")
+            );
+            if !terminal {
+                continue;
+            }
+            if let Some(r) = ev
+                .data
+                .as_deref()
+                .and_then(|d| serde_json::from_slice::<Value>(d).ok())
+                .and_then(|mut v| v.get_mut("response").map(Value::take))
+            {
+                self.turn.keep_value(r, self.format);
+            }
+        }
+    }
+}
+
+fn owner_of(caller: &Caller) -> Option<String> {
+    caller.principal().map(|p| p.hash.to_string())
+}
+
+/// A kept response, if this caller may see it.
+fn visible(state: &AppState, caller: &Caller, id: &str) -> Option<Arc<Stored>> {
+    let s = state.responses.get(id)?;
+    (caller.is_admin() || s.owner == owner_of(caller)).then_some(s)
+}
+
+fn not_found(id: &str) -> GatewayError {
+    let mut e = GatewayError::not_found(format!("Response with id '{id}' not found."));
+    e.param = Some("response_id".into());
+    e
+}
+
+/// `POST /v1/responses`.
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let bytes = match crate::chat::read_body(&headers, body, state.body_limit).await {
+        Ok(b) => b,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let mut client_body: Map<String, Value> = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError(GatewayError::bad_request(format!(
+                "Invalid request body: {e}"
+            )))
+            .into_response()
+        }
+    };
+    // Earlier turns: ours are expanded; an id the gateway does not know may be OpenAI's.
+    let mut history: Vec<Value> = Vec::new();
+    let mut native_body = client_body.clone();
+    let mut unknown_previous = None;
+    if let Some(prev) = client_body
+        .get("previous_response_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    {
+        match visible(&state, &caller, &prev) {
+            Some(s) => {
+                history.clone_from(&s.items);
+                if !s.openai {
+                    native_body.remove("previous_response_id");
+                    let mut input = history.clone();
+                    input.extend(responses_openai::input_items(&client_body).unwrap_or_default());
+                    native_body.insert("input".into(), Value::Array(input));
+                }
+            }
+            None => unknown_previous = Some(prev),
+        }
+    }
+    let mut items = history.clone();
+    items.extend(responses_openai::input_items(&client_body).unwrap_or_default());
+    let keep = client_body.get("store").and_then(Value::as_bool) != Some(false);
+    client_body.remove("input");
+    let turn = Arc::new(Turn {
+        body: client_body,
+        items,
+        owner: owner_of(&caller),
+        store: Arc::clone(&state.responses),
+        keep,
+    });
+    let parse = move |b: &Bytes| {
+        let r = responses_openai::parse(b, &history).map_err(GatewayError::from_translate)?;
+        let refusal = r.chat_refusal.or_else(|| {
+            unknown_previous
+                .map(|p| format!("previous_response_id '{p}' is not known to the gateway"))
+        });
+        Ok((
+            r.chat,
+            Some(Arc::new(Native::Responses {
+                body: native_body,
+                chat_refusal: refusal,
+            })),
+        ))
+    };
+    handle(
+        Arc::clone(&state),
+        caller,
+        headers,
+        Body::from(bytes),
+        "/responses",
+        Dialect::Responses(turn),
+        parse,
+    )
+    .await
+}
+
+/// `GET /v1/responses/{id}`.
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let s = visible(&state, &caller, &id).ok_or_else(|| ApiError(not_found(&id)))?;
+    Ok(Json(s.response.clone()))
+}
+
+/// `DELETE /v1/responses/{id}`.
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    visible(&state, &caller, &id).ok_or_else(|| ApiError(not_found(&id)))?;
+    state.responses.remove(&id);
+    Ok(Json(
+        json!({"id": id, "object": "response", "deleted": true}),
+    ))
+}
