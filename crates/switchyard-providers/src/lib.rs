@@ -27,6 +27,7 @@ pub mod openai_gemini;
 pub mod openai_ollama;
 pub mod openai_openai;
 pub mod openai_vertex;
+pub mod passthrough;
 pub mod responses_openai;
 pub mod sse;
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod google;
 mod native;
 pub mod params;
+mod passthrough;
 mod routed;
 pub mod sdk;
 pub mod strategy;
@@ -95,6 +96,8 @@ pub enum Format {
     OpenAiText,
     /// OpenAI `response` (Responses events): a Responses request answered by OpenAI.
     OpenAiResponses,
+    /// A provider's own format, untouched (pass-through routes).
+    PassThrough,
 }
 
 /// What a call went to, for headers and logs.

@@ -326,6 +326,28 @@ impl Client {
         self.http.request(req).await.map_err(Transport::Client)
     }
 
+    /// Sends a provider-native request (pass-through routes) and returns the 2xx response head
+    /// and body stream; any other status is read into the provider's error (`translator`).
+    /// `timeout` bounds the wait for the response head.
+    pub async fn forward(
+        &self,
+        target: &Target,
+        translator: &'static dyn ChatProvider,
+        up: UpstreamRequest,
+        timeout: Duration,
+    ) -> Result<http::Response<Incoming>, GatewayError> {
+        let call = async {
+            let resp = self
+                .send(up)
+                .await
+                .map_err(|e| transport_error(e, target, timeout))?;
+            check_status(resp, target, translator, timeout).await
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| transport_error(Transport::Timeout, target, timeout))?
+    }
+
     /// POSTs a JSON body (a webhook, an alert) and returns the status; the body is dropped.
     pub async fn post_json(
         &self,

@@ -10,7 +10,12 @@ pub struct Auth {
 }
 
 /// Headers a key may come in, besides `Authorization: Bearer`.
-const KEY_HEADERS: &[&str] = &["x-litellm-api-key", "x-api-key", "api-key"];
+const KEY_HEADERS: &[&str] = &[
+    "x-litellm-api-key",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+];
 
 impl Auth {
     /// Keys in the usual headers and in an optional operator-chosen one

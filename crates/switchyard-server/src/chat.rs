@@ -184,6 +184,7 @@ impl Settle {
                 "/embeddings" => "aembedding",
                 "/completions" => "atext_completion",
                 "/responses" => "aresponses",
+                "/passthrough" => "pass_through_endpoint",
                 _ => "acompletion",
             }
             .into(),

@@ -24,6 +24,7 @@ pub mod governance;
 mod health;
 mod messages;
 mod models;
+mod passthrough;
 pub mod responses;
 pub mod telemetry;
 
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderName, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::serve::ListenerExt;
 use switchyard_governance::{Caller, Governor};
 use switchyard_router::{GatewayError, Router};
@@ -140,11 +141,14 @@ async fn authenticate(
     if public {
         return next.run(req).await;
     }
-    let caller = match state
-        .governor
-        .authenticate(state.auth.presented_key(req.headers()))
-        .await
-    {
+    // Gemini clients send their key as `?key=`; on the Gemini pass-through that is ours.
+    let query_key = path
+        .starts_with("/gemini/")
+        .then(|| req.uri().query())
+        .flatten()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("key=")));
+    let presented = state.auth.presented_key(req.headers()).or(query_key);
+    let caller = match state.governor.authenticate(presented).await {
         Ok(c) => c,
         Err(e) => return refused(path, governance::policy_error(e)),
     };
@@ -280,6 +284,12 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/health/liveliness", get(health::liveliness))
         .route("/health/liveness", get(health::liveliness))
         .route("/health/readiness", get(health::readiness))
+        .route("/openai/{*rest}", any(passthrough::forward))
+        .route("/anthropic/{*rest}", any(passthrough::forward))
+        .route("/gemini/{*rest}", any(passthrough::forward))
+        .route("/vertex_ai/{*rest}", any(passthrough::forward))
+        .route("/cohere/{*rest}", any(passthrough::forward))
+        .route("/azure/{*rest}", any(passthrough::forward))
         .merge(admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
