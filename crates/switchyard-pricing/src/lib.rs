@@ -66,7 +66,46 @@ pub struct Price {
     pub json_schema: bool,
     /// Reasons before answering.
     pub reasoning_model: bool,
+    /// A price per unit other than tokens (image, second of audio, character, query),
+    /// charged on `Usage.extra["billable_units"]`.
+    pub per_unit: Option<UnitPrice>,
 }
+
+/// What a non-token price counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// An image generated.
+    Image,
+    /// A second of audio.
+    Second,
+    /// A character of text (speech).
+    Character,
+    /// A search query (rerank).
+    Query,
+}
+
+/// A price per [`Unit`], in pico-dollars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnitPrice {
+    /// What is counted.
+    pub unit: Unit,
+    /// Pico-dollars per unit.
+    pub pico: u64,
+}
+
+impl UnitPrice {
+    /// A price of `usd` dollars per `unit`.
+    pub fn new(unit: Unit, usd: f64) -> UnitPrice {
+        UnitPrice {
+            unit,
+            pico: pico_per_token(usd),
+        }
+    }
+}
+
+/// The usage key that carries how many units (images, seconds, characters, queries) a call
+/// consumed.
+pub const BILLABLE_UNITS: &str = "billable_units";
 
 /// A per-token price in dollars as pico-dollars, rounded to the nearest.
 pub fn pico_per_token(usd_per_token: f64) -> u64 {
@@ -99,6 +138,8 @@ pub struct Cost {
     pub output: u64,
     /// Reasoning tokens priced apart.
     pub reasoning: u64,
+    /// Images, seconds, characters or queries.
+    pub units: u64,
 }
 
 impl Cost {
@@ -109,6 +150,7 @@ impl Cost {
             .saturating_add(self.cache_write)
             .saturating_add(self.output)
             .saturating_add(self.reasoning)
+            .saturating_add(self.units)
     }
 
     /// Total, dollars.
@@ -160,6 +202,15 @@ impl Price {
             cache_write: written.saturating_mul(self.cache_write.unwrap_or(self.input)),
             output: output_tokens.saturating_mul(self.output),
             reasoning,
+            units: self.per_unit.map_or(0, |u| {
+                let n = usage
+                    .extra
+                    .get(BILLABLE_UNITS)
+                    .and_then(Value::as_f64)
+                    .filter(|n| n.is_finite() && *n > 0.0)
+                    .unwrap_or(0.0);
+                (n * u.pico as f64).round() as u64
+            }),
         }
     }
 }
@@ -223,6 +274,27 @@ struct OwnModel {
     max_output_tokens: Option<u64>,
     #[serde(default)]
     supports: Vec<String>,
+    /// Dollars per image, second, character or query.
+    per_image: Option<f64>,
+    per_second: Option<f64>,
+    per_character: Option<f64>,
+    per_query: Option<f64>,
+}
+
+fn unit_price(
+    image: Option<f64>,
+    second: Option<f64>,
+    character: Option<f64>,
+    query: Option<f64>,
+) -> Option<UnitPrice> {
+    [
+        (Unit::Image, image),
+        (Unit::Second, second),
+        (Unit::Character, character),
+        (Unit::Query, query),
+    ]
+    .into_iter()
+    .find_map(|(u, v)| v.filter(|v| *v > 0.0).map(|v| UnitPrice::new(u, v)))
 }
 
 /// The shipped table, in our format.
@@ -251,6 +323,12 @@ struct LitellmEntry {
     supports_response_schema: bool,
     #[serde(default)]
     supports_reasoning: bool,
+    output_cost_per_image: Option<f64>,
+    input_cost_per_image: Option<f64>,
+    input_cost_per_second: Option<f64>,
+    output_cost_per_second: Option<f64>,
+    input_cost_per_character: Option<f64>,
+    input_cost_per_query: Option<f64>,
 }
 
 impl PriceTable {
@@ -297,6 +375,7 @@ impl PriceTable {
                     vision: has("vision"),
                     json_schema: has("json_schema"),
                     reasoning_model: has("reasoning"),
+                    per_unit: unit_price(m.per_image, m.per_second, m.per_character, m.per_query),
                 };
                 self.insert(format!("{provider}/{model}"), price);
             }
@@ -331,8 +410,17 @@ impl PriceTable {
                 file: file.to_owned(),
                 message: format!("entry `{key}`: {e}"),
             })?;
-            if e.input_cost_per_token.is_none() && e.output_cost_per_token.is_none() {
-                continue; // priced per image, second or query: not a token price
+            let per_unit = unit_price(
+                e.output_cost_per_image.or(e.input_cost_per_image),
+                e.input_cost_per_second.or(e.output_cost_per_second),
+                e.input_cost_per_character,
+                e.input_cost_per_query,
+            );
+            if e.input_cost_per_token.is_none()
+                && e.output_cost_per_token.is_none()
+                && per_unit.is_none()
+            {
+                continue; // no price Switchyard can apply
             }
             let price = Price {
                 mode: e.mode.unwrap_or_default(),
@@ -347,6 +435,7 @@ impl PriceTable {
                 vision: e.supports_vision,
                 json_schema: e.supports_response_schema,
                 reasoning_model: e.supports_reasoning,
+                per_unit,
             };
             // LiteLLM keys are `provider/model` or a bare id with `litellm_provider`.
             match (key.contains('/'), &e.litellm_provider) {

@@ -113,7 +113,7 @@ fn litellm_price_file_overrides_and_extends() {
                    "output_cost_per_token": 2e-07, "max_tokens": 4096},
         "dall-e-3": {"litellm_provider": "openai", "mode": "image_generation", "output_cost_per_image": 0.04}
     }"#;
-    assert_eq!(t.merge_litellm(file, "prices.json").unwrap(), 2);
+    assert_eq!(t.merge_litellm(file, "prices.json").unwrap(), 3);
     let p = t.lookup("openai", "gpt-4o").unwrap();
     assert_eq!(
         (p.input, p.output, p.cache_read),
@@ -123,7 +123,11 @@ fn litellm_price_file_overrides_and_extends() {
     assert_eq!(p.max_input_tokens, Some(128_000));
     let p = t.lookup("my-provider", "custom-model").unwrap();
     assert_eq!((p.input, p.max_output_tokens), (100_000, Some(4096)));
-    assert!(t.lookup("openai", "dall-e-3").is_none());
+    let p = t.lookup("openai", "dall-e-3").unwrap();
+    assert_eq!(p.per_unit, Some(UnitPrice::new(Unit::Image, 0.04)));
+    let mut u = Usage::default();
+    u.extra.insert(BILLABLE_UNITS.into(), serde_json::json!(2));
+    assert_eq!(p.cost(&u).total_pico(), 80_000_000_000);
 }
 
 #[test]

@@ -105,6 +105,16 @@ pub const PROVIDERS: &[CompatProvider] = &[
         Some("LM_STUDIO_API_KEY"),
     ),
     row("databricks", None, Some("DATABRICKS_API_KEY")),
+    row(
+        "jina_ai",
+        Some("https://api.jina.ai/v1"),
+        Some("JINA_AI_API_KEY"),
+    ),
+    row(
+        "voyage",
+        Some("https://api.voyageai.com/v1"),
+        Some("VOYAGE_API_KEY"),
+    ),
 ];
 
 /// The row for a provider name.

@@ -18,6 +18,7 @@ pub mod anthropic_openai;
 pub mod compat;
 pub mod completions_openai;
 pub mod embeddings;
+pub mod endpoints;
 pub mod error;
 pub mod mock;
 pub mod openai_anthropic;
@@ -168,6 +169,34 @@ pub trait ChatProvider: Send + Sync {
             "{} has no embeddings API; route embeddings to an embedding model",
             target.provider
         )))
+    }
+
+    /// Builds the upstream call for one of the smaller endpoints (images, speech,
+    /// moderations, rerank); `request` is the client's body.
+    fn endpoint_request(
+        &self,
+        target: &Target,
+        endpoint: endpoints::Endpoint,
+        _request: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        Err(TranslateError::Invalid(format!(
+            "{} does not serve /v1/{}",
+            target.provider,
+            endpoint.path()
+        )))
+    }
+
+    /// Reads a successful answer of one of the smaller endpoints: the body to send on (in
+    /// the endpoint's OpenAI or Cohere shape) and what it counts for pricing.
+    fn endpoint_response(
+        &self,
+        _target: &Target,
+        endpoint: endpoints::Endpoint,
+        request: &serde_json::Map<String, serde_json::Value>,
+        body: Bytes,
+    ) -> Result<ChatOutput, ProviderError> {
+        let usage = endpoints::usage(endpoint, request, &body);
+        Ok(ChatOutput { body, usage })
     }
 
     /// Turns a successful embeddings answer into OpenAI's format; usage when the provider

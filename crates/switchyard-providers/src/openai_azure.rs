@@ -130,6 +130,23 @@ impl ChatProvider for Azure {
     ) -> Result<ChatOutput, ProviderError> {
         OpenAi.embedding_response(target, request, body)
     }
+
+    /// Images, speech and moderations under the deployment's URL.
+    fn endpoint_request(
+        &self,
+        target: &Target,
+        endpoint: crate::endpoints::Endpoint,
+        request: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        let version = target.api_version.as_deref().unwrap_or(DEFAULT_API_VERSION);
+        let chat = chat_url(&target.api_base, &target.model, version);
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: chat.replacen("chat/completions", endpoint.path(), 1),
+            headers: headers(target)?,
+            body: crate::endpoints::body(target, request)?,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -235,6 +235,28 @@ impl ChatProvider for Cohere {
         }
     }
 
+    /// `/v2/rerank`, Cohere's own format: the body goes as sent, with the deployment's model.
+    fn endpoint_request(
+        &self,
+        target: &Target,
+        endpoint: crate::endpoints::Endpoint,
+        request: &Map<String, Value>,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        if endpoint != crate::endpoints::Endpoint::Rerank {
+            return Err(TranslateError::Invalid(format!(
+                "cohere does not serve /v1/{}",
+                endpoint.path()
+            )));
+        }
+        let base = chat_url(&target.api_base);
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: format!("{}/rerank", base.trim_end_matches("/chat")),
+            headers: crate::bearer_json_headers(target)?,
+            body: crate::endpoints::body(target, request)?,
+        })
+    }
+
     /// `/v2/embed`: `texts`, `input_type` (the client's, else `search_document`, as LiteLLM),
     /// float vectors, `output_dimension` from `dimensions`.
     fn embedding_request(

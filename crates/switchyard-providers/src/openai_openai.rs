@@ -8,9 +8,10 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, Method};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use switchyard_types::{ChatCompletionRequest, EmbeddingRequest, Usage};
 
+use crate::endpoints::{self, Endpoint};
 use crate::error::openai_style_error;
 use crate::sse::Framer;
 use crate::{
@@ -126,6 +127,39 @@ impl ChatProvider for OpenAi {
 
     fn error_response(&self, status: u16, body: &[u8]) -> ProviderError {
         openai_style_error(status, body)
+    }
+
+    /// Images, speech and moderations at `{base}/…`; rerank at `{base}/rerank` in the
+    /// Jina/Voyage dialect (Cohere's request, translated).
+    fn endpoint_request(
+        &self,
+        target: &Target,
+        endpoint: Endpoint,
+        request: &Map<String, Value>,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        if endpoint == Endpoint::Rerank {
+            return endpoints::rerank_request(target, request, headers(target)?);
+        }
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: endpoints::url(&target.api_base, endpoint),
+            headers: headers(target)?,
+            body: endpoints::body(target, request)?,
+        })
+    }
+
+    fn endpoint_response(
+        &self,
+        _target: &Target,
+        endpoint: Endpoint,
+        request: &Map<String, Value>,
+        body: Bytes,
+    ) -> Result<ChatOutput, ProviderError> {
+        if endpoint == Endpoint::Rerank {
+            return endpoints::rerank_response(request, &body);
+        }
+        let usage = endpoints::usage(endpoint, request, &body);
+        Ok(ChatOutput { body, usage })
     }
 
     fn embedding_request(

@@ -5,7 +5,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use switchyard_config::{Config, ConfigError, EnvString, LitellmParams, ModelInfo};
-use switchyard_pricing::{pico_per_token, Price, PriceTable};
+use switchyard_pricing::{pico_per_token, Price, PriceTable, Unit, UnitPrice};
 use switchyard_providers::mock::Mock;
 use switchyard_providers::{self as providers, ChatProvider, Target};
 use switchyard_types::JsonObject;
@@ -216,9 +216,28 @@ pub fn resolve_price(
     let cache_read = info.cache_read_input_token_cost.map(|v| v.0);
     let cache_write = info.cache_creation_input_token_cost.map(|v| v.0);
     let reasoning = extra_f64("output_cost_per_reasoning_token");
+    // Per image, second, character or query, from model_info or litellm_params.
+    let unit = |k: &str| {
+        extra_f64(k).or_else(|| params.defaults.get(k).and_then(serde_json::Value::as_f64))
+    };
+    let per_unit = [
+        (
+            Unit::Image,
+            unit("output_cost_per_image").or_else(|| unit("input_cost_per_image")),
+        ),
+        (
+            Unit::Second,
+            unit("input_cost_per_second").or_else(|| unit("output_cost_per_second")),
+        ),
+        (Unit::Character, unit("input_cost_per_character")),
+        (Unit::Query, unit("input_cost_per_query")),
+    ]
+    .into_iter()
+    .find_map(|(u, v)| v.filter(|v| *v > 0.0).map(|v| UnitPrice::new(u, v)));
     let overridden = [input, output, cache_read, cache_write, reasoning]
         .iter()
-        .any(Option::is_some);
+        .any(Option::is_some)
+        || per_unit.is_some();
     if base.is_none() && !overridden {
         return None;
     }
@@ -237,6 +256,9 @@ pub fn resolve_price(
     }
     if let Some(v) = reasoning {
         p.reasoning = Some(pico_per_token(v));
+    }
+    if per_unit.is_some() {
+        p.per_unit = per_unit;
     }
     if let Some(v) = info.max_input_tokens {
         p.max_input_tokens = Some(v.0);

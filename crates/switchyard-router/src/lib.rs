@@ -11,6 +11,7 @@
 pub mod cooldown;
 pub mod deployment;
 mod embedding;
+mod endpoint;
 pub mod error;
 pub mod google;
 mod native;
@@ -37,6 +38,7 @@ use switchyard_providers::mock;
 use switchyard_types::{ChatCompletionRequest, StreamOptions, Usage};
 
 pub use deployment::{Backend, Deployment};
+pub use endpoint::EndpointRequest;
 pub use error::{GatewayError, Origin};
 pub use params::GatewayParams;
 use routed::Routed;
@@ -125,6 +127,8 @@ pub struct CallMeta {
     pub attempted_fallbacks: u32,
     /// Why each earlier group failed (`x-litellm-fallback-errors`), in order.
     pub fallback_errors: Vec<FallbackError>,
+    /// The answer's content type when it is neither JSON nor SSE (audio).
+    pub content_type: Option<HeaderValue>,
 }
 
 /// One failed hop before a fallback answered.
@@ -428,6 +432,16 @@ impl Router {
         request: switchyard_types::EmbeddingRequest,
         opts: &CallOptions,
     ) -> Result<Completion, GatewayError> {
+        self.route(request, opts).await
+    }
+
+    /// Runs one of the smaller endpoints (images, speech, moderations, rerank): route,
+    /// attempts, retries and fallbacks. Speech answers stream.
+    pub async fn endpoint(
+        &self,
+        request: EndpointRequest,
+        opts: &CallOptions,
+    ) -> Result<ChatResponse, GatewayError> {
         self.route(request, opts).await
     }
 

@@ -185,6 +185,10 @@ impl Settle {
                 "/completions" => "atext_completion",
                 "/responses" => "aresponses",
                 "/passthrough" => "pass_through_endpoint",
+                "/images/generations" => "aimage_generation",
+                "/audio/speech" => "aspeech",
+                "/moderations" => "amoderation",
+                "/rerank" => "arerank",
                 _ => "acompletion",
             }
             .into(),
@@ -577,6 +581,66 @@ impl Ingress for switchyard_types::EmbeddingRequest {
     }
 }
 
+impl Ingress for switchyard_router::EndpointRequest {
+    fn model_mut(&mut self) -> &mut String {
+        &mut self.model
+    }
+    fn user(&self) -> Option<&str> {
+        self.body.get("user").and_then(serde_json::Value::as_str)
+    }
+    fn extra(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.body
+    }
+    /// Per-unit prices count what the request asks for (images, characters, one query);
+    /// token prices the body's size, at the priciest deployment.
+    fn estimate(&self, state: &AppState) -> (u64, i64) {
+        use switchyard_providers::endpoints::Endpoint;
+        let text_len = |k: &str| {
+            self.body.get(k).map_or(0, |v| {
+                v.as_str().map_or_else(|| v.to_string().len(), str::len)
+            })
+        };
+        let tokens =
+            (text_len("input") + text_len("prompt") + text_len("query") + text_len("documents"))
+                as u64
+                / 4;
+        let units = match self.endpoint {
+            Endpoint::Images => self
+                .body
+                .get("n")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(1),
+            Endpoint::Speech => text_len("input") as u64,
+            Endpoint::Rerank => 1,
+            Endpoint::Moderations => 0,
+        };
+        let worst = state
+            .router
+            .deployments(&self.model)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|d| d.price.as_deref())
+            .map(|p| {
+                u128::from(tokens) * u128::from(p.input)
+                    + p.per_unit
+                        .map_or(0, |u| u128::from(units) * u128::from(u.pico))
+            })
+            .max()
+            .unwrap_or(0);
+        (
+            tokens,
+            i64::try_from(worst.div_ceil(1000)).unwrap_or(i64::MAX),
+        )
+    }
+    async fn call(
+        self,
+        router: &switchyard_router::Router,
+        opts: &CallOptions,
+    ) -> Result<ChatResponse, GatewayError> {
+        router.endpoint(self, opts).await
+    }
+}
+
 /// Tags of a request: the key's, the body's (`tags`, `metadata.tags`) and `x-litellm-tags`.
 fn request_tags(caller: &Caller, request: &impl Ingress, headers: &HeaderMap) -> Vec<String> {
     let mut tags: Vec<String> = caller
@@ -832,6 +896,7 @@ pub(crate) async fn handle<R: Ingress>(
             let mut headers = HeaderMap::new();
             set_call_headers(&mut headers, &call_id, Some(&s.meta), started);
             add_key_headers(&mut headers);
+            let content_type = s.meta.content_type.clone();
             let mut back = dialect.stream_back(s.format);
             let mut keeper = dialect.keeper(s.format);
             let mut guard = StreamGuard {
@@ -861,7 +926,10 @@ pub(crate) async fn handle<R: Ingress>(
             let mut resp = Response::new(Body::from_stream(body));
             *resp.headers_mut() = headers;
             let h = resp.headers_mut();
-            h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+            h.insert(
+                CONTENT_TYPE,
+                content_type.unwrap_or(HeaderValue::from_static("text/event-stream")),
+            );
             h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             h.insert(
                 HeaderName::from_static("x-accel-buffering"),
@@ -1067,3 +1135,61 @@ pub async fn completions_for(
     )
     .await
 }
+
+/// A JSON body for one of the smaller endpoints.
+fn parse_endpoint(
+    endpoint: switchyard_providers::endpoints::Endpoint,
+    bytes: &Bytes,
+) -> Result<Parsed<switchyard_router::EndpointRequest>, GatewayError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(GatewayError::bad_request(
+            "Request body is empty; send a JSON request.",
+        ));
+    }
+    Ok((
+        switchyard_router::EndpointRequest::parse(endpoint, bytes)?,
+        None,
+    ))
+}
+
+macro_rules! endpoint_handler {
+    ($name:ident, $endpoint:ident, $route:literal, $doc:literal) => {
+        #[doc = $doc]
+        pub async fn $name(
+            State(state): State<Arc<AppState>>,
+            Extension(caller): Extension<Caller>,
+            headers: HeaderMap,
+            body: Body,
+        ) -> Response {
+            handle(state, caller, headers, body, $route, Dialect::OpenAi, |b| {
+                parse_endpoint(switchyard_providers::endpoints::Endpoint::$endpoint, b)
+            })
+            .await
+        }
+    };
+}
+
+endpoint_handler!(
+    images,
+    Images,
+    "/images/generations",
+    "`POST /v1/images/generations`."
+);
+endpoint_handler!(
+    speech,
+    Speech,
+    "/audio/speech",
+    "`POST /v1/audio/speech`: audio streamed back."
+);
+endpoint_handler!(
+    moderations,
+    Moderations,
+    "/moderations",
+    "`POST /v1/moderations`."
+);
+endpoint_handler!(
+    rerank,
+    Rerank,
+    "/rerank",
+    "`POST /v1/rerank` and `/v2/rerank` (Cohere's format)."
+);

@@ -248,6 +248,15 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
             "/openai/deployments/{model}/completions",
             post(chat::completions_for),
         )
+        .route("/v1/images/generations", post(chat::images))
+        .route("/images/generations", post(chat::images))
+        .route("/v1/audio/speech", post(chat::speech))
+        .route("/audio/speech", post(chat::speech))
+        .route("/v1/moderations", post(chat::moderations))
+        .route("/moderations", post(chat::moderations))
+        .route("/v1/rerank", post(chat::rerank))
+        .route("/v2/rerank", post(chat::rerank))
+        .route("/rerank", post(chat::rerank))
         .route("/v1/embeddings", post(chat::embeddings))
         .route("/embeddings", post(chat::embeddings))
         .route("/engines/{model}/embeddings", post(chat::embeddings_for))

@@ -10,6 +10,7 @@ pub mod anthropic;
 pub mod cohere;
 pub mod completions;
 pub mod embeddings;
+pub mod endpoints;
 pub mod gemini;
 pub mod ollama;
 pub mod responses;
@@ -303,6 +304,11 @@ pub async fn start_upstream() -> Upstream {
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1/embeddings", post(embeddings::openai))
         .route("/v1/completions", post(completions::completions))
+        .route("/v1/images/generations", post(endpoints::images))
+        .route("/v1/audio/speech", post(endpoints::speech))
+        .route("/v1/moderations", post(endpoints::moderations))
+        .route("/v2/rerank", post(endpoints::cohere_rerank))
+        .route("/v1/rerank", post(endpoints::compat_rerank))
         .route("/v1/responses", post(responses::responses))
         .route("/v2/embed", post(embeddings::cohere))
         .route("/api/embed", post(embeddings::ollama))
