@@ -12,6 +12,8 @@
 //! `anthropic_anthropic.rs` the same requests passed through to Anthropic. OpenAI-compatible
 //! providers are rows of
 //! [`compat::PROVIDERS`], not code. `mock.rs` answers `mock_response` deployments locally.
+//! Framings have files of their own: `sse.rs` (server-sent events) and `eventstream.rs`
+//! (AWS's binary event stream, for Bedrock).
 
 pub mod anthropic_anthropic;
 pub mod anthropic_openai;
@@ -19,6 +21,7 @@ pub mod compat;
 pub mod completions_openai;
 pub mod embeddings;
 pub mod error;
+pub mod eventstream;
 pub mod mock;
 pub mod openai_anthropic;
 pub mod openai_azure;
