@@ -372,6 +372,7 @@ pub fn build(
                 defaults,
                 extra_body: p.extra_body.clone().unwrap_or_default(),
                 drop_params: p.drop_params.map_or(global_drop, |v| v.0),
+                aws: None,
             },
             backend,
             timeout: secs(p.timeout.map_or(default_timeout, |t| t.0)),
