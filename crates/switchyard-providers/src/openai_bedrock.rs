@@ -15,7 +15,8 @@
 //! `top_k` -> `additionalModelRequestFields` for Anthropic models. Converse's own top-level
 //! fields (`guardrailConfig`, `additionalModelRequestFields`, ...) pass as they are; other
 //! unknown fields go into `additionalModelRequestFields`, as LiteLLM does. OpenAI parameters
-//! Converse has no place for are refused unless `drop_params`.
+//! Converse has no place for are refused unless `drop_params`; `user` (the gateway's end-user
+//! id) and `stream_options` (ConverseStream always reports usage) are not sent.
 //!
 //! Response: text, `toolUse` (-> `tool_calls`, input as a JSON string), `reasoningContent`
 //! (-> `reasoning_content`), `stopReason` (end_turn / stop_sequence -> stop, max_tokens ->
@@ -153,7 +154,8 @@ fn image_block(url: &str) -> Result<Value, TranslateError> {
 fn part_blocks(part: &ContentPart, out: &mut Vec<Value>) -> Result<(), TranslateError> {
     match part.kind.as_str() {
         "text" => {
-            if let Some(t) = part.text.as_deref().filter(|t| !t.is_empty()) {
+            // Bedrock refuses blank text blocks.
+            if let Some(t) = part.text.as_deref().filter(|t| !t.trim().is_empty()) {
                 out.push(json!({"text": t}));
             }
         }
@@ -181,7 +183,7 @@ fn content_blocks(content: &Option<MessageContent>) -> Result<Vec<Value>, Transl
     let mut out = Vec::new();
     match content {
         None => {}
-        Some(MessageContent::Text(t)) if t.is_empty() => {}
+        Some(MessageContent::Text(t)) if t.trim().is_empty() => {}
         Some(MessageContent::Text(t)) => out.push(json!({"text": t})),
         Some(MessageContent::Parts(parts)) => {
             for p in parts {
@@ -282,6 +284,22 @@ const CONVERSE_FIELDS: &[&str] = &[
     "performanceConfig",
     "promptVariables",
     "requestMetadata",
+];
+
+/// OpenAI request fields (kept in `extra`) that Converse has no place for: refused unless
+/// `drop_params`, never passed on to the model.
+const OPENAI_ONLY: &[&str] = &[
+    "service_tier",
+    "store",
+    "modalities",
+    "audio",
+    "prediction",
+    "web_search_options",
+    "verbosity",
+    "safety_identifier",
+    "prompt_cache_key",
+    "functions",
+    "function_call",
 ];
 
 /// The Converse body for an OpenAI-format request.
@@ -465,6 +483,12 @@ pub fn request_body(target: &Target, req: &ChatCompletionRequest) -> Result<Valu
 
     // Converse's own fields as they are; `top_k` and other model fields for the model.
     for (k, v) in &req.extra {
+        if OPENAI_ONLY.contains(&k.as_str()) {
+            if target.drop_params {
+                continue;
+            }
+            return Err(unsupported(k));
+        }
         if k == "additionalModelRequestFields" {
             if let Some(o) = v.as_object() {
                 for (ak, av) in o {

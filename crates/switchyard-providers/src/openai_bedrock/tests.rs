@@ -30,6 +30,7 @@ fn requests_map_system_turns_images_tools_and_results() {
                 {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQ"}}
             ]},
             {"role": "user", "content": "second user turn is merged"},
+            {"role": "assistant", "content": "\n\n"},
             {"role": "assistant", "content": "let me look", "tool_calls": [
                 {"id": "tooluse_1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":\"cat\"}"}}
             ]},
@@ -171,6 +172,17 @@ fn tool_choices_json_mode_reasoning_and_refusals() {
         Err(TranslateError::UnsupportedParam { ref param, .. }) if param == "seed"
     ));
     assert!(request_body(&dropping, &r).unwrap().get("seed").is_none());
+    let r = req(
+        json!({"model": "x", "messages": [{"role": "user", "content": "hi"}], "service_tier": "flex"}),
+    );
+    assert!(matches!(
+        request_body(&target(), &r),
+        Err(TranslateError::UnsupportedParam { ref param, .. }) if param == "service_tier"
+    ));
+    assert!(request_body(&dropping, &r)
+        .unwrap()
+        .get("additionalModelRequestFields")
+        .is_none());
     let nova = Target {
         model: "amazon.nova-pro-v1:0".into(),
         ..target()
