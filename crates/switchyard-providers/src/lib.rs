@@ -12,6 +12,8 @@
 //! `anthropic_anthropic.rs` the same requests passed through to Anthropic. OpenAI-compatible
 //! providers are rows of
 //! [`compat::PROVIDERS`], not code. `mock.rs` answers `mock_response` deployments locally.
+//! Framings have files of their own: `sse.rs` (server-sent events) and `eventstream.rs`
+//! (AWS's binary event stream, for Bedrock); `sigv4.rs` signs AWS requests for a given time.
 
 pub mod anthropic_anthropic;
 pub mod anthropic_openai;
@@ -20,9 +22,11 @@ pub mod completions_openai;
 pub mod embeddings;
 pub mod endpoints;
 pub mod error;
+pub mod eventstream;
 pub mod mock;
 pub mod openai_anthropic;
 pub mod openai_azure;
+pub mod openai_bedrock;
 pub mod openai_cohere;
 pub mod openai_gemini;
 pub mod openai_ollama;
@@ -30,6 +34,7 @@ pub mod openai_openai;
 pub mod openai_vertex;
 pub mod passthrough;
 pub mod responses_openai;
+pub mod sigv4;
 pub mod sse;
 
 use bytes::Bytes;
@@ -37,6 +42,7 @@ use http::{HeaderName, HeaderValue, Method};
 use switchyard_types::{ChatCompletionRequest, EmbeddingRequest, JsonObject, Usage};
 
 pub use error::{ProviderError, TranslateError};
+pub use sigv4::AwsCredentials;
 
 /// Everything needed to address one deployment, resolved from config and environment.
 #[derive(Clone, Default)]
@@ -61,6 +67,8 @@ pub struct Target {
     pub extra_body: JsonObject,
     /// Drop parameters the provider does not take instead of failing.
     pub drop_params: bool,
+    /// AWS credentials (Bedrock): the router signs each call with SigV4 when it sends it.
+    pub aws: Option<AwsCredentials>,
 }
 
 impl std::fmt::Debug for Target {
@@ -71,6 +79,7 @@ impl std::fmt::Debug for Target {
             .field("model", &self.model)
             .field("api_base", &self.api_base)
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("aws", &self.aws)
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +167,17 @@ pub trait ChatProvider: Send + Sync {
 
     /// Reads a failed (non-2xx) upstream answer.
     fn error_response(&self, status: u16, body: &[u8]) -> ProviderError;
+
+    /// Reads a failed answer with its headers, for providers that name the error there (AWS:
+    /// `x-amzn-errortype`). By default the headers are not needed.
+    fn error_response_with_headers(
+        &self,
+        status: u16,
+        _headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> ProviderError {
+        self.error_response(status, body)
+    }
 
     /// Builds the upstream call for an embeddings request (`request.model` is the target's).
     fn embedding_request(
@@ -302,6 +322,8 @@ pub fn chat_provider(provider: &str) -> Option<&'static dyn ChatProvider> {
         Some(&openai_cohere::Cohere)
     } else if provider == "ollama" || provider == "ollama_chat" {
         Some(&openai_ollama::Ollama)
+    } else if provider == "bedrock" {
+        Some(&openai_bedrock::Bedrock)
     } else {
         None
     }

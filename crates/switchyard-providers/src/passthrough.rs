@@ -42,7 +42,13 @@ impl Tally {
             .or_else(|| doc.pointer("/response/usage"))
             .filter(|u| u.is_object());
         let Some(u) = u else { return };
-        if let Some(b) = u.get("billed_units") {
+        if u.get("inputTokens").is_some() {
+            // Bedrock Converse (input excludes the cache).
+            self.set(num(u, "inputTokens"), num(u, "outputTokens"));
+            self.input_excludes_cache = true;
+            self.cache_read = num(u, "cacheReadInputTokens").or(self.cache_read);
+            self.cache_write = num(u, "cacheWriteInputTokens").or(self.cache_write);
+        } else if let Some(b) = u.get("billed_units") {
             // Cohere.
             self.set(num(b, "input_tokens"), num(b, "output_tokens"));
         } else if u.get("prompt_tokens").is_some() {
@@ -185,6 +191,12 @@ mod tests {
         assert_eq!(
             u(&[json!({"usage": {"billed_units": {"input_tokens": 3, "output_tokens": 1}}})]),
             (3, 1, None)
+        );
+        assert_eq!(
+            u(&[
+                json!({"usage": {"inputTokens": 4, "outputTokens": 2, "cacheReadInputTokens": 1}})
+            ]),
+            (5, 2, Some(1))
         );
         assert!(Tally::default().usage().is_none());
         let mut s = StreamTally::default();

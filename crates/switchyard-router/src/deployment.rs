@@ -173,6 +173,89 @@ fn vertex(
     Ok((base, Arc::new(auth)))
 }
 
+/// Where a Bedrock deployment is called and how it authenticates.
+struct BedrockSetup {
+    api_base: String,
+    /// A Bedrock API key, sent as a bearer token instead of signing.
+    api_key: Option<String>,
+    /// SigV4 credentials.
+    aws: Option<providers::AwsCredentials>,
+}
+
+/// Bedrock (`bedrock/<modelId>`): the region (`aws_region_name`, `region_name`, the model
+/// ARN's, `AWS_REGION`, `AWS_DEFAULT_REGION`, else LiteLLM's us-west-2), the endpoint
+/// (`aws_bedrock_runtime_endpoint`, `api_base`, `AWS_BEDROCK_RUNTIME_ENDPOINT`, else the
+/// region's), and the credentials, first found wins: a Bedrock API key in `api_key`; keys in
+/// `aws_access_key_id` / `aws_secret_access_key` (+ `aws_session_token`); a key in
+/// `AWS_BEARER_TOKEN_BEDROCK`; keys in `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`
+/// (+ `AWS_SESSION_TOKEN`). Profiles, role assumption and instance credentials are not read.
+fn bedrock(config: &Config, p: &LitellmParams, model: &str) -> Result<BedrockSetup, String> {
+    use providers::openai_bedrock as b;
+    let set = |v: &Option<EnvString>| value(v).filter(|s| !s.is_empty());
+    let env = |name: &str| config.env_var(name).filter(|s| !s.is_empty());
+    for (key, v) in [
+        ("aws_role_name", &p.aws_role_name),
+        ("aws_profile_name", &p.aws_profile_name),
+    ] {
+        if set(v).is_some() {
+            return Err(format!(
+                "bedrock: {key} is not supported yet (no STS role assumption or shared \
+                 profiles); give aws_access_key_id and aws_secret_access_key, or a Bedrock API key"
+            ));
+        }
+    }
+    let region = set(&p.aws_region_name)
+        .or_else(|| set(&p.region_name))
+        .or_else(|| b::arn_region(model).map(str::to_owned))
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| b::DEFAULT_REGION.to_owned());
+    let api_base = set(&p.aws_bedrock_runtime_endpoint)
+        .or_else(|| set(&p.api_base))
+        .or_else(|| env("AWS_BEDROCK_RUNTIME_ENDPOINT"))
+        .unwrap_or_else(|| b::default_endpoint(&region));
+    let keys = |id: String, secret: String, token: Option<String>| {
+        Some(providers::AwsCredentials {
+            access_key_id: id,
+            secret_access_key: secret,
+            session_token: token,
+            region: region.clone(),
+        })
+    };
+    let (api_key, aws) = match (
+        set(&p.api_key),
+        set(&p.aws_access_key_id),
+        set(&p.aws_secret_access_key),
+    ) {
+        (Some(key), _, _) => (Some(key), None),
+        (None, Some(id), Some(secret)) => (None, keys(id, secret, set(&p.aws_session_token))),
+        (None, Some(_), None) | (None, None, Some(_)) => {
+            return Err("bedrock needs both aws_access_key_id and aws_secret_access_key".to_owned())
+        }
+        (None, None, None) => match (
+            env("AWS_BEARER_TOKEN_BEDROCK"),
+            env("AWS_ACCESS_KEY_ID"),
+            env("AWS_SECRET_ACCESS_KEY"),
+        ) {
+            (Some(key), _, _) => (Some(key), None),
+            (None, Some(id), Some(secret)) => (None, keys(id, secret, env("AWS_SESSION_TOKEN"))),
+            _ => {
+                return Err(
+                    "bedrock needs credentials: aws_access_key_id and aws_secret_access_key \
+                 (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or a Bedrock API key \
+                 (api_key or AWS_BEARER_TOKEN_BEDROCK)"
+                        .to_owned(),
+                )
+            }
+        },
+    };
+    Ok(BedrockSetup {
+        api_base,
+        api_key,
+        aws,
+    })
+}
+
 /// The base URL for a provider when the deployment sets none.
 fn env_api_base(config: &Config, provider: &str) -> Option<String> {
     let from_env = match provider {
@@ -293,7 +376,7 @@ pub fn build(
             })?),
             None => Backend::Http(providers::chat_provider(&d.provider).ok_or_else(|| {
                 d.origin.error(format!(
-                    "unknown provider `{}` in `{}`; supported: openai, anthropic, azure, gemini, vertex_ai, cohere, ollama, ollama_chat and the OpenAI-compatible family ({})",
+                    "unknown provider `{}` in `{}`; supported: openai, anthropic, azure, bedrock, gemini, vertex_ai, cohere, ollama, ollama_chat and the OpenAI-compatible family ({})",
                     d.provider,
                     p.model,
                     providers::compat::PROVIDERS
@@ -308,10 +391,26 @@ pub fn build(
             (Backend::Http(_), "vertex_ai") => Some(vertex(config, d)?),
             _ => None,
         };
+        // Bedrock: `converse/` is a route prefix, not part of the model id.
+        let model = if d.provider == "bedrock" {
+            providers::openai_bedrock::model_id(&d.model).to_owned()
+        } else {
+            d.model.clone()
+        };
+        let bedrock = match (&backend, d.provider.as_str()) {
+            (Backend::Http(_), "bedrock") => {
+                Some(bedrock(config, p, &model).map_err(|e| d.origin.error(e))?)
+            }
+            _ => None,
+        };
         let api_base = match backend {
             // A mock calls nothing: it has a base URL only when one was written.
             Backend::Mock(_) => value(&p.api_base),
-            Backend::Http(_) => value(&p.api_base).or_else(|| env_api_base(config, &d.provider)),
+            Backend::Http(_) => bedrock
+                .as_ref()
+                .map(|b| b.api_base.clone())
+                .or_else(|| value(&p.api_base))
+                .or_else(|| env_api_base(config, &d.provider)),
         };
         let api_base = match (api_base, &backend) {
             (Some(b), _) => b.trim_end_matches('/').to_owned(),
@@ -336,9 +435,12 @@ pub fn build(
         let google = google.map(|(_, auth)| auth);
         // An Entra ID token (Azure) travels as a bearer token in place of the key.
         let ad_token = value(&p.azure_ad_token).map(|t| format!("Bearer {t}"));
-        let api_key = ad_token
-            .or_else(|| value(&p.api_key))
-            .or_else(|| providers::api_key_env(&d.provider).and_then(|v| config.env_var(v)));
+        let api_key = match &bedrock {
+            Some(b) => b.api_key.clone(),
+            None => ad_token
+                .or_else(|| value(&p.api_key))
+                .or_else(|| providers::api_key_env(&d.provider).and_then(|v| config.env_var(v))),
+        };
         if api_key.is_none() && matches!(backend, Backend::Http(_)) && d.provider == "openai" {
             warnings.push(format!(
                 "{}: deployment `{}` has no api_key and OPENAI_API_KEY is not set",
@@ -356,7 +458,15 @@ pub fn build(
                 ));
             }
         }
-        let price = resolve_price(prices, &d.provider, &d.model, &d.info, p).map(Arc::new);
+        let price = resolve_price(prices, &d.provider, &model, &d.info, p)
+            .or_else(|| {
+                // A cross-region inference profile (`us.anthropic…`) costs what its model does.
+                let base = providers::openai_bedrock::base_model_id(&model);
+                (d.provider == "bedrock" && base != model)
+                    .then(|| resolve_price(prices, &d.provider, base, &d.info, p))
+                    .flatten()
+            })
+            .map(Arc::new);
         // Anthropic requires max_tokens: default to the model's output limit, as LiteLLM does.
         if d.provider == "anthropic" && !defaults.contains_key("max_tokens") {
             if let Some(n) = price.as_ref().and_then(|p| p.max_output_tokens) {
@@ -367,7 +477,7 @@ pub fn build(
             warnings.push(format!(
                 "{}: no price for {}/{} (model_name `{}`): its requests cost 0; set model_info.base_model, \
                  input_cost_per_token/output_cost_per_token, or litellm_settings.model_cost_map",
-                d.origin.file, d.provider, d.model, d.model_name
+                d.origin.file, d.provider, model, d.model_name
             ));
         }
         let extra_headers = p
@@ -381,7 +491,7 @@ pub fn build(
             model_name: d.model_name.clone(),
             target: Target {
                 provider: d.provider.clone(),
-                model: d.model.clone(),
+                model,
                 api_base,
                 api_key,
                 api_version: value(&p.api_version).or_else(|| {
@@ -394,6 +504,7 @@ pub fn build(
                 defaults,
                 extra_body: p.extra_body.clone().unwrap_or_default(),
                 drop_params: p.drop_params.map_or(global_drop, |v| v.0),
+                aws: bedrock.and_then(|b| b.aws),
             },
             backend,
             timeout: secs(p.timeout.map_or(default_timeout, |t| t.0)),
@@ -432,8 +543,15 @@ pub fn direct(
     name: &str,
 ) -> Option<Deployment> {
     let translator = providers::chat_provider(provider)?;
-    let api_base = env_api_base(config, provider)?;
-    let api_key = providers::api_key_env(provider).and_then(|v| config.env_var(v));
+    let (model, api_base, api_key, aws) = if provider == "bedrock" {
+        let model = providers::openai_bedrock::model_id(model);
+        let b = bedrock(config, &LitellmParams::default(), model).ok()?;
+        (model, b.api_base, b.api_key, b.aws)
+    } else {
+        let api_base = env_api_base(config, provider)?;
+        let api_key = providers::api_key_env(provider).and_then(|v| config.env_var(v));
+        (model, api_base, api_key, None)
+    };
     Some(Deployment {
         id: format!("direct:{name}"),
         model_name: name.to_owned(),
@@ -442,6 +560,7 @@ pub fn direct(
             model: model.to_owned(),
             api_base: api_base.trim_end_matches('/').to_owned(),
             api_key,
+            aws,
             ..Target::default()
         },
         backend: Backend::Http(translator),

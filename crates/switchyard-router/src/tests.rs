@@ -226,3 +226,73 @@ fn backoff_honours_retry_after_and_grows_with_jitter() {
         assert!(d >= base * 0.5 && d <= base, "attempt {attempt}: {d}");
     }
 }
+
+#[test]
+fn bedrock_deployments_resolve_region_endpoint_and_credentials() {
+    let r = router(
+        "model_list:
+  - model_name: keys
+    litellm_params:
+      model: bedrock/converse/us.anthropic.claude-3-5-haiku-20241022-v1:0
+      aws_access_key_id: AKIDTEST
+      aws_secret_access_key: secret-test
+      aws_session_token: token-test
+      aws_region_name: eu-central-1
+  - model_name: arn
+    litellm_params:
+      model: bedrock/arn:aws:bedrock:ap-south-1:123456789012:application-inference-profile/abc
+      api_key: os.environ/BEDROCK_KEY
+  - model_name: endpoint
+    litellm_params:
+      model: bedrock/amazon.nova-pro-v1:0
+      aws_bedrock_runtime_endpoint: http://127.0.0.1:9
+      aws_access_key_id: AKIDTEST
+      aws_secret_access_key: secret-test
+environment_variables:
+  BEDROCK_KEY: bedrock-api-key
+",
+    );
+    let t = &r.deployments("keys").unwrap()[0].target;
+    assert_eq!(t.model, "us.anthropic.claude-3-5-haiku-20241022-v1:0");
+    assert_eq!(
+        t.api_base,
+        "https://bedrock-runtime.eu-central-1.amazonaws.com"
+    );
+    let aws = t.aws.as_ref().unwrap();
+    assert_eq!(
+        (
+            aws.access_key_id.as_str(),
+            aws.session_token.as_deref(),
+            aws.region.as_str()
+        ),
+        ("AKIDTEST", Some("token-test"), "eu-central-1")
+    );
+    assert!(t.api_key.is_none());
+    assert!(!format!("{:?}", r.deployments("keys").unwrap()[0]).contains("secret-test"));
+    // A cross-region profile is priced as its model.
+    assert!(r.deployments("keys").unwrap()[0].price.is_some());
+    let t = &r.deployments("arn").unwrap()[0].target;
+    assert_eq!(
+        t.api_base,
+        "https://bedrock-runtime.ap-south-1.amazonaws.com"
+    );
+    assert_eq!(t.api_key.as_deref(), Some("bedrock-api-key"));
+    assert!(t.aws.is_none());
+    let t = &r.deployments("endpoint").unwrap()[0].target;
+    assert_eq!(t.api_base, "http://127.0.0.1:9");
+
+    let fails = |yaml: &str| {
+        let loaded = switchyard_config::parse(yaml, "test.yaml").unwrap();
+        Router::from_config(loaded.config).unwrap_err().to_string()
+    };
+    let e = fails("model_list:\n  - model_name: m\n    litellm_params: {model: bedrock/x, aws_access_key_id: A}\n");
+    assert!(e.contains("aws_secret_access_key"), "{e}");
+    let e = fails("model_list:\n  - model_name: m\n    litellm_params: {model: bedrock/x, aws_role_name: r, api_key: k}\n");
+    assert!(e.contains("aws_role_name"), "{e}");
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+        && std::env::var_os("AWS_BEARER_TOKEN_BEDROCK").is_none()
+    {
+        let e = fails("model_list:\n  - model_name: m\n    litellm_params: {model: bedrock/x}\n");
+        assert!(e.contains("bedrock needs credentials"), "{e}");
+    }
+}

@@ -257,11 +257,12 @@ async fn check_status(
         return Ok(resp);
     }
     let after = retry_after(resp.headers());
-    let body = read_all(resp.into_body())
+    let (head, body) = resp.into_parts();
+    let body = read_all(body)
         .await
         .map_err(|e| transport_error(e, target, timeout))?;
     let mut e = GatewayError::from_provider(
-        translator.error_response(status.as_u16(), &body),
+        translator.error_response_with_headers(status.as_u16(), &head.headers, &body),
         &target.provider,
     );
     e.retry_after = after;
@@ -273,6 +274,17 @@ async fn read_all(body: Incoming) -> Result<Bytes, Transport> {
         .await
         .map(|c| c.to_bytes())
         .map_err(Transport::Body)
+}
+
+/// Signs the request when the deployment has AWS credentials (Bedrock). A SigV4 signature
+/// holds for a few minutes around the time it names, so it is made here, as the request is
+/// sent, and again for each retry.
+fn signed(target: &Target, mut up: UpstreamRequest) -> Result<UpstreamRequest, GatewayError> {
+    if let Some(aws) = &target.aws {
+        switchyard_providers::sigv4::sign(&mut up, aws, std::time::SystemTime::now())
+            .map_err(GatewayError::from_translate)?;
+    }
+    Ok(up)
 }
 
 /// What a streamed call needs beyond the upstream request.
@@ -336,6 +348,7 @@ impl Client {
         up: UpstreamRequest,
         timeout: Duration,
     ) -> Result<http::Response<Incoming>, GatewayError> {
+        let up = signed(target, up)?;
         let call = async {
             let resp = self
                 .send(up)
@@ -414,6 +427,7 @@ impl Client {
         up: UpstreamRequest,
         timeout: Duration,
     ) -> Result<(Vec<(HeaderName, HeaderValue)>, Bytes), GatewayError> {
+        let up = signed(target, up)?;
         let call = async {
             let resp = self
                 .send(up)
@@ -453,6 +467,7 @@ impl Client {
             strip_usage,
             request,
         } = call;
+        let up = signed(target, up)?;
         let first = async {
             tracing::trace!(api_base = %target.api_base, "stream: sending upstream");
             let resp = self

@@ -299,6 +299,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/vertex_ai/{*rest}", any(passthrough::forward))
         .route("/cohere/{*rest}", any(passthrough::forward))
         .route("/azure/{*rest}", any(passthrough::forward))
+        .route("/bedrock/{*rest}", any(passthrough::forward))
         .merge(admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -65,7 +65,13 @@ fn model_hint(path: &str, body: Option<&Value>) -> Option<String> {
             let rest = &path[i + marker.len()..];
             let end = rest.find([':', '/', '?']).unwrap_or(rest.len());
             if end > 0 {
-                return Some(rest[..end].to_owned());
+                // Bedrock model ids are percent-encoded in the path (`:` as `%3A`).
+                let id = rest[..end]
+                    .replace("%3A", ":")
+                    .replace("%3a", ":")
+                    .replace("%2F", "/")
+                    .replace("%2f", "/");
+                return Some(id);
             }
         }
     }
@@ -278,8 +284,8 @@ mod tests {
             Some("gemini-2.0-flash")
         );
         assert_eq!(
-            model_hint("/model/anthropic.claude-v2/invoke", None).as_deref(),
-            Some("anthropic.claude-v2")
+            model_hint("/model/anthropic.claude-v2%3A1/invoke", None).as_deref(),
+            Some("anthropic.claude-v2:1")
         );
         let body = serde_json::json!({"model": "gpt-4o"});
         assert_eq!(

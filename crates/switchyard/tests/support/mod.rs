@@ -7,6 +7,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod cohere;
 pub mod completions;
 pub mod embeddings;
@@ -320,6 +321,12 @@ pub async fn start_upstream() -> Upstream {
         .route("/token", post(gemini::token))
         .route("/api/chat", post(ollama::chat))
         .route("/v2/chat", post(cohere::chat))
+        .route("/model/{model}/converse", post(bedrock::converse))
+        .route(
+            "/model/{model}/converse-stream",
+            post(bedrock::converse_stream),
+        )
+        .route("/model/{model}/invoke", post(bedrock::invoke))
         .route(
             "/v1/projects/{project}/locations/{location}/publishers/google/models/{action}",
             post(gemini::vertex),
