@@ -166,6 +166,14 @@ def responses_api():
     assert final.output_text == "You said: streamed", final
     assert client.responses.retrieve(first.id).id == first.id
 
+
+@case
+def audio_transcription():
+    r = client.audio.transcriptions.create(model="echo", file=("talk.mp3", b"x" * 300000, "audio/mpeg"))
+    assert r.text == "heard 300000 bytes", r
+    t = client.audio.transcriptions.create(model="echo", file=("t.mp3", b"abc", "audio/mpeg"), response_format="text")
+    assert "heard 3 bytes" in str(t), t
+
 failed = [(n, tb) for n, tb in results if tb]
 for name, tb in failed:
     print(f"FAIL {name}\n{tb}")

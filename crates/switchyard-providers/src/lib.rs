@@ -36,6 +36,7 @@ pub mod passthrough;
 pub mod responses_openai;
 pub mod sigv4;
 pub mod sse;
+pub mod transcription;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
@@ -203,6 +204,20 @@ pub trait ChatProvider: Send + Sync {
             "{} does not serve /v1/{}",
             target.provider,
             endpoint.path()
+        )))
+    }
+
+    /// The address and auth for an audio transcription (or, with `translate`, translation):
+    /// the multipart body is the router's. The request's body is empty; its headers hold no
+    /// content type.
+    fn transcription_request(
+        &self,
+        target: &Target,
+        _translate: bool,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        Err(TranslateError::Invalid(format!(
+            "{} does not serve /v1/audio/transcriptions",
+            target.provider
         )))
     }
 

@@ -131,6 +131,31 @@ impl ChatProvider for Azure {
         OpenAi.embedding_response(target, request, body)
     }
 
+    fn transcription_request(
+        &self,
+        target: &Target,
+        translate: bool,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        let version = target.api_version.as_deref().unwrap_or(DEFAULT_API_VERSION);
+        let path = if translate {
+            "audio/translations"
+        } else {
+            "audio/transcriptions"
+        };
+        let mut h = headers(target)?;
+        h.retain(|(k, _)| k != http::header::CONTENT_TYPE);
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: chat_url(&target.api_base, &target.model, version).replacen(
+                "chat/completions",
+                path,
+                1,
+            ),
+            headers: h,
+            body: Bytes::new(),
+        })
+    }
+
     /// Images, speech and moderations under the deployment's URL.
     fn endpoint_request(
         &self,

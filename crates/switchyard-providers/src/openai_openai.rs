@@ -148,6 +148,26 @@ impl ChatProvider for OpenAi {
         })
     }
 
+    fn transcription_request(
+        &self,
+        target: &Target,
+        translate: bool,
+    ) -> Result<UpstreamRequest, TranslateError> {
+        let path = if translate {
+            "audio/translations"
+        } else {
+            "audio/transcriptions"
+        };
+        let mut h = headers(target)?;
+        h.retain(|(k, _)| k != CONTENT_TYPE);
+        Ok(UpstreamRequest {
+            method: Method::POST,
+            url: format!("{}/{path}", target.api_base.trim_end_matches('/')),
+            headers: h,
+            body: Bytes::new(),
+        })
+    }
+
     fn endpoint_response(
         &self,
         _target: &Target,

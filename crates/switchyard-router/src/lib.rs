@@ -20,6 +20,7 @@ mod passthrough;
 mod routed;
 pub mod sdk;
 pub mod strategy;
+mod transcription;
 pub mod upstream;
 
 use std::collections::HashMap;
@@ -43,6 +44,8 @@ pub use error::{GatewayError, Origin};
 pub use params::GatewayParams;
 use routed::Routed;
 pub use sdk::ChunkStream;
+pub use transcription::TranscriptionRequest;
+pub use upstream::Upload;
 
 /// Per-call options from the ingress (headers, request id).
 #[derive(Debug, Clone, Default)]

@@ -14,7 +14,9 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -29,10 +31,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
+/// An upload forwarded as it arrives (a multipart audio file), never held whole.
+pub type Upload = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+/// A request body: whole (every API call), or streamed (an upload).
+type OutBody = http_body_util::Either<Full<Bytes>, UnsyncBoxBody<Bytes, std::io::Error>>;
+
 /// A pooled HTTP/1.1 + HTTP/2 client with rustls.
 #[derive(Clone)]
 pub struct Client {
-    http: hyper_util::client::legacy::Client<Connector, Full<Bytes>>,
+    http: hyper_util::client::legacy::Client<Connector, OutBody>,
 }
 
 /// A failure below HTTP: connecting, sending, or reading the body.
@@ -333,9 +341,55 @@ impl Client {
             }
         }
         let req = req
-            .body(Full::new(up.body))
+            .body(http_body_util::Either::Left(Full::new(up.body)))
             .map_err(|e| Transport::Build(e.to_string()))?;
         self.http.request(req).await.map_err(Transport::Client)
+    }
+
+    /// Sends `up` (whose own body is ignored) with `upload` as its body, streamed as it
+    /// arrives, and returns the echoed headers and the body of a 2xx answer. A streamed body
+    /// cannot be sent twice, so there is no retry. `timeout` bounds the whole call.
+    pub async fn upload(
+        &self,
+        target: &Target,
+        translator: &'static dyn ChatProvider,
+        up: UpstreamRequest,
+        upload: Upload,
+        timeout: Duration,
+    ) -> Result<(Vec<(HeaderName, HeaderValue)>, Bytes), GatewayError> {
+        let call = async {
+            let uri: Uri = up.url.parse().map_err(|e| {
+                transport_error(
+                    Transport::Build(format!("invalid URL: {e}")),
+                    target,
+                    timeout,
+                )
+            })?;
+            let mut req = Request::builder().method(up.method).uri(uri);
+            if let Some(h) = req.headers_mut() {
+                for (k, v) in up.headers {
+                    h.append(k, v);
+                }
+            }
+            let body = StreamBody::new(upload.map(|r| r.map(Frame::data))).boxed_unsync();
+            let req = req
+                .body(http_body_util::Either::Right(body))
+                .map_err(|e| transport_error(Transport::Build(e.to_string()), target, timeout))?;
+            let resp = self
+                .http
+                .request(req)
+                .await
+                .map_err(|e| transport_error(Transport::Client(e), target, timeout))?;
+            let resp = check_status(resp, target, translator, timeout).await?;
+            let headers = echoed(resp.headers());
+            let body = read_all(resp.into_body())
+                .await
+                .map_err(|e| transport_error(e, target, timeout))?;
+            Ok::<_, GatewayError>((headers, body))
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| transport_error(Transport::Timeout, target, timeout))?
     }
 
     /// Sends a provider-native request (pass-through routes) and returns the 2xx response head

@@ -189,6 +189,7 @@ impl Settle {
                 "/audio/speech" => "aspeech",
                 "/moderations" => "amoderation",
                 "/rerank" => "arerank",
+                "/audio/transcriptions" => "atranscription",
                 _ => "acompletion",
             }
             .into(),
@@ -807,6 +808,25 @@ pub(crate) async fn handle<R: Ingress>(
     dialect: Dialect,
     parse: impl FnOnce(&Bytes) -> Result<Parsed<R>, GatewayError>,
 ) -> Response {
+    let limit = state.body_limit;
+    let h = headers.clone();
+    let read = async move {
+        let bytes = read_body(&h, body, limit).await?;
+        parse(&bytes)
+    };
+    handle_parsed(state, caller, headers, route, dialect, read).await
+}
+
+/// The pipeline after the body: `read` yields the parsed request (a route that streams its
+/// body upstream parses only its head).
+pub(crate) async fn handle_parsed<R: Ingress>(
+    state: Arc<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    route: &'static str,
+    dialect: Dialect,
+    read: impl std::future::Future<Output = Result<Parsed<R>, GatewayError>>,
+) -> Response {
     let started = Instant::now();
     tracing::trace!("chat: request head received");
     // Time-ordered (UUIDv7): spend log rows, keyed by it, are appended in index order rather
@@ -815,8 +835,7 @@ pub(crate) async fn handle<R: Ingress>(
     let mut settle = Settle::new(Arc::clone(&state), call_id.clone(), started, route);
     settle.owner.caller = Some(caller.clone());
     let result = async {
-        let bytes = read_body(&headers, body, state.body_limit).await?;
-        let (mut request, native) = parse(&bytes)?;
+        let (mut request, native) = read.await?;
         admit(&state, &caller, &mut request, &mut settle.owner, &headers).await?;
         let opts = CallOptions {
             call_id: call_id.clone(),
@@ -876,12 +895,12 @@ pub(crate) async fn handle<R: Ingress>(
                 cost: c.cost,
                 error: None,
             });
-            let mut resp = (
-                StatusCode::OK,
-                [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-                c.body,
-            )
-                .into_response();
+            let content_type = c
+                .meta
+                .content_type
+                .clone()
+                .unwrap_or(HeaderValue::from_static("application/json"));
+            let mut resp = (StatusCode::OK, [(CONTENT_TYPE, content_type)], c.body).into_response();
             set_call_headers(resp.headers_mut(), &call_id, Some(&c.meta), started);
             add_key_headers(resp.headers_mut());
             // LiteLLM sends the cost of every answered call, 0 for unpriced models.

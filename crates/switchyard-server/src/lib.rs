@@ -16,6 +16,7 @@
 
 mod admin;
 pub mod alerts;
+mod audio;
 pub mod auth;
 pub mod chat;
 mod dialect;
@@ -251,6 +252,10 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/v1/images/generations", post(chat::images))
         .route("/images/generations", post(chat::images))
         .route("/v1/audio/speech", post(chat::speech))
+        .route("/v1/audio/transcriptions", post(audio::transcriptions))
+        .route("/audio/transcriptions", post(audio::transcriptions))
+        .route("/v1/audio/translations", post(audio::translations))
+        .route("/audio/translations", post(audio::translations))
         .route("/audio/speech", post(chat::speech))
         .route("/v1/moderations", post(chat::moderations))
         .route("/moderations", post(chat::moderations))

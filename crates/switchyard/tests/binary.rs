@@ -249,7 +249,7 @@ async fn official_openai_python_client() {
         out.status.success(),
         "openai client cases failed:\n{stdout}"
     );
-    assert!(stdout.contains("12 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("13 passed, 0 failed"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

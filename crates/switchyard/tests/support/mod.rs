@@ -7,6 +7,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod anthropic;
+pub mod audio;
 pub mod bedrock;
 pub mod cohere;
 pub mod completions;
@@ -43,6 +44,8 @@ pub struct UpstreamState {
     pub gate: Notify,
     /// Notified when a `gated` stream has sent its first chunk.
     pub gated_started: Notify,
+    /// Bytes of uploaded files received so far (the transcription mock).
+    pub upload_bytes: std::sync::atomic::AtomicU64,
 }
 
 pub struct Upstream {
@@ -307,6 +310,8 @@ pub async fn start_upstream() -> Upstream {
         .route("/v1/completions", post(completions::completions))
         .route("/v1/images/generations", post(endpoints::images))
         .route("/v1/audio/speech", post(endpoints::speech))
+        .route("/v1/audio/transcriptions", post(audio::transcriptions))
+        .route("/v1/audio/translations", post(audio::transcriptions))
         .route("/v1/moderations", post(endpoints::moderations))
         .route("/v2/rerank", post(endpoints::cohere_rerank))
         .route("/v1/rerank", post(endpoints::compat_rerank))
