@@ -52,6 +52,14 @@ fn benches(c: &mut Criterion) {
     g.bench_function("openai_request_body", |b| {
         b.iter(|| request_body(&t, black_box(&req)).unwrap())
     });
+    // A compat row with quirks, on a request that sets none of them: the same fast path.
+    let groq = Target {
+        provider: "groq".into(),
+        ..target()
+    };
+    g.bench_function("groq_request_body", |b| {
+        b.iter(|| request_body(&groq, black_box(&req)).unwrap())
+    });
     g.bench_function("openai_chat_request", |b| {
         b.iter(|| OpenAi.chat_request(&t, black_box(&req)).unwrap())
     });

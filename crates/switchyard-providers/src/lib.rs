@@ -362,14 +362,30 @@ pub fn default_api_base(provider: &str) -> Option<&'static str> {
     }
 }
 
-/// The environment variable holding a provider's API key by default.
-pub fn api_key_env(provider: &str) -> Option<&'static str> {
+/// The environment variables holding a provider's API key, first found wins.
+pub fn api_key_envs(provider: &str) -> &'static [&'static str] {
     match provider {
-        "openai" => Some("OPENAI_API_KEY"),
-        "anthropic" => Some("ANTHROPIC_API_KEY"),
-        "azure" => Some("AZURE_API_KEY"),
-        "gemini" => Some("GEMINI_API_KEY"),
-        "cohere" | "cohere_chat" => Some("COHERE_API_KEY"),
-        other => compat::lookup(other).and_then(|p| p.api_key_env),
+        "openai" => &["OPENAI_API_KEY"],
+        "anthropic" => &["ANTHROPIC_API_KEY"],
+        "azure" => &["AZURE_API_KEY"],
+        "gemini" => &["GEMINI_API_KEY"],
+        "cohere" | "cohere_chat" => &["COHERE_API_KEY"],
+        other => compat::lookup(other).map_or(&[], |p| p.api_key_env),
+    }
+}
+
+/// The environment variable holding a provider's API key by default (the first one read).
+pub fn api_key_env(provider: &str) -> Option<&'static str> {
+    api_key_envs(provider).first().copied()
+}
+
+/// The environment variables that set a provider's base URL when a deployment sets none,
+/// first found wins.
+pub fn api_base_envs(provider: &str) -> &'static [&'static str] {
+    match provider {
+        "openai" => &["OPENAI_BASE_URL", "OPENAI_API_BASE"],
+        "azure" => &["AZURE_API_BASE"],
+        "ollama" | "ollama_chat" => &["OLLAMA_API_BASE"],
+        other => compat::lookup(other).map_or(&[], |p| p.api_base_env),
     }
 }

@@ -37,14 +37,27 @@ pub fn chat_url(api_base: &str) -> String {
 }
 
 /// The request body for an OpenAI-format upstream: the client's request with the deployment's
-/// model id, its default params where the client set none, and its `extra_body` on top.
+/// model id, its default params where the client set none, the provider's quirks applied
+/// (see [`compat`](crate::compat)), and its `extra_body` on top.
+///
+/// A request that sets none of its provider's quirk parameters, to a deployment with no
+/// defaults or `extra_body`, is serialised once from the typed request, as for OpenAI.
 pub fn request_body(
     target: &Target,
     request: &ChatCompletionRequest,
 ) -> Result<Bytes, TranslateError> {
+    let row = crate::compat::lookup(&target.provider);
     let mut req = request.clone();
-    req.model.clone_from(&target.model);
-    if target.defaults.is_empty() && target.extra_body.is_empty() {
+    match row {
+        Some(row) => req.model = row.model_id(&target.model).into_owned(),
+        None => req.model.clone_from(&target.model),
+    }
+    let quirks = row.map_or(&[][..], |r| r.quirks);
+    let quirk_set = quirks.iter().any(|q| {
+        q.applies_to(&target.model)
+            && (is_set(&req, q.param) || target.defaults.contains_key(q.param))
+    });
+    if !quirk_set && target.defaults.is_empty() && target.extra_body.is_empty() {
         return serde_json::to_vec(&req)
             .map(Bytes::from)
             .map_err(|e| TranslateError::Invalid(e.to_string()));
@@ -57,12 +70,74 @@ pub fn request_body(
     for (k, v) in &target.defaults {
         obj.entry(k.clone()).or_insert_with(|| v.clone());
     }
+    if quirk_set {
+        apply_quirks(target, quirks, &mut obj)?;
+    }
     for (k, v) in &target.extra_body {
         obj.insert(k.clone(), v.clone());
     }
     serde_json::to_vec(&obj)
         .map(Bytes::from)
         .map_err(|e| TranslateError::Invalid(e.to_string()))
+}
+
+/// Whether the request sets a top-level parameter (not null), without serialising it.
+fn is_set(req: &ChatCompletionRequest, param: &str) -> bool {
+    match param {
+        "stream" => req.stream.is_some(),
+        "stream_options" => req.stream_options.is_some(),
+        "temperature" => req.temperature.is_some(),
+        "top_p" => req.top_p.is_some(),
+        "n" => req.n.is_some(),
+        "stop" => req.stop.is_some(),
+        "max_tokens" => req.max_tokens.is_some(),
+        "max_completion_tokens" => req.max_completion_tokens.is_some(),
+        "presence_penalty" => req.presence_penalty.is_some(),
+        "frequency_penalty" => req.frequency_penalty.is_some(),
+        "logit_bias" => req.logit_bias.is_some(),
+        "logprobs" => req.logprobs.is_some(),
+        "top_logprobs" => req.top_logprobs.is_some(),
+        "user" => req.user.is_some(),
+        "response_format" => req.response_format.is_some(),
+        "seed" => req.seed.is_some(),
+        "tools" => req.tools.is_some(),
+        "tool_choice" => req.tool_choice.is_some(),
+        "parallel_tool_calls" => req.parallel_tool_calls.is_some(),
+        "reasoning_effort" => req.reasoning_effort.is_some(),
+        other => req.extra.get(other).is_some_and(|v| !v.is_null()),
+    }
+}
+
+/// Applies a provider's quirks to the body: a refused parameter is an error, or removed under
+/// `drop_params`; a renamed one moves to its new name.
+fn apply_quirks(
+    target: &Target,
+    quirks: &[crate::compat::Quirk],
+    obj: &mut Map<String, Value>,
+) -> Result<(), TranslateError> {
+    use crate::compat::Action;
+    for q in quirks.iter().filter(|q| q.applies_to(&target.model)) {
+        match q.action {
+            Action::Reject(when) => {
+                if !obj.get(q.param).is_some_and(|v| when.holds(v)) {
+                    continue;
+                }
+                if !target.drop_params {
+                    return Err(TranslateError::UnsupportedParam {
+                        provider: target.provider.clone(),
+                        param: q.param.to_owned(),
+                    });
+                }
+                obj.remove(q.param);
+            }
+            Action::Rename(to) => {
+                if let Some(v) = obj.remove(q.param) {
+                    obj.insert(to.to_owned(), v);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Authorization, organization and extra headers for an OpenAI-format upstream.
@@ -449,6 +524,143 @@ mod tests {
         let body: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["temperature"], 0.9);
         assert_eq!(body["max_tokens"], 50);
+    }
+
+    fn compat(provider: &str, model: &str) -> Target {
+        Target {
+            provider: provider.into(),
+            model: model.into(),
+            api_base: "http://127.0.0.1:1/v1".into(),
+            ..Target::default()
+        }
+    }
+
+    fn body_of(t: &Target, json: &str) -> Result<Value, TranslateError> {
+        request_body(t, &req(json)).map(|b| serde_json::from_slice(&b).unwrap())
+    }
+
+    #[test]
+    fn a_refused_parameter_is_an_error_unless_dropped() {
+        let mut t = compat("groq", "llama-3.1-8b-instant");
+        let r = r#"{"model":"x","messages":[],"logprobs":true,"temperature":0.5}"#;
+        let e = body_of(&t, r).unwrap_err();
+        assert_eq!(
+            e,
+            TranslateError::UnsupportedParam {
+                provider: "groq".into(),
+                param: "logprobs".into()
+            }
+        );
+        assert!(e.to_string().contains("drop_params"), "{e}");
+        t.drop_params = true;
+        let b = body_of(&t, r).unwrap();
+        assert!(b.get("logprobs").is_none());
+        assert_eq!(b["temperature"], 0.5);
+        assert_eq!(b["model"], "llama-3.1-8b-instant");
+    }
+
+    #[test]
+    fn conditions_and_model_filters_decide() {
+        let groq = compat("groq", "m");
+        let one = body_of(&groq, r#"{"model":"x","messages":[],"n":1}"#).unwrap();
+        assert_eq!(one["n"], 1);
+        assert!(body_of(&groq, r#"{"model":"x","messages":[],"n":2}"#).is_err());
+        let deepinfra = compat("deepinfra", "m");
+        assert!(body_of(
+            &deepinfra,
+            r#"{"model":"x","messages":[],"tool_choice":"auto"}"#
+        )
+        .is_ok());
+        let e = body_of(
+            &deepinfra,
+            r#"{"model":"x","messages":[],"tool_choice":"required"}"#,
+        );
+        assert!(
+            matches!(e, Err(TranslateError::UnsupportedParam { ref param, .. }) if param == "tool_choice")
+        );
+        // `stop` is refused by xAI's reasoning models only.
+        let stop = r#"{"model":"x","messages":[],"stop":["\n"]}"#;
+        assert!(body_of(&compat("xai", "grok-4-0709"), stop).is_err());
+        assert_eq!(
+            body_of(&compat("xai", "grok-3"), stop).unwrap()["stop"][0],
+            "\n"
+        );
+        // Fields the request does not model (`functions`) are quirks like any other.
+        let f = r#"{"model":"x","messages":[],"functions":[{"name":"f"}]}"#;
+        assert!(body_of(&compat("perplexity", "sonar"), f).is_err());
+        assert!(body_of(&compat("groq", "m"), f).is_ok());
+    }
+
+    #[test]
+    fn renamed_parameters_arrive_renamed() {
+        let t = compat("mistral", "mistral-small-latest");
+        let b = body_of(
+            &t,
+            r#"{"model":"x","messages":[],"seed":7,"max_tokens":5,"max_completion_tokens":9}"#,
+        )
+        .unwrap();
+        assert_eq!(b["random_seed"], 7);
+        assert!(b.get("seed").is_none());
+        // The newer name wins, as in LiteLLM.
+        assert_eq!(b["max_tokens"], 9);
+        assert!(b.get("max_completion_tokens").is_none());
+        // A deployment default is renamed too; extra_body is sent as written.
+        let mut d = compat("mistral", "m");
+        d.defaults.insert("seed".into(), 3.into());
+        d.extra_body.insert("safe_prompt".into(), true.into());
+        let b = body_of(&d, r#"{"model":"x","messages":[]}"#).unwrap();
+        assert_eq!(b["random_seed"], 3);
+        assert_eq!(b["safe_prompt"], true);
+    }
+
+    #[test]
+    fn model_prefix_from_the_row() {
+        let b = body_of(
+            &compat("fireworks_ai", "llama-v3p1-8b-instruct"),
+            r#"{"model":"x","messages":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            b["model"],
+            "accounts/fireworks/models/llama-v3p1-8b-instruct"
+        );
+    }
+
+    #[test]
+    fn a_plain_request_takes_the_fast_path() {
+        // Serialised straight from the typed request (struct field order), not via a map.
+        let json = r#"{"model":"x","messages":[{"role":"user","content":"hi"}],"temperature":0.2,"max_tokens":9,"stream":true}"#;
+        for provider in ["openai", "groq", "mistral", "cerebras", "perplexity"] {
+            let t = compat(provider, "m");
+            let mut expected = req(json);
+            expected.model = "m".into();
+            assert_eq!(
+                request_body(&t, &req(json)).unwrap(),
+                serde_json::to_vec(&expected).unwrap(),
+                "{provider}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_quirk_parameter_is_seen_on_a_typed_request() {
+        // A quirk naming a typed field must be noticed without serialising: set each one
+        // through JSON and check `is_set` finds it.
+        for row in crate::compat::PROVIDERS {
+            for q in row.quirks {
+                let seen = ["1", "true", r#""a""#, r#"{"type":"text"}"#, "[]"]
+                    .iter()
+                    .filter_map(|v| {
+                        serde_json::from_str::<ChatCompletionRequest>(&format!(
+                            r#"{{"model":"x","messages":[],"{}":{v}}}"#,
+                            q.param
+                        ))
+                        .ok()
+                    })
+                    .any(|r| is_set(&r, q.param));
+                assert!(seen, "{}: {}", row.name, q.param);
+            }
+        }
     }
 
     #[test]

@@ -256,18 +256,23 @@ fn bedrock(config: &Config, p: &LitellmParams, model: &str) -> Result<BedrockSet
     })
 }
 
-/// The base URL for a provider when the deployment sets none.
+/// The first of `names` set (and not empty) in the config's environment.
+fn first_env(config: &Config, names: &[&str]) -> Option<String> {
+    names
+        .iter()
+        .find_map(|n| config.env_var(n).filter(|v| !v.is_empty()))
+}
+
+/// The base URL for a provider when the deployment sets none: its environment variables
+/// (`OPENAI_BASE_URL`, `GROQ_API_BASE`, … from the provider's row), else its default.
 fn env_api_base(config: &Config, provider: &str) -> Option<String> {
-    let from_env = match provider {
-        "openai" => config
-            .env_var("OPENAI_BASE_URL")
-            .or_else(|| config.env_var("OPENAI_API_BASE")),
-        "hosted_vllm" => config.env_var("HOSTED_VLLM_API_BASE"),
-        "azure" => config.env_var("AZURE_API_BASE"),
-        "ollama" | "ollama_chat" => config.env_var("OLLAMA_API_BASE"),
-        _ => None,
-    };
-    from_env.or_else(|| providers::default_api_base(provider).map(str::to_owned))
+    first_env(config, providers::api_base_envs(provider))
+        .or_else(|| providers::default_api_base(provider).map(str::to_owned))
+}
+
+/// The API key for a provider from its environment variables (`GROQ_API_KEY`, …).
+fn env_api_key(config: &Config, provider: &str) -> Option<String> {
+    first_env(config, providers::api_key_envs(provider))
 }
 
 /// The price of a deployment: the table's entry for its `base_model` or its model, with
@@ -416,10 +421,19 @@ pub fn build(
             (Some(b), _) => b.trim_end_matches('/').to_owned(),
             (None, Backend::Mock(_)) => String::new(),
             (None, Backend::Http(_)) => {
-                return Err(d.origin.error(format!(
-                    "provider `{}` has no default api_base: set litellm_params.api_base",
-                    d.provider
-                )))
+                let envs = providers::api_base_envs(&d.provider);
+                return Err(d.origin.error(if envs.is_empty() {
+                    format!(
+                        "provider `{}` has no default api_base: set litellm_params.api_base",
+                        d.provider
+                    )
+                } else {
+                    format!(
+                        "provider `{}` has no default api_base: set litellm_params.api_base or {}",
+                        d.provider,
+                        envs.join(" or ")
+                    )
+                }));
             }
         };
         let scheme_ok = api_base.starts_with("http://") || api_base.starts_with("https://");
@@ -439,7 +453,7 @@ pub fn build(
             Some(b) => b.api_key.clone(),
             None => ad_token
                 .or_else(|| value(&p.api_key))
-                .or_else(|| providers::api_key_env(&d.provider).and_then(|v| config.env_var(v))),
+                .or_else(|| env_api_key(config, &d.provider)),
         };
         if api_key.is_none() && matches!(backend, Backend::Http(_)) && d.provider == "openai" {
             warnings.push(format!(
@@ -549,7 +563,7 @@ pub fn direct(
         (model, b.api_base, b.api_key, b.aws)
     } else {
         let api_base = env_api_base(config, provider)?;
-        let api_key = providers::api_key_env(provider).and_then(|v| config.env_var(v));
+        let api_key = env_api_key(config, provider);
         (model, api_base, api_key, None)
     };
     Some(Deployment {

@@ -84,6 +84,49 @@ fn compat_provider_without_base_needs_api_base() {
 }
 
 #[test]
+fn compat_rows_read_their_base_and_key_variables() {
+    let r = router(
+        "model_list:
+  - model_name: db
+    litellm_params: {model: databricks/databricks-meta-llama-3-3-70b-instruct}
+  - model_name: tg
+    litellm_params: {model: together_ai/meta-llama/Llama-3.3-70B-Instruct-Turbo}
+  - model_name: gq
+    litellm_params: {model: groq/llama-3.1-8b-instant, api_base: http://127.0.0.1:9/v1}
+environment_variables:
+  DATABRICKS_API_BASE: https://adb-1.azuredatabricks.net/serving-endpoints/
+  DATABRICKS_API_KEY: dapi-test
+  TOGETHER_API_KEY: ''
+  TOGETHERAI_API_KEY: tg-test
+  GROQ_API_BASE: http://unused.example
+",
+    );
+    let t = &r.deployments("db").unwrap()[0].target;
+    assert_eq!(
+        t.api_base,
+        "https://adb-1.azuredatabricks.net/serving-endpoints"
+    );
+    assert_eq!(t.api_key.as_deref(), Some("dapi-test"));
+    // An empty variable is skipped; LiteLLM's later names are read in its order.
+    let t = &r.deployments("tg").unwrap()[0].target;
+    assert_eq!(t.api_base, "https://api.together.xyz/v1");
+    assert_eq!(t.api_key.as_deref(), Some("tg-test"));
+    // litellm_params.api_base wins over the variable.
+    let t = &r.deployments("gq").unwrap()[0].target;
+    assert_eq!(t.api_base, "http://127.0.0.1:9/v1");
+
+    if std::env::var_os("DATABRICKS_API_BASE").is_none() {
+        let loaded = switchyard_config::parse(
+            "model_list:\n  - model_name: m\n    litellm_params: {model: databricks/x}\n",
+            "c.yaml",
+        )
+        .unwrap();
+        let err = Router::from_config(loaded.config).unwrap_err().to_string();
+        assert!(err.contains("DATABRICKS_API_BASE"), "{err}");
+    }
+}
+
+#[test]
 fn weighted_pick_prefers_lower_order_and_heavier_weight() {
     let r = router(
         "model_list:
