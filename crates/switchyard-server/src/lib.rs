@@ -109,6 +109,7 @@ impl AppState {
                 (d.id.clone(), s)
             })
             .collect();
+        let responses = Arc::new(responses::Store::new(Some(governor.store().clone())));
         AppState {
             router,
             auth,
@@ -118,7 +119,7 @@ impl AppState {
             metrics,
             metrics_need_auth,
             series,
-            responses: Arc::default(),
+            responses,
         }
     }
 }

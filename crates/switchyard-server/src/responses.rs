@@ -8,7 +8,9 @@
 //! (OpenAI's own are referred to by id, so its server-side state, reasoning included, is used).
 //! A response can be read or deleted only with the key that created it (or an admin key).
 //!
-//! Kept responses live in memory, the most recent [`CAPACITY`] of them, per instance.
+//! Kept responses are written to the store (SQLite or PostgreSQL, `sy_responses`) after each
+//! answer, off the request path, so every instance finds them; each instance also holds the
+//! most recent [`CAPACITY`] in memory. They are kept for [`RETENTION_MS`] (OpenAI's 30 days).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -30,8 +32,14 @@ use crate::dialect::Dialect;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// How many responses an instance keeps.
+/// How many responses an instance holds in memory.
 pub const CAPACITY: usize = 10_000;
+
+/// How long a response kept here is served from memory alone.
+const FRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long responses are kept in the store.
+pub const RETENTION_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// A kept response and the conversation up to it.
 #[derive(Debug)]
@@ -44,22 +52,40 @@ pub struct Stored {
     pub owner: Option<String>,
     /// OpenAI answered it (and holds its own state for it).
     pub openai: bool,
+    /// When this instance kept or read it.
+    pub seen: std::time::Instant,
 }
 
 /// Kept responses by id, and their ids oldest first (for eviction).
 type Kept = (HashMap<String, Arc<Stored>>, VecDeque<String>);
 
-/// The kept responses, most recent last.
-#[derive(Debug, Default)]
+/// The kept responses: the store, and the most recent in memory.
+#[derive(Default)]
 pub struct Store {
     inner: Mutex<Kept>,
+    db: Option<switchyard_store::Store>,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("responses::Store").finish_non_exhaustive()
+    }
 }
 
 impl Store {
-    fn insert(&self, id: String, s: Stored) {
+    /// Responses kept in `db` (and in memory).
+    pub fn new(db: Option<switchyard_store::Store>) -> Store {
+        Store {
+            db,
+            ..Store::default()
+        }
+    }
+
+    fn remember(&self, id: String, s: Arc<Stored>) {
         let Ok(mut g) = self.inner.lock() else { return };
         let (map, order) = &mut *g;
-        if map.insert(id.clone(), Arc::new(s)).is_none() {
+        if map.insert(id.clone(), s).is_none() {
             order.push_back(id);
         }
         while order.len() > CAPACITY {
@@ -69,20 +95,87 @@ impl Store {
         }
     }
 
-    fn get(&self, id: &str) -> Option<Arc<Stored>> {
-        self.inner.lock().ok()?.0.get(id).cloned()
+    /// Keeps a response: in memory now, in the store from a task of its own.
+    fn insert(&self, id: String, s: Stored) {
+        let s = Arc::new(s);
+        self.remember(id.clone(), Arc::clone(&s));
+        let Some(db) = self.db.clone() else { return };
+        let row = switchyard_store::ResponseRow {
+            id,
+            owner: s.owner.clone(),
+            openai: s.openai,
+            created_ms: switchyard_store::now_ms(),
+            response: s.response.to_string(),
+            items: Value::Array(s.items.clone()).to_string(),
+        };
+        let prune = self
+            .writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % 1024
+            == 0;
+        tokio::spawn(async move {
+            if let Err(e) = db.put_response(&row).await {
+                tracing::warn!(response_id = %row.id, "could not keep a response: {e}");
+            }
+            if prune {
+                let _ = db.prune_responses(row.created_ms - RETENTION_MS).await;
+            }
+        });
     }
 
-    fn remove(&self, id: &str) -> bool {
-        let Ok(mut g) = self.inner.lock() else {
-            return false;
+    /// A kept response. Memory answers for a response kept here in the last
+    /// [`FRESH`] (its write to the store may still be on its way); otherwise the store does,
+    /// so a response deleted through another instance is gone here too.
+    async fn get(&self, id: &str) -> Option<Arc<Stored>> {
+        let held = self.inner.lock().ok().and_then(|g| g.0.get(id).cloned());
+        let Some(db) = self.db.as_ref() else {
+            return held;
         };
-        let (map, order) = &mut *g;
-        let had = map.remove(id).is_some();
-        if had {
-            order.retain(|k| k != id);
+        if let Some(s) = held.as_ref().filter(|s| s.seen.elapsed() < FRESH) {
+            return Some(Arc::clone(s));
         }
-        had
+        let row = match db.get_response(id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                if held.is_some() {
+                    self.forget(id);
+                }
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(response_id = %id, "could not read a kept response: {e}");
+                return held;
+            }
+        };
+        if row.created_ms < switchyard_store::now_ms() - RETENTION_MS {
+            return None;
+        }
+        let s = Arc::new(Stored {
+            response: serde_json::from_str(&row.response).ok()?,
+            items: serde_json::from_str(&row.items).ok()?,
+            owner: row.owner,
+            openai: row.openai,
+            seen: std::time::Instant::now(),
+        });
+        Some(s)
+    }
+
+    fn forget(&self, id: &str) {
+        if let Ok(mut g) = self.inner.lock() {
+            let (map, order) = &mut *g;
+            if map.remove(id).is_some() {
+                order.retain(|k| k != id);
+            }
+        }
+    }
+
+    async fn remove(&self, id: &str) {
+        self.forget(id);
+        if let Some(db) = &self.db {
+            if let Err(e) = db.delete_response(id).await {
+                tracing::warn!(response_id = %id, "could not delete a kept response: {e}");
+            }
+        }
     }
 }
 
@@ -133,6 +226,7 @@ impl Turn {
                 items,
                 owner: self.owner.clone(),
                 openai: format == Format::OpenAiResponses,
+                seen: std::time::Instant::now(),
             },
         );
     }
@@ -182,8 +276,8 @@ fn owner_of(caller: &Caller) -> Option<String> {
 }
 
 /// A kept response, if this caller may see it.
-fn visible(state: &AppState, caller: &Caller, id: &str) -> Option<Arc<Stored>> {
-    let s = state.responses.get(id)?;
+async fn visible(state: &AppState, caller: &Caller, id: &str) -> Option<Arc<Stored>> {
+    let s = state.responses.get(id).await?;
     (caller.is_admin() || s.owner == owner_of(caller)).then_some(s)
 }
 
@@ -222,7 +316,7 @@ pub async fn create(
         .and_then(Value::as_str)
         .map(str::to_owned)
     {
-        match visible(&state, &caller, &prev) {
+        match visible(&state, &caller, &prev).await {
             Some(s) => {
                 history.clone_from(&s.items);
                 if !s.openai {
@@ -278,7 +372,9 @@ pub async fn get(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let s = visible(&state, &caller, &id).ok_or_else(|| ApiError(not_found(&id)))?;
+    let s = visible(&state, &caller, &id)
+        .await
+        .ok_or_else(|| ApiError(not_found(&id)))?;
     Ok(Json(s.response.clone()))
 }
 
@@ -288,8 +384,10 @@ pub async fn delete(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    visible(&state, &caller, &id).ok_or_else(|| ApiError(not_found(&id)))?;
-    state.responses.remove(&id);
+    visible(&state, &caller, &id)
+        .await
+        .ok_or_else(|| ApiError(not_found(&id)))?;
+    state.responses.remove(&id).await;
     Ok(Json(
         json!({"id": id, "object": "response", "deleted": true}),
     ))

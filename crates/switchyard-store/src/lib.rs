@@ -12,7 +12,10 @@
 //! Nothing here runs on the request path: the governance crate caches records and queues spend,
 //! and writes through this crate in batches.
 
+mod responses;
 mod spend;
+
+pub use responses::ResponseRow;
 
 use std::str::FromStr;
 use std::time::Duration;

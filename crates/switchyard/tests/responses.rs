@@ -304,3 +304,68 @@ async fn responses_belong_to_their_key() {
     .await;
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test]
+async fn every_instance_sees_every_response() {
+    let up = start_upstream().await;
+    for db in Db::all() {
+        let a = start_gateway_on(&config(&up), &db).await;
+        let b = start_gateway_on(&config(&up), &db).await;
+        let r = post(
+            &a,
+            "sk-master",
+            json!({"model": "claude-text", "input": "first"}),
+        )
+        .await;
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let on = |gw: &Gateway| format!("{}/v1/responses/{id}", gw.base);
+        // The write lands off the request path: the other instance sees it shortly.
+        let mut seen = false;
+        for _ in 0..100 {
+            let s = client()
+                .get(on(&b))
+                .bearer_auth("sk-master")
+                .send()
+                .await
+                .unwrap()
+                .status();
+            if s == 200 {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(seen, "{db:?}: instance b reads a's response");
+        let r = post(
+            &b,
+            "sk-master",
+            json!({"model": "claude-text", "input": "second", "previous_response_id": id}),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{db:?}");
+        let turns = up.last().body["messages"].as_array().unwrap().len();
+        assert_eq!(turns, 3, "{db:?}: b continued a's conversation");
+        // Deleted through b, gone on a once a's own copy is no longer fresh.
+        let r = client()
+            .delete(on(&b))
+            .bearer_auth("sk-master")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let s = client()
+            .get(on(&a))
+            .bearer_auth("sk-master")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(s, 404, "{db:?}");
+        a.stop().await;
+        b.stop().await;
+    }
+}
