@@ -362,6 +362,11 @@ impl Router {
         &self.model_names
     }
 
+    /// Whether a deployment is cooling down now.
+    pub fn cooling_down(&self, deployment_id: &str) -> bool {
+        self.cooldowns.remaining(deployment_id).is_some()
+    }
+
     /// The deployments of a model group (after aliases).
     pub fn deployments(&self, model: &str) -> Option<&[Arc<Deployment>]> {
         let name = self.aliases.get(model).map_or(model, String::as_str);

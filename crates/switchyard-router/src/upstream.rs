@@ -435,13 +435,43 @@ impl Client {
         body: Bytes,
         timeout: Duration,
     ) -> Result<(u16, Bytes), String> {
+        self.post_request(url, content_type, &[], body, timeout)
+            .await
+    }
+
+    /// POSTs JSON with extra headers (a log sink's), returning the status and body.
+    pub async fn post_with_headers(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<(u16, Bytes), String> {
+        self.post_request(url, "application/json", headers, body, timeout)
+            .await
+    }
+
+    async fn post_request(
+        &self,
+        url: &str,
+        content_type: &'static str,
+        extra: &[(String, String)],
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<(u16, Bytes), String> {
+        let mut headers = vec![(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        )];
+        for (k, v) in extra {
+            let name = HeaderName::try_from(k.as_str()).map_err(|e| e.to_string())?;
+            let value = HeaderValue::try_from(v.as_str()).map_err(|e| e.to_string())?;
+            headers.push((name, value));
+        }
         let up = UpstreamRequest {
             method: http::Method::POST,
             url: url.to_owned(),
-            headers: vec![(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static(content_type),
-            )],
+            headers,
             body,
         };
         let call = async {

@@ -235,6 +235,9 @@ impl Settle {
             metadata: serde_json::Value::Object(metadata),
             budget_periods,
         };
+        if let Some(sinks) = &self.state.sinks {
+            sinks.record(&log);
+        }
         self.state.governor.accounting().record(log);
     }
 
@@ -299,6 +302,21 @@ impl Settle {
             }
         }
         let Some(meta) = meta else { return };
+        if meta.attempted_retries > 0 {
+            m.retries
+                .get_or_create(&crate::telemetry::LatencyLabels {
+                    model_group: meta.model_group.clone(),
+                })
+                .inc_by(u64::from(meta.attempted_retries));
+        }
+        if meta.attempted_fallbacks > 0 {
+            m.fallbacks
+                .get_or_create(&crate::telemetry::FallbackLabels {
+                    requested_model: self.requested_model.clone(),
+                    fallback_model: meta.model_group.clone(),
+                })
+                .inc();
+        }
         // Configured deployments have their series ready; a directly addressed one (SDK use)
         // resolves it here.
         let owned;

@@ -27,6 +27,7 @@ mod messages;
 mod models;
 mod passthrough;
 pub mod responses;
+pub mod sinks;
 pub mod telemetry;
 
 use std::future::Future;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub series: std::collections::HashMap<String, telemetry::DeploymentSeries>,
     /// Responses kept for `previous_response_id` and `GET /v1/responses/{id}`.
     pub responses: Arc<responses::Store>,
+    /// Log sinks (`success_callback`, `failure_callback`, `callbacks`), when configured.
+    pub sinks: Option<Arc<sinks::Sinks>>,
 }
 
 impl AppState {
@@ -110,6 +113,7 @@ impl AppState {
             })
             .collect();
         let responses = Arc::new(responses::Store::new(Some(governor.store().clone())));
+        let sinks = sinks::Sinks::from_config(router.config(), &router.http_client());
         AppState {
             router,
             auth,
@@ -120,6 +124,7 @@ impl AppState {
             metrics_need_auth,
             series,
             responses,
+            sinks,
         }
     }
 }
@@ -200,6 +205,40 @@ async fn metrics(axum::extract::State(state): axum::extract::State<Arc<AppState>
         .set(i64::try_from(spend.dropped_logs()).unwrap_or(i64::MAX));
     m.limits_shared
         .set(i64::from(state.governor.limits_shared()));
+    for (name, queued, dropped, delivered) in state.sinks.iter().flat_map(|s| s.stats()) {
+        let l = telemetry::SinkLabels {
+            sink: name.to_owned(),
+        };
+        m.sink_queue
+            .get_or_create(&l)
+            .set(i64::try_from(queued).unwrap_or(i64::MAX));
+        m.sink_dropped
+            .get_or_create(&l)
+            .set(i64::try_from(dropped).unwrap_or(i64::MAX));
+        m.sink_delivered
+            .get_or_create(&l)
+            .set(i64::try_from(delivered).unwrap_or(i64::MAX));
+    }
+    for d in state.router.all_deployments() {
+        let l = telemetry::DeploymentLabels {
+            model_id: d.id.clone(),
+            litellm_model_name: d.model_name.clone(),
+            api_base: d
+                .target
+                .api_base
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            api_provider: d.target.provider.clone(),
+        };
+        let state_value = if state.router.cooling_down(&d.id) {
+            2
+        } else {
+            0
+        };
+        m.deployment_state.get_or_create(&l).set(state_value);
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -339,6 +378,7 @@ pub async fn serve(
         }
     });
     let governor = Arc::clone(&state.governor);
+    let sinks = state.sinks.clone();
     let server = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -359,7 +399,10 @@ pub async fn serve(
             Ok(())
         }
     };
-    // Every finished request has queued its spend: write it all before exiting.
+    // Every finished request has queued its spend and its log records: deliver them all.
+    if let Some(s) = &sinks {
+        s.shutdown().await;
+    }
     governor.shutdown().await;
     tracing::info!(
         written = governor.accounting().written_logs(),

@@ -84,6 +84,35 @@ pub struct BudgetLabels {
     pub api_key_alias: String,
 }
 
+/// Labels of a log sink's gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabels {
+    /// The sink (`generic_api`, `file`, ...).
+    pub sink: String,
+}
+
+/// Labels of a deployment's state (LiteLLM's `litellm_deployment_state`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeploymentLabels {
+    /// Deployment id.
+    pub model_id: String,
+    /// Its model group.
+    pub litellm_model_name: String,
+    /// Its base URL.
+    pub api_base: String,
+    /// Its provider.
+    pub api_provider: String,
+}
+
+/// Labels of fallback counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FallbackLabels {
+    /// The model group asked for.
+    pub requested_model: String,
+    /// The group that answered.
+    pub fallback_model: String,
+}
+
 /// Labels of latency histograms.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LatencyLabels {
@@ -162,6 +191,18 @@ pub struct Metrics {
     pub spend_dropped: Gauge,
     /// `switchyard_limits_shared`: 1 while limits are counted in Redis.
     pub limits_shared: Gauge,
+    /// `switchyard_sink_queue_size`: records waiting for a log sink.
+    pub sink_queue: Family<SinkLabels, Gauge>,
+    /// `switchyard_sink_dropped_records`: records a sink's full queue or failed delivery lost.
+    pub sink_dropped: Family<SinkLabels, Gauge>,
+    /// `switchyard_sink_delivered_records`: records a sink took.
+    pub sink_delivered: Family<SinkLabels, Gauge>,
+    /// `litellm_deployment_state`: 0 healthy, 2 cooling down (complete outage).
+    pub deployment_state: Family<DeploymentLabels, Gauge>,
+    /// `litellm_deployment_successful_fallbacks`: answers a fallback group gave.
+    pub fallbacks: Family<FallbackLabels, Counter>,
+    /// `switchyard_attempted_retries`: failed attempts retried before an answer, by group.
+    pub retries: Family<LatencyLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -193,6 +234,42 @@ impl Metrics {
         let spend_queue = Gauge::default();
         let spend_dropped = Gauge::default();
         let limits_shared = Gauge::default();
+        let sink_queue = Family::<SinkLabels, Gauge>::default();
+        let sink_dropped = Family::<SinkLabels, Gauge>::default();
+        let sink_delivered = Family::<SinkLabels, Gauge>::default();
+        let deployment_state = Family::<DeploymentLabels, Gauge>::default();
+        let fallbacks = Family::<FallbackLabels, Counter>::default();
+        let retries = Family::<LatencyLabels, Counter>::default();
+        registry.register(
+            "switchyard_sink_queue_size",
+            "Records waiting for a log sink",
+            sink_queue.clone(),
+        );
+        registry.register(
+            "switchyard_sink_dropped_records",
+            "Records a log sink lost (queue full, or delivery failed after retries)",
+            sink_dropped.clone(),
+        );
+        registry.register(
+            "switchyard_sink_delivered_records",
+            "Records a log sink took",
+            sink_delivered.clone(),
+        );
+        registry.register(
+            "litellm_deployment_state",
+            "Deployment state: 0 healthy, 2 cooling down",
+            deployment_state.clone(),
+        );
+        registry.register(
+            "litellm_deployment_successful_fallbacks",
+            "Requests answered by a fallback model group",
+            fallbacks.clone(),
+        );
+        registry.register(
+            "switchyard_attempted_retries",
+            "Failed attempts retried before a request was answered",
+            retries.clone(),
+        );
         registry.register(
             "litellm_requests_metric",
             "Requests by virtual key, team and user",
@@ -299,6 +376,12 @@ impl Metrics {
             spend_queue,
             spend_dropped,
             limits_shared,
+            sink_queue,
+            sink_dropped,
+            sink_delivered,
+            deployment_state,
+            fallbacks,
+            retries,
         }
     }
 

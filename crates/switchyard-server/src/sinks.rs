@@ -1,0 +1,416 @@
+//! Log sinks (`litellm_settings.success_callback`, `failure_callback`, `callbacks`): every
+//! finished request becomes one record in LiteLLM's standard logging payload shape, handed to
+//! each configured sink.
+//!
+//! - `generic_api` / `webhook`: batches POSTed as a JSON array to `GENERIC_LOGGER_ENDPOINT`
+//!   (headers from `GENERIC_LOGGER_HEADERS`, `k=v,k=v`), LiteLLM's generic API logger.
+//! - `file`: JSON lines appended to `SWITCHYARD_LOG_FILE` (default `switchyard-requests.jsonl`),
+//!   rotated to `<file>.1` past `SWITCHYARD_LOG_FILE_MAX_MB` (default 100).
+//! - Any other sink is one [`Sink`] impl.
+//!
+//! Nothing here touches the request path but a `try_send`: each sink has a bounded queue and
+//! a task of its own that batches (up to [`BATCH`] records or [`FLUSH`]), delivers, and retries
+//! a failed batch three times with backoff. A slow or dead sink fills only its own queue;
+//! past [`QUEUE`] records are dropped and counted (`switchyard_sink_dropped_total`). Shutdown
+//! delivers what is queued. Records carry no message or response bodies.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{json, Value};
+use switchyard_config::Config;
+use switchyard_governance::SpendLog;
+use switchyard_router::upstream::Client;
+use tokio::sync::mpsc;
+
+/// Records a sink's queue holds at most.
+pub const QUEUE: usize = 10_000;
+/// Records per delivery at most.
+pub const BATCH: usize = 500;
+/// Longest a record waits for its batch to fill.
+pub const FLUSH: Duration = Duration::from_secs(1);
+
+/// A boxed future, as a `dyn` sink returns.
+pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Somewhere records go.
+pub trait Sink: Send + Sync + 'static {
+    /// The sink's name (a callback name).
+    fn name(&self) -> &'static str;
+    /// Delivers one batch; an `Err` is retried.
+    fn deliver<'a>(&'a self, batch: &'a [Arc<Value>]) -> Delivery<'a>;
+}
+
+/// LiteLLM's generic API logger: a JSON array per batch.
+pub struct Webhook {
+    client: Client,
+    url: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Sink for Webhook {
+    fn name(&self) -> &'static str {
+        "generic_api"
+    }
+
+    fn deliver<'a>(&'a self, batch: &'a [Arc<Value>]) -> Delivery<'a> {
+        Box::pin(async move {
+            let body = Value::Array(batch.iter().map(|v| (**v).clone()).collect());
+            let (status, _) = self
+                .client
+                .post_with_headers(
+                    &self.url,
+                    &self.headers,
+                    Bytes::from(body.to_string()),
+                    Duration::from_secs(10),
+                )
+                .await?;
+            if (200..300).contains(&status) {
+                Ok(())
+            } else {
+                Err(format!("status {status}"))
+            }
+        })
+    }
+}
+
+/// JSON lines in a local file, rotated by size.
+pub struct JsonlFile {
+    path: std::path::PathBuf,
+    max_bytes: u64,
+}
+
+impl Sink for JsonlFile {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+
+    fn deliver<'a>(&'a self, batch: &'a [Arc<Value>]) -> Delivery<'a> {
+        Box::pin(async move {
+            use tokio::io::AsyncWriteExt;
+            let mut text = String::new();
+            for v in batch {
+                text.push_str(&v.to_string());
+                text.push('\n');
+            }
+            let size = tokio::fs::metadata(&self.path).await.map_or(0, |m| m.len());
+            if size > 0 && size + text.len() as u64 > self.max_bytes {
+                let mut rotated = self.path.clone().into_os_string();
+                rotated.push(".1");
+                tokio::fs::rename(&self.path, rotated)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            let mut f = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .await
+                .map_err(|e| e.to_string())?;
+            f.write_all(text.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            f.flush().await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Which records a sink takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Takes {
+    Success,
+    Failure,
+    Both,
+}
+
+struct Lane {
+    name: &'static str,
+    takes: Takes,
+    tx: mpsc::Sender<Arc<Value>>,
+    counts: Arc<Counts>,
+}
+
+/// What happened to a sink's records.
+#[derive(Default)]
+struct Counts {
+    dropped: AtomicU64,
+    delivered: AtomicU64,
+}
+
+/// The configured sinks, with their queues and tasks.
+pub struct Sinks {
+    lanes: Vec<Lane>,
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Sinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sinks")
+            .field(
+                "sinks",
+                &self.lanes.iter().map(|l| l.name).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// The sink for a callback name, from the config's environment.
+fn build(name: &str, config: &Config, client: &Client) -> Option<Arc<dyn Sink>> {
+    match name {
+        "generic_api" | "webhook" | "generic" => {
+            let url = config.env_var("GENERIC_LOGGER_ENDPOINT")?;
+            let headers = config
+                .env_var("GENERIC_LOGGER_HEADERS")
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .collect();
+            Some(Arc::new(Webhook {
+                client: client.clone(),
+                url,
+                headers,
+            }))
+        }
+        "file" => {
+            let path = config
+                .env_var("SWITCHYARD_LOG_FILE")
+                .unwrap_or_else(|| "switchyard-requests.jsonl".to_owned());
+            let mb = config
+                .env_var("SWITCHYARD_LOG_FILE_MAX_MB")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(100);
+            Some(Arc::new(JsonlFile {
+                path: path.into(),
+                max_bytes: mb.max(1) * 1024 * 1024,
+            }))
+        }
+        _ => None,
+    }
+}
+
+impl Sinks {
+    /// The sinks the config names; `None` when it names none Switchyard has (others are
+    /// warned about).
+    pub fn from_config(config: &Config, client: &Client) -> Option<Arc<Sinks>> {
+        let s = &config.file.litellm_settings;
+        let mut wanted: Vec<(String, Takes)> = Vec::new();
+        let mut add = |list: &Option<Vec<String>>, takes: Takes| {
+            for n in list.iter().flatten() {
+                match wanted.iter_mut().find(|(w, _)| w == n) {
+                    Some((_, t)) if *t != takes => *t = Takes::Both,
+                    Some(_) => {}
+                    None => wanted.push((n.clone(), takes)),
+                }
+            }
+        };
+        add(&s.success_callback, Takes::Success);
+        add(&s.failure_callback, Takes::Failure);
+        add(&s.callbacks, Takes::Both);
+        let mut sinks: Vec<(Arc<dyn Sink>, Takes)> = Vec::new();
+        for (name, takes) in wanted {
+            match build(&name, config, client) {
+                Some(sink) => sinks.push((sink, takes)),
+                // Metrics and traces are configured elsewhere; anything else is unknown.
+                None if matches!(name.as_str(), "prometheus" | "otel") => {}
+                None => tracing::warn!(
+                    callback = %name,
+                    "callback `{name}` is not available (or its endpoint variable is not set); its records are not sent"
+                ),
+            }
+        }
+        (!sinks.is_empty()).then(|| Arc::new(Sinks::start(sinks)))
+    }
+
+    fn start(sinks: Vec<(Arc<dyn Sink>, Takes)>) -> Sinks {
+        let mut lanes = Vec::new();
+        let mut tasks = Vec::new();
+        for (sink, takes) in sinks {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let counts = Arc::new(Counts::default());
+            tasks.push(tokio::spawn(run(sink.clone(), rx, Arc::clone(&counts))));
+            lanes.push(Lane {
+                name: sink.name(),
+                takes,
+                tx,
+                counts,
+            });
+        }
+        Sinks {
+            lanes,
+            tasks: std::sync::Mutex::new(tasks),
+        }
+    }
+
+    /// Hands a finished request's record to every sink that takes it. Never waits.
+    pub fn record(&self, log: &SpendLog) {
+        let failed = log.status != "success";
+        let mut payload = None;
+        for lane in &self.lanes {
+            let takes = match lane.takes {
+                Takes::Both => true,
+                Takes::Success => !failed,
+                Takes::Failure => failed,
+            };
+            if !takes {
+                continue;
+            }
+            let p = payload.get_or_insert_with(|| Arc::new(standard_payload(log)));
+            if lane.tx.try_send(Arc::clone(p)).is_err() {
+                lane.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Per sink: (name, queued, dropped, delivered).
+    pub fn stats(&self) -> Vec<(&'static str, usize, u64, u64)> {
+        self.lanes
+            .iter()
+            .map(|l| {
+                (
+                    l.name,
+                    QUEUE - l.tx.capacity(),
+                    l.counts.dropped.load(Ordering::Relaxed),
+                    l.counts.delivered.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+
+    /// Delivers what is queued, then stops the sink tasks (graceful shutdown).
+    pub async fn shutdown(&self) {
+        let tasks = self
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        // The senders stay (requests may still finish); each task drains what is queued now.
+        for lane in &self.lanes {
+            let _ = lane.tx.send(Arc::new(Value::Null)).await;
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// A sink's task: batch, deliver, retry; a `null` record asks it to drain and stop.
+async fn run(sink: Arc<dyn Sink>, mut rx: mpsc::Receiver<Arc<Value>>, counts: Arc<Counts>) {
+    let mut batch: Vec<Arc<Value>> = Vec::with_capacity(BATCH);
+    loop {
+        let mut stop = false;
+        match rx.recv().await {
+            None => stop = true,
+            Some(v) if v.is_null() => stop = true,
+            Some(v) => batch.push(v),
+        }
+        if !stop {
+            let deadline = tokio::time::Instant::now() + FLUSH;
+            while batch.len() < BATCH {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(v)) if v.is_null() => {
+                        stop = true;
+                        break;
+                    }
+                    Ok(Some(v)) => batch.push(v),
+                    Ok(None) => {
+                        stop = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        if !batch.is_empty() {
+            deliver(&*sink, &batch, &counts).await;
+            batch.clear();
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
+async fn deliver(sink: &dyn Sink, batch: &[Arc<Value>], counts: &Counts) {
+    let mut wait = Duration::from_millis(200);
+    for attempt in 0..4 {
+        match sink.deliver(batch).await {
+            Ok(()) => {
+                counts
+                    .delivered
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                return;
+            }
+            Err(e) if attempt < 3 => {
+                tracing::debug!(sink = sink.name(), attempt, "sink delivery failed: {e}");
+                tokio::time::sleep(wait).await;
+                wait *= 4;
+            }
+            Err(e) => {
+                counts
+                    .dropped
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                tracing::warn!(
+                    sink = sink.name(),
+                    records = batch.len(),
+                    "sink delivery failed, records dropped: {e}"
+                );
+            }
+        }
+    }
+}
+
+/// LiteLLM's `StandardLoggingPayload`, from a request's spend record (no message bodies).
+pub fn standard_payload(log: &SpendLog) -> Value {
+    let secs = |ms: i64| ms as f64 / 1000.0;
+    json!({
+        "id": log.request_id,
+        "trace_id": log.request_id,
+        "call_type": log.call_type,
+        "stream": log.stream,
+        "status": log.status,
+        "response_cost": log.spend_nano as f64 / 1e9,
+        "total_tokens": log.total_tokens,
+        "prompt_tokens": log.prompt_tokens,
+        "completion_tokens": log.completion_tokens,
+        "startTime": secs(log.start_time),
+        "endTime": secs(log.end_time),
+        "completionStartTime": log.completion_start_time.map(secs),
+        "response_time": secs(log.request_duration_ms),
+        "model": log.model,
+        "model_id": log.model_id,
+        "model_group": log.model_group,
+        "custom_llm_provider": log.provider,
+        "api_base": log.api_base,
+        "cache_hit": log.cache_hit,
+        "end_user": log.end_user,
+        "request_tags": log.request_tags,
+        "error_str": log.error_reason,
+        "error_information": log.error_reason.as_ref().map(|r| json!({"error_code": log.status_code.to_string(), "error_class": r})),
+        "metadata": {
+            "user_api_key_hash": log.api_key,
+            "user_api_key_alias": log.key_alias,
+            "user_api_key_user_id": log.user_id,
+            "user_api_key_team_id": log.team_id,
+            "user_api_key_end_user_id": log.end_user,
+            "spend_logs_metadata": log.metadata.get("spend_logs_metadata"),
+            "attempted_retries": log.attempted_retries,
+            "attempted_fallbacks": log.attempted_fallbacks,
+            "usage_object": {
+                "prompt_tokens": log.prompt_tokens,
+                "completion_tokens": log.completion_tokens,
+                "total_tokens": log.total_tokens,
+                "cache_read_input_tokens": log.cache_read_tokens,
+                "cache_creation_input_tokens": log.cache_write_tokens,
+                "reasoning_tokens": log.reasoning_tokens,
+            },
+        },
+        "hidden_params": {"response_cost": log.spend_nano as f64 / 1e9, "api_base": log.api_base},
+        "messages": null,
+        "response": null,
+    })
+}

@@ -1,0 +1,211 @@
+//! Log sinks: the generic webhook receives every record exactly once across a graceful
+//! shutdown; a failing sink loses only its own records, counted; the file sink writes JSONL.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::{json, Value};
+use support::*;
+
+#[derive(Default)]
+struct Collector {
+    records: Mutex<Vec<Value>>,
+    auth: Mutex<Vec<String>>,
+}
+
+/// A log collector on 127.0.0.1: `/ok` keeps what it is sent, `/fail` answers 500.
+async fn collector() -> (String, Arc<Collector>) {
+    let c = Arc::new(Collector::default());
+    let keep = Arc::clone(&c);
+    let app = axum::Router::new()
+        .route(
+            "/ok",
+            post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let c = Arc::clone(&keep);
+                async move {
+                    let batch: Vec<Value> = serde_json::from_slice(&body).unwrap();
+                    c.records.lock().unwrap().extend(batch);
+                    if let Some(a) = headers.get("authorization") {
+                        c.auth.lock().unwrap().push(a.to_str().unwrap().to_owned());
+                    }
+                    StatusCode::OK
+                }
+            }),
+        )
+        .route(
+            "/fail",
+            post(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), c)
+}
+
+fn hello(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_gets_every_record_once_across_shutdown() {
+    let up = start_upstream().await;
+    let (base, c) = collector().await;
+    let extra = format!(
+        "environment_variables:\n  GENERIC_LOGGER_ENDPOINT: {base}/ok\n  GENERIC_LOGGER_HEADERS: authorization=Bearer sink-token\nlitellm_settings:\n  success_callback: [\"generic_api\"]\n  failure_callback: [\"generic_api\"]\n"
+    );
+    let gw = start_gateway(&config_for(&up, &extra)).await;
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let model = if i % 4 == 0 { "status-500" } else { "echo" };
+        let r = client()
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .json(&hello(model))
+            .send()
+            .await
+            .unwrap();
+        ids.push(
+            r.headers()["x-litellm-call-id"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // Shutdown delivers what is still queued.
+    gw.stop().await;
+    let records = c.records.lock().unwrap().clone();
+    assert_eq!(records.len(), 40, "every record, once");
+    let mut got: Vec<String> = records
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    got.sort();
+    ids.sort();
+    assert_eq!(got, ids);
+    let failed = records.iter().filter(|r| r["status"] == "failure").count();
+    assert_eq!(failed, 10);
+    let ok = records.iter().find(|r| r["status"] == "success").unwrap();
+    assert_eq!(ok["model_group"], "echo");
+    assert_eq!(ok["call_type"], "acompletion");
+    assert_eq!(ok["total_tokens"], 12);
+    assert_eq!(ok["metadata"]["usage_object"]["prompt_tokens"], 9);
+    assert!(ok["messages"].is_null(), "no bodies are logged");
+    let bad = records.iter().find(|r| r["status"] == "failure").unwrap();
+    assert!(bad["error_str"].as_str().unwrap().len() > 2);
+    assert!(c
+        .auth
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|a| a == "Bearer sink-token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_sink_costs_only_its_records() {
+    let up = start_upstream().await;
+    let (base, _c) = collector().await;
+    let dir = std::env::temp_dir().join(format!("switchyard-sink-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("requests.jsonl");
+    let extra = format!(
+        "environment_variables:\n  GENERIC_LOGGER_ENDPOINT: {base}/fail\n  SWITCHYARD_LOG_FILE: {}\nlitellm_settings:\n  callbacks: [\"generic_api\", \"file\"]\n",
+        file.display()
+    );
+    let gw = start_gateway(&config_for(&up, &extra)).await;
+    for _ in 0..5 {
+        let r = client()
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .json(&hello("echo"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "a failing sink fails no request");
+    }
+    // Four attempts with backoff (0.2 s, 0.8 s, 3.2 s), then the batch is dropped and counted.
+    let mut dropped = 0.0;
+    for _ in 0..80 {
+        let text = client()
+            .get(format!("{}/metrics", gw.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        dropped = text
+            .lines()
+            .find(|l| l.starts_with("switchyard_sink_dropped_records{sink=\"generic_api\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if dropped >= 5.0 {
+            assert!(
+                text.contains("switchyard_sink_delivered_records{sink=\"file\"} 5"),
+                "{text}"
+            );
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(dropped, 5.0);
+    gw.stop().await;
+    let lines = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(lines.lines().count(), 5);
+    for l in lines.lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["status"], "success");
+    }
+}
+
+#[tokio::test]
+async fn deployment_state_retries_and_fallbacks_are_metrics() {
+    let up = start_upstream().await;
+    // Two deployments in `pair`: one rate-limited (cools down at once), one healthy.
+    let models = format!(
+        "  - model_name: pair\n    litellm_params:\n      model: openai/status-429\n      api_base: {b}\n      api_key: k\n    model_info:\n      id: limited\n  - model_name: pair\n    litellm_params:\n      model: openai/echo\n      api_base: {b}\n      api_key: k\n    model_info:\n      id: healthy\n",
+        b = up.base()
+    );
+    let extra = "router_settings:\n  num_retries: 2\n  fallbacks: [{\"status-500\": [\"echo\"]}]\n";
+    let gw = start_gateway(&config_with_models(&up, &models, extra)).await;
+    let post = |model: &'static str| {
+        let url = format!("{}/v1/chat/completions", gw.base);
+        async move {
+            client()
+                .post(url)
+                .json(&hello(model))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Until the limited deployment is picked once, it is not cooling down.
+    for _ in 0..20 {
+        assert_eq!(post("pair").await.status(), 200);
+    }
+    assert_eq!(post("status-500").await.status(), 200, "answered by the fallback");
+    let text = client()
+        .get(format!("{}/metrics", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+            .to_owned()
+    };
+    assert!(line("litellm_deployment_state{model_id=\"limited\"").ends_with(" 2"));
+    assert!(line("litellm_deployment_state{model_id=\"healthy\"").ends_with(" 0"));
+    assert!(line("switchyard_attempted_retries_total{model_group=\"pair\"}").ends_with(" 1"));
+    assert!(line(
+        "litellm_deployment_successful_fallbacks_total{requested_model=\"status-500\",fallback_model=\"echo\"}"
+    )
+    .ends_with(" 1"));
+}
