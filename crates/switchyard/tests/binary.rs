@@ -27,6 +27,15 @@ fn temp_config(name: &str, text: &str) -> PathBuf {
 
 /// Starts the binary on 127.0.0.1 with an ephemeral port; returns it and its base URL.
 fn spawn(config: &Path, extra: &[&str]) -> (Child, String) {
+    let (child, url, _) = spawn_logged(config, extra);
+    (child, url)
+}
+
+/// Every line the gateway printed so far.
+type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// [`spawn`], keeping the gateway's output lines.
+fn spawn_logged(config: &Path, extra: &[&str]) -> (Child, String, Lines) {
     let mut child = Command::new(bin())
         .args([
             "--config",
@@ -46,6 +55,8 @@ fn spawn(config: &Path, extra: &[&str]) -> (Child, String) {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let lines = Lines::default();
+    let kept = std::sync::Arc::clone(&lines);
     std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stdout).lines() {
@@ -62,12 +73,13 @@ fn spawn(config: &Path, extra: &[&str]) -> (Child, String) {
                 }
             }
             eprintln!("[gateway] {line}");
+            kept.lock().unwrap().push(line);
         }
     });
     let url = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("gateway did not start");
-    (child, url)
+    (child, url, lines)
 }
 
 fn sigterm(child: &Child) {
@@ -226,7 +238,7 @@ async fn official_openai_python_client() {
         "py",
         &config_with_models(&up, &models, "general_settings:\n  master_key: sk-py\n"),
     );
-    let (mut child, base) = spawn(&path, &[]);
+    let (mut child, base, lines) = spawn_logged(&path, &[]);
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/python/openai_client.py"
@@ -250,6 +262,15 @@ async fn official_openai_python_client() {
         "openai client cases failed:\n{stdout}"
     );
     assert!(stdout.contains("13 passed, 0 failed"), "{stdout}");
+    // Every log line, from every route and failure: no key or credential in any.
+    let lines = lines.lock().unwrap();
+    assert!(lines.len() > 20, "the gateway logged its requests");
+    for secret in ["sk-py", "provider-key", "sk-upstream-secret"] {
+        assert!(
+            !lines.iter().any(|l| l.contains(secret)),
+            "`{secret}` appears in the gateway's output"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

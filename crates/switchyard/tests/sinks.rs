@@ -173,20 +173,17 @@ async fn deployment_state_retries_and_fallbacks_are_metrics() {
     let gw = start_gateway(&config_with_models(&up, &models, extra)).await;
     let post = |model: &'static str| {
         let url = format!("{}/v1/chat/completions", gw.base);
-        async move {
-            client()
-                .post(url)
-                .json(&hello(model))
-                .send()
-                .await
-                .unwrap()
-        }
+        async move { client().post(url).json(&hello(model)).send().await.unwrap() }
     };
     // Until the limited deployment is picked once, it is not cooling down.
     for _ in 0..20 {
         assert_eq!(post("pair").await.status(), 200);
     }
-    assert_eq!(post("status-500").await.status(), 200, "answered by the fallback");
+    assert_eq!(
+        post("status-500").await.status(),
+        200,
+        "answered by the fallback"
+    );
     let text = client()
         .get(format!("{}/metrics", gw.base))
         .send()
