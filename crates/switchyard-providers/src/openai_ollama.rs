@@ -1,5 +1,8 @@
-//! OpenAI format in, Ollama's chat API out (`ollama_chat/…` and `ollama/…`, both sent to
-//! `POST {api_base}/api/chat`).
+//! OpenAI format in, Ollama's native API out: `ollama_chat/…` to `POST {api_base}/api/chat`;
+//! `ollama/…` to `POST {api_base}/api/generate` (LiteLLM's split) for a single-turn request
+//! without tools — system messages as `system`, the user message as `prompt` and its images —
+//! and to `/api/chat` otherwise, since `/api/generate` has no tools and flattening a
+//! conversation into one prompt would lose its turns.
 //!
 //! Request: messages keep their roles; images (base64 data URLs only: Ollama takes raw base64)
 //! go to the message's `images`; assistant `tool_calls` carry their arguments as JSON objects;
@@ -42,6 +45,51 @@ pub fn chat_url(api_base: &str) -> String {
     let base = api_base.trim_end_matches('/');
     let base = base.strip_suffix("/v1").unwrap_or(base);
     format!("{base}/api/chat")
+}
+
+/// A `/api/chat` body as a `/api/generate` one, when the request is one user turn (with any
+/// system messages) and has no tools.
+pub fn generate_body(chat: &Value) -> Option<Value> {
+    let mut body = chat.as_object()?.clone();
+    if body.contains_key("tools") {
+        return None;
+    }
+    let messages = match body.remove("messages") {
+        Some(Value::Array(m)) => m,
+        _ => return None,
+    };
+    let (system, rest): (Vec<&Value>, Vec<&Value>) =
+        messages.iter().partition(|m| m["role"] == "system");
+    let [user] = rest.as_slice() else {
+        return None;
+    };
+    if user["role"] != "user" {
+        return None;
+    }
+    body.insert("prompt".into(), user["content"].clone());
+    if let Some(images) = user.get("images") {
+        body.insert("images".into(), images.clone());
+    }
+    if !system.is_empty() {
+        let text: Vec<&str> = system
+            .iter()
+            .filter_map(|m| m["content"].as_str())
+            .collect();
+        body.insert("system".into(), json!(text.join("\n")));
+    }
+    Some(Value::Object(body))
+}
+
+/// A `/api/generate` answer (or stream line) seen as a chat one: `response` and `thinking`
+/// become the message.
+fn message_of(v: &Value) -> Value {
+    match v.get("message") {
+        Some(m) => m.clone(),
+        None => {
+            json!({"role": "assistant", "content": v.get("response").cloned().unwrap_or(json!("")),
+                       "thinking": v.get("thinking").cloned().unwrap_or(Value::Null)})
+        }
+    }
 }
 
 fn role(r: Role) -> &'static str {
@@ -218,11 +266,21 @@ impl ChatProvider for Ollama {
         target: &Target,
         request: &ChatCompletionRequest,
     ) -> Result<UpstreamRequest, TranslateError> {
-        let body = request_body(target, request)?;
+        let chat = request_body(target, request)?;
         let headers = crate::bearer_json_headers(target)?;
+        let (url, body) = match (target.provider == "ollama")
+            .then(|| generate_body(&chat))
+            .flatten()
+        {
+            Some(g) => (
+                chat_url(&target.api_base).replace("/api/chat", "/api/generate"),
+                g,
+            ),
+            None => (chat_url(&target.api_base), chat),
+        };
         Ok(UpstreamRequest {
             method: Method::POST,
-            url: chat_url(&target.api_base),
+            url,
             headers,
             body: Bytes::from(serde_json::to_vec(&body).map_err(|e| invalid(e.to_string()))?),
         })
@@ -230,9 +288,10 @@ impl ChatProvider for Ollama {
 
     fn chat_response(&self, target: &Target, body: Bytes) -> Result<ChatOutput, ProviderError> {
         let v: Value = serde_json::from_slice(&body).map_err(ProviderError::malformed)?;
-        let m = v
-            .get("message")
-            .ok_or_else(|| ProviderError::malformed("no message"))?;
+        if v.get("message").is_none() && v.get("response").is_none() {
+            return Err(ProviderError::malformed("no message"));
+        }
+        let m = &message_of(&v);
         let calls = calls_of(m, 0);
         let mut message = json!({"role": "assistant", "content": m.get("content").and_then(Value::as_str).unwrap_or("")});
         if !calls.is_empty() {
@@ -382,7 +441,7 @@ impl OllamaStream {
             out.events
                 .push(self.chunk(json!({"role": "assistant", "content": ""}), None));
         }
-        let m = v.get("message").cloned().unwrap_or(Value::Null);
+        let m = message_of(&v);
         if let Some(t) = m
             .get("thinking")
             .and_then(Value::as_str)

@@ -69,3 +69,65 @@ async fn ollama_text_tools_streams_and_errors() {
         .unwrap()
         .contains("not found"));
 }
+
+#[tokio::test]
+async fn ollama_single_turns_use_generate() {
+    let up = start_upstream().await;
+    let host = format!("http://{}", up.addr);
+    let models = format!(
+        "  - model_name: gen\n    litellm_params:\n      model: ollama/llama3.2\n      api_base: {host}\n"
+    );
+    let gw = start_gateway(&config_with_models(&up, &models, "")).await;
+    let post = |body: Value| {
+        let base = gw.base.clone();
+        async move {
+            client()
+                .post(format!("{base}/v1/chat/completions"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let v: Value = post(json!({"model": "gen", "max_tokens": 7, "messages": [
+        {"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}]}))
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "Generated: hello");
+    assert_eq!(v["usage"]["total_tokens"], 9);
+    let sent = up.last().body;
+    assert_eq!(sent["prompt"], "hello");
+    assert_eq!(sent["system"], "be brief");
+    assert_eq!(sent["options"]["num_predict"], 7);
+    assert!(sent.get("messages").is_none());
+
+    let r = post(
+        json!({"model": "gen", "stream": true, "messages": [{"role": "user", "content": "flow"}]}),
+    )
+    .await;
+    let data = sse_data(&r.text().await.unwrap());
+    let text: String = data
+        .iter()
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str::<Value>(d).unwrap())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(text, "Generated: flow");
+
+    // A conversation goes to /api/chat, whose mock echoes the last turn.
+    let v: Value = post(json!({"model": "gen", "messages": [
+        {"role": "user", "content": "one"}, {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "two"}]}))
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "You said: two");
+    assert!(up.last().body.get("messages").is_some());
+}

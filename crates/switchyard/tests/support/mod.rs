@@ -325,6 +325,7 @@ pub async fn start_upstream() -> Upstream {
         .route("/v1beta/models/{action}", post(gemini::generate))
         .route("/token", post(gemini::token))
         .route("/api/chat", post(ollama::chat))
+        .route("/api/generate", post(ollama::generate))
         .route("/v2/chat", post(cohere::chat))
         .route("/model/{model}/converse", post(bedrock::converse))
         .route(

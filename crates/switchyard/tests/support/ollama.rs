@@ -59,3 +59,40 @@ pub async fn chat(
     out.push_str(&format!("{}\n", json!({"model": model, "message": {"role": "assistant", "content": ""}, "done": true, "done_reason": "stop", "prompt_eval_count": 6, "eval_count": 3})));
     ([("content-type", "application/x-ndjson")], out).into_response()
 }
+
+/// Ollama's `POST /api/generate`: `prompt` (and `system`) in, `response` out; NDJSON lines of
+/// `response` pieces when streaming.
+pub async fn generate(
+    State(st): State<Arc<UpstreamState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    st.seen.lock().unwrap().push(Seen {
+        headers,
+        body: body.clone(),
+    });
+    let Some(prompt) = body["prompt"].as_str() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            json!({"error": "prompt is required"}).to_string(),
+        )
+            .into_response();
+    };
+    let text = format!("Generated: {prompt}");
+    let model = body["model"].clone();
+    if body["stream"] == json!(false) {
+        return ([("content-type", "application/json")],
+            json!({"model": model, "created_at": "2026-11-29T00:00:00Z", "response": text, "done": true, "done_reason": "stop", "prompt_eval_count": 5, "eval_count": 4}).to_string()).into_response();
+    }
+    let (a, b) = text.split_at(text.len() / 2);
+    let mut out = String::new();
+    for part in [a, b] {
+        out.push_str(&format!(
+            "{}\n",
+            json!({"model": model, "response": part, "done": false})
+        ));
+    }
+    out.push_str(&format!("{}\n", json!({"model": model, "response": "", "done": true, "done_reason": "stop", "prompt_eval_count": 5, "eval_count": 4})));
+    ([("content-type", "application/x-ndjson")], out).into_response()
+}
