@@ -31,10 +31,23 @@ pub async fn read_body(
     body: Body,
     limit: usize,
 ) -> Result<Bytes, GatewayError> {
-    let declared = headers
+    read_body_declared(declared_length(headers), body, limit).await
+}
+
+/// The body's declared length (`content-length`), if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// [`read_body`] with the declared length already read.
+async fn read_body_declared(
+    declared: Option<u64>,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, GatewayError> {
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(GatewayError::too_large(limit));
     }
@@ -827,9 +840,9 @@ pub(crate) async fn handle<R: Ingress>(
     parse: impl FnOnce(&Bytes) -> Result<Parsed<R>, GatewayError>,
 ) -> Response {
     let limit = state.body_limit;
-    let h = headers.clone();
+    let declared = declared_length(&headers);
     let read = async move {
-        let bytes = read_body(&h, body, limit).await?;
+        let bytes = read_body_declared(declared, body, limit).await?;
         parse(&bytes)
     };
     handle_parsed(state, caller, headers, route, dialect, read).await

@@ -206,3 +206,44 @@ async fn deployment_state_retries_and_fallbacks_are_metrics() {
     )
     .ends_with(" 1"));
 }
+
+/// The shipped Grafana dashboard (deploy/grafana) asks only for metrics the gateway registers.
+#[test]
+fn the_dashboard_matches_the_metrics() {
+    // Every name given to `registry.register` (the families print only once they have series).
+    let source = include_str!("../../switchyard-server/src/telemetry.rs");
+    let registered: Vec<&str> = source
+        .split('"')
+        .filter(|w| {
+            (w.starts_with("litellm_") || w.starts_with("switchyard_"))
+                && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+        .collect();
+    assert!(registered.len() > 20, "{registered:?}");
+    let dashboard: Value = serde_json::from_str(include_str!(
+        "../../../deploy/grafana/switchyard-dashboard.json"
+    ))
+    .unwrap();
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if !(word.starts_with("litellm_") || word.starts_with("switchyard_")) {
+                    continue;
+                }
+                let base = ["_bucket", "_total", "_sum", "_count"]
+                    .iter()
+                    .find_map(|s| word.strip_suffix(s))
+                    .filter(|b| registered.contains(b))
+                    .unwrap_or(word);
+                assert!(
+                    registered.contains(&base),
+                    "the dashboard queries `{word}`, which /metrics does not export"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 20);
+}
