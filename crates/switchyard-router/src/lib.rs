@@ -14,6 +14,7 @@ mod embedding;
 mod endpoint;
 pub mod error;
 pub mod google;
+mod health;
 mod native;
 pub mod params;
 mod passthrough;

@@ -38,3 +38,84 @@ pub async fn readiness(State(state): State<Arc<AppState>>) -> Json<Value> {
         "uptime_seconds": state.started.elapsed().as_secs(),
     }))
 }
+
+/// The latest background check, when `general_settings.background_health_checks` is on.
+pub type Cached = Arc<tokio::sync::RwLock<Option<Value>>>;
+
+/// Checks every deployment (of `model` only, when given) at once: LiteLLM's `/health` shape,
+/// healthy and unhealthy endpoints with their model, group, id, base and latency (never a
+/// key), and the error of each unhealthy one.
+pub async fn check_all(state: &AppState, model: Option<&str>) -> Value {
+    let deployments: Vec<_> = state
+        .router
+        .all_deployments()
+        .filter(|d| model.is_none_or(|m| d.model_name == m))
+        .cloned()
+        .collect();
+    let checks = deployments.iter().map(|d| state.router.check(d));
+    let results = futures_util::future::join_all(checks).await;
+    let mut healthy = Vec::new();
+    let mut unhealthy = Vec::new();
+    for (d, r) in deployments.iter().zip(results) {
+        let mut e = json!({
+            "model": format!("{}/{}", d.target.provider, d.target.model),
+            "model_group": d.model_name,
+            "model_id": d.id,
+            "api_base": d.target.api_base.split('?').next().unwrap_or_default(),
+        });
+        match r {
+            Ok(took) => {
+                e["latency_ms"] = json!((took.as_secs_f64() * 1000.0).round());
+                healthy.push(e);
+            }
+            Err(err) => {
+                e["error"] = json!(err.message);
+                e["status_code"] = json!(err.status);
+                unhealthy.push(e);
+            }
+        }
+    }
+    json!({
+        "healthy_endpoints": healthy,
+        "unhealthy_endpoints": unhealthy,
+        "healthy_count": healthy.len(),
+        "unhealthy_count": unhealthy.len(),
+    })
+}
+
+/// `GET /health` query.
+#[derive(Debug, serde::Deserialize)]
+pub struct HealthQuery {
+    /// Check one model group only.
+    model: Option<String>,
+}
+
+/// `GET /health`: calls every deployment (or, with background checks on, answers the latest
+/// background round).
+pub async fn health(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Query(q): axum::extract::Query<HealthQuery>,
+) -> Json<Value> {
+    if q.model.is_none() {
+        if let Some(v) = state.health.read().await.clone() {
+            return Json(v);
+        }
+    }
+    Json(check_all(&state, q.model.as_deref()).await)
+}
+
+/// Runs background checks every `interval` (LiteLLM's `health_check_interval`, default 300 s)
+/// into the cache `/health` answers from.
+pub fn start_background(state: Arc<AppState>, interval: std::time::Duration) {
+    tokio::spawn(async move {
+        loop {
+            let report = check_all(&state, None).await;
+            let unhealthy = report["unhealthy_count"].as_u64().unwrap_or(0);
+            if unhealthy > 0 {
+                tracing::warn!(unhealthy, "background health check: deployments failing");
+            }
+            *state.health.write().await = Some(report);
+            tokio::time::sleep(interval).await;
+        }
+    });
+}

@@ -76,6 +76,8 @@ pub struct AppState {
     pub responses: Arc<responses::Store>,
     /// Log sinks (`success_callback`, `failure_callback`, `callbacks`), when configured.
     pub sinks: Option<Arc<sinks::Sinks>>,
+    /// The latest background health check (`general_settings.background_health_checks`).
+    pub health: health::Cached,
 }
 
 impl AppState {
@@ -125,6 +127,7 @@ impl AppState {
             series,
             responses,
             sinks,
+            health: health::Cached::default(),
         }
     }
 }
@@ -335,6 +338,7 @@ pub fn app(state: Arc<AppState>) -> axum::Router {
         .route("/model_group/info", get(models::group_info))
         .route("/utils/token_counter", post(models::token_counter))
         .route("/metrics", get(metrics))
+        .route("/health", get(health::health))
         .route("/health/liveliness", get(health::liveliness))
         .route("/health/liveness", get(health::liveliness))
         .route("/health/readiness", get(health::readiness))
@@ -379,6 +383,14 @@ pub async fn serve(
     });
     let governor = Arc::clone(&state.governor);
     let sinks = state.sinks.clone();
+    let g = &state.router.config().file.general_settings;
+    if g.background_health_checks.is_some_and(|b| b.0) {
+        let every = g
+            .health_check_interval
+            .map_or(300.0, |s| s.0)
+            .clamp(0.05, 86_400.0);
+        health::start_background(Arc::clone(&state), Duration::from_secs_f64(every));
+    }
     let server = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
