@@ -84,6 +84,9 @@ pub struct Deployment {
     pub rpm: Option<u64>,
     /// Tokens per minute it may take (`litellm_params.tpm`).
     pub tpm: Option<u64>,
+    /// Retries after a failure of this deployment (`litellm_params.max_retries`), in place of
+    /// the group's `num_retries`.
+    pub max_retries: Option<u32>,
     /// Live numbers: in flight, latency, this minute's usage.
     pub stats: Arc<crate::strategy::Stats>,
 }
@@ -542,6 +545,7 @@ pub fn build(
             google,
             rpm: p.rpm.map(|r| r.0),
             tpm: p.tpm.map(|t| t.0),
+            max_retries: p.max_retries.map(|r| r.0),
             stats: Arc::default(),
         });
     }
@@ -587,6 +591,7 @@ pub fn direct(
         google: None,
         rpm: None,
         tpm: None,
+        max_retries: None,
         stats: Arc::default(),
     })
 }

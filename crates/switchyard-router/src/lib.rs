@@ -606,8 +606,13 @@ impl Router {
             .and_then(|m| m.get(request.model()))
             .or(rs.retry_policy.as_ref());
         // Retries allowed for any error class: how long a copy of the request is kept.
+        let own = self
+            .deployments(request.model())
+            .and_then(|g| g.iter().filter_map(|d| d.max_retries).max())
+            .unwrap_or(0);
         let cap = policy
             .map_or(retries, |p| retry_policy_max(p).max(retries))
+            .max(own)
             .min(MAX_RETRIES);
         let mut request = Some(request);
         let mut tried: Vec<String> = Vec::new();
@@ -633,10 +638,15 @@ impl Router {
                     R::succeeded(&mut r, &deployment, busy);
                     return Ok(r);
                 }
+                // A deployment's own `max_retries` bounds retries after its failures.
                 Err(e)
                     if e.retryable
                         && !last
-                        && attempt < policy.map_or(retries, |p| retry_limit(p, &e, retries)) =>
+                        && attempt
+                            < deployment.max_retries.map_or_else(
+                                || policy.map_or(retries, |p| retry_limit(p, &e, retries)),
+                                |m| m.min(MAX_RETRIES),
+                            ) =>
                 {
                     self.note_failure(&model, &deployment, &e);
                     tried.push(deployment.id.clone());

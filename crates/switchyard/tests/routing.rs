@@ -202,3 +202,22 @@ async fn allowed_fails_policy_counts_an_error_class_on_its_own() {
     }
     assert_eq!(served_by(&gw, "g").await, (200, "backup".to_owned()));
 }
+
+#[tokio::test]
+async fn a_deployments_max_retries_overrides_the_groups() {
+    let up = start_upstream().await;
+    let models = deployment(&up, "once", "o", "status-503", "      max_retries: 1\n")
+        + &deployment(&up, "never", "n", "status-503", "      max_retries: 0\n");
+    let extra = "router_settings:\n  num_retries: 3\n";
+    let gw = start_gateway(&config_with_models(&up, &models, extra)).await;
+    let before = up.count();
+    assert_eq!(served_by(&gw, "once").await.0, 503);
+    assert_eq!(
+        up.count() - before,
+        2,
+        "1 call + its own 1 retry, not the group's 3"
+    );
+    let before = up.count();
+    assert_eq!(served_by(&gw, "never").await.0, 503);
+    assert_eq!(up.count() - before, 1);
+}
