@@ -101,23 +101,27 @@ impl Cooldowns {
         (until > now).then(|| Duration::from_millis(until - now))
     }
 
-    /// Notes a failed attempt on `d`, a deployment of a group of `group_size`.
-    pub fn record_failure(&self, d: &Deployment, e: &GatewayError, group_size: usize) {
+    /// Notes a failed attempt on `d`, a deployment of a group of `group_size`; returns the
+    /// cooldown when this failure started one.
+    pub fn record_failure(
+        &self,
+        d: &Deployment,
+        e: &GatewayError,
+        group_size: usize,
+    ) -> Option<Duration> {
         if self.disabled || group_size < 2 || e.origin != Origin::Upstream {
-            return;
+            return None;
         }
-        let Some(entry) = self.entries.get(&d.id) else {
-            return;
-        };
+        let entry = self.entries.get(&d.id)?;
         let cooldown = d.cooldown.unwrap_or(self.cooldown);
         if cooldown.is_zero() {
-            return;
+            return None;
         }
         let by_policy = self.policy.as_ref().and_then(|p| policy_for(p, e));
         let immediate = by_policy.is_none() && matches!(e.status, 401 | 403 | 404 | 429);
         let trip = {
             let Ok(mut h) = entry.health.lock() else {
-                return;
+                return None;
             };
             if h.window.elapsed() >= Duration::from_secs(60) {
                 h.window = Instant::now();
@@ -136,15 +140,18 @@ impl Cooldowns {
                 }
             }
         };
-        if trip {
-            let until = self.now_ms().saturating_add(cooldown.as_millis() as u64);
-            entry.until_ms.fetch_max(until, Ordering::Relaxed);
-            tracing::warn!(
-                deployment = %d.id, model_group = %d.model_name, reason = e.reason,
-                cooldown_secs = cooldown.as_secs_f64(),
-                "deployment cooling down"
-            );
+        if !trip {
+            return None;
         }
+        let until = self.now_ms().saturating_add(cooldown.as_millis() as u64);
+        let before = entry.until_ms.fetch_max(until, Ordering::Relaxed);
+        tracing::warn!(
+            deployment = %d.id, model_group = %d.model_name, reason = e.reason,
+            cooldown_secs = cooldown.as_secs_f64(),
+            "deployment cooling down"
+        );
+        // A new cooldown, not one extended while it was already running.
+        (before <= self.now_ms()).then_some(cooldown)
     }
 }
 

@@ -93,10 +93,7 @@ impl Router {
             .client
             .upload(&target, translator, up, Box::pin(body), timeout)
             .await
-            .inspect_err(|e| {
-                let size = self.deployments(&model).map_or(1, <[_]>::len);
-                self.cooldowns.record_failure(&deployment, e, size);
-            })?;
+            .inspect_err(|e| self.note_failure(&model, &deployment, e))?;
         meta.upstream_headers = headers;
         meta.upstream_latency = started.elapsed();
         let usage = transcription::usage(&body);

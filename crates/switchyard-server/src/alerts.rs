@@ -1,12 +1,20 @@
-//! Delivery of budget alerts (`general_settings.alerting`): `slack` posts `{"text": ...}` to
-//! `alert_to_webhook_url.budget_alerts` or `SLACK_WEBHOOK_URL`; `webhook` posts LiteLLM's
-//! webhook event JSON to `WEBHOOK_URL`. Alerts wait in a bounded queue and go out from a task
-//! of their own, so a slow or dead endpoint never delays a request; past the queue's size
-//! they are dropped and logged.
+//! Alert delivery (`general_settings.alerting`): budget crossings from the governor, and the
+//! gateway's own operational alerts — a deployment starting a cooldown (`cooldown_deployment`)
+//! and an answer slower than `alerting_threshold` seconds (`llm_too_slow`, default 300 s).
+//! `alert_types` picks which are sent (all when unset).
+//!
+//! `slack` posts `{"text": ...}` to `alert_to_webhook_url.<alert type>` or
+//! `SLACK_WEBHOOK_URL`; `webhook` posts LiteLLM's webhook event JSON to `WEBHOOK_URL`. Alerts
+//! wait in a bounded queue and go out from a task of their own, so a slow or dead endpoint
+//! never delays a request; past the queue's size they are dropped and logged. Operational
+//! alerts are deduplicated: one per deployment and type per [`DEDUP`].
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use serde_json::{json, Value};
 use switchyard_config::Config;
 use switchyard_governance::alerts::{Alert, AlertSink};
 use switchyard_router::upstream::Client;
@@ -15,13 +23,22 @@ use tokio::sync::mpsc;
 /// Alerts waiting at most.
 const QUEUE: usize = 1000;
 
+/// One alert of a kind per deployment at most this often.
+pub const DEDUP: Duration = Duration::from_secs(300);
+
 /// Where alerts go.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Destinations {
-    /// Slack incoming-webhook URL.
+    /// Slack incoming-webhook URL per alert type (`alert_to_webhook_url`).
+    pub slack_by_type: HashMap<String, String>,
+    /// Slack URL for every other type (`SLACK_WEBHOOK_URL`).
     pub slack: Option<String>,
     /// Generic webhook URL.
     pub webhook: Option<String>,
+    /// Types to send (`alert_types`); empty: all.
+    pub types: Vec<String>,
+    /// Slow-answer threshold.
+    pub slow_after: Duration,
 }
 
 impl Destinations {
@@ -30,62 +47,176 @@ impl Destinations {
         let g = &config.file.general_settings;
         let channels = g.alerting.clone().unwrap_or_default();
         let on = |c: &str| channels.iter().any(|x| x == c);
-        let slack = on("slack")
-            .then(|| {
-                g.alert_to_webhook_url
-                    .as_ref()
-                    .and_then(|m| m.get("budget_alerts"))
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .or_else(|| config.env_var("SLACK_WEBHOOK_URL"))
-            })
-            .flatten();
+        let mut slack_by_type = HashMap::new();
+        let mut slack = None;
+        if on("slack") {
+            for (k, v) in g.alert_to_webhook_url.iter().flatten() {
+                if let Some(url) = v.as_str() {
+                    slack_by_type.insert(k.clone(), url.to_owned());
+                }
+            }
+            slack = config.env_var("SLACK_WEBHOOK_URL");
+        }
         let webhook = on("webhook")
             .then(|| config.env_var("WEBHOOK_URL"))
             .flatten();
-        Destinations { slack, webhook }
+        Destinations {
+            slack_by_type,
+            slack,
+            webhook,
+            types: g.alert_types.clone().unwrap_or_default(),
+            slow_after: Duration::from_secs_f64(
+                g.alerting_threshold
+                    .map_or(300.0, |t| t.0)
+                    .clamp(0.001, 1.0e7),
+            ),
+        }
     }
 
     /// Whether any is configured.
     pub fn any(&self) -> bool {
-        self.slack.is_some() || self.webhook.is_some()
+        !self.slack_by_type.is_empty() || self.slack.is_some() || self.webhook.is_some()
     }
+
+    fn wants(&self, kind: &str) -> bool {
+        self.types.is_empty() || self.types.iter().any(|t| t == kind)
+    }
+
+    fn slack_for(&self, kind: &str) -> Option<&String> {
+        self.slack_by_type.get(kind).or(self.slack.as_ref())
+    }
+}
+
+/// One alert on its way: its type, a line for humans, and LiteLLM's webhook JSON.
+#[derive(Debug)]
+struct Outgoing {
+    kind: &'static str,
+    text: String,
+    json: Value,
 }
 
 /// The queue in front of the sender task.
 #[derive(Debug)]
 pub struct Alerts {
-    tx: mpsc::Sender<Alert>,
+    tx: mpsc::Sender<Outgoing>,
+    to: Destinations,
+    last: Mutex<HashMap<(String, &'static str), Instant>>,
 }
 
 impl AlertSink for Alerts {
     fn send(&self, alert: Alert) {
-        if self.tx.try_send(alert).is_err() {
-            tracing::warn!("alert queue full or closed: an alert was dropped");
-        }
+        self.queue(Outgoing {
+            kind: "budget_alerts",
+            text: alert.message(),
+            json: alert.webhook_json(),
+        });
     }
 }
 
-/// Starts the sender task; returns the sink to give the governor.
+impl Alerts {
+    fn queue(&self, o: Outgoing) {
+        if !self.to.wants(o.kind) {
+            return;
+        }
+        if self.tx.try_send(o).is_err() {
+            tracing::warn!("alert queue full or closed: an alert was dropped");
+        }
+    }
+
+    /// Whether an alert of `kind` about `subject` is due (none sent in the last [`DEDUP`]).
+    fn due(&self, subject: &str, kind: &'static str) -> bool {
+        let Ok(mut last) = self.last.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        let key = (subject.to_owned(), kind);
+        match last.get(&key) {
+            Some(t) if now.duration_since(*t) < DEDUP => false,
+            _ => {
+                last.insert(key, now);
+                true
+            }
+        }
+    }
+
+    /// A deployment started cooling down.
+    pub fn cooldown(
+        &self,
+        group: &str,
+        deployment: &str,
+        api_base: &str,
+        reason: &str,
+        status: u16,
+        cooldown: Duration,
+    ) {
+        if !self.to.wants("cooldown_deployment") || !self.due(deployment, "cooldown_deployment") {
+            return;
+        }
+        let text = format!(
+            "Deployment cooling down: `{group}` ({deployment}, {api_base}) failed with {status} {reason}; it takes no requests for {:.0}s.",
+            cooldown.as_secs_f64()
+        );
+        self.queue(Outgoing {
+            kind: "cooldown_deployment",
+            json: json!({"event": "cooldown_deployment", "event_group": "deployment",
+                         "event_message": text, "model_group": group, "model_id": deployment,
+                         "api_base": api_base, "exception_status": status,
+                         "exception_class": reason, "cooldown_seconds": cooldown.as_secs_f64()}),
+            text,
+        });
+    }
+
+    /// An answer took longer than the threshold.
+    pub fn slow(&self, group: &str, deployment: &str, took: Duration) {
+        if took < self.to.slow_after
+            || !self.to.wants("llm_too_slow")
+            || !self.due(deployment, "llm_too_slow")
+        {
+            return;
+        }
+        let text = format!(
+            "Slow response: `{group}` ({deployment}) took {:.2}s, over the {:.2}s threshold.",
+            took.as_secs_f64(),
+            self.to.slow_after.as_secs_f64()
+        );
+        self.queue(Outgoing {
+            kind: "llm_too_slow",
+            json: json!({"event": "llm_too_slow", "event_group": "deployment",
+                         "event_message": text, "model_group": group, "model_id": deployment,
+                         "response_time_seconds": took.as_secs_f64(),
+                         "threshold_seconds": self.to.slow_after.as_secs_f64()}),
+            text,
+        });
+    }
+}
+
+/// Starts the sender task; returns the queue.
 pub fn start(client: Client, to: Destinations) -> Alerts {
-    let (tx, mut rx) = mpsc::channel::<Alert>(QUEUE);
+    let (tx, mut rx) = mpsc::channel::<Outgoing>(QUEUE);
+    let dest = to.clone();
     tokio::spawn(async move {
         while let Some(a) = rx.recv().await {
             let posts = [
-                to.slack
-                    .as_ref()
-                    .map(|u| (u, serde_json::json!({ "text": a.message() }))),
-                to.webhook.as_ref().map(|u| (u, a.webhook_json())),
+                dest.slack_for(a.kind)
+                    .map(|u| (u, json!({ "text": a.text }))),
+                dest.webhook.as_ref().map(|u| (u, a.json.clone())),
             ];
             for (url, body) in posts.into_iter().flatten() {
                 let body = Bytes::from(body.to_string());
                 match client.post_json(url, body, Duration::from_secs(10)).await {
                     Ok(s) if (200..300).contains(&s) => {}
                     // The URL is a secret (a Slack webhook): never logged.
-                    Ok(s) => tracing::warn!(status = s, "alert endpoint refused an alert"),
-                    Err(e) => tracing::warn!(error = %e, "alert not delivered"),
+                    Ok(s) => {
+                        tracing::warn!(status = s, kind = a.kind, "alert endpoint refused an alert")
+                    }
+                    Err(e) => tracing::warn!(error = %e, kind = a.kind, "alert not delivered"),
                 }
             }
         }
     });
-    Alerts { tx }
+    Alerts {
+        tx,
+        to,
+        last: Mutex::new(HashMap::new()),
+    }
 }

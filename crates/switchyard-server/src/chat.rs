@@ -152,8 +152,15 @@ impl Settle {
         }
     }
 
-    /// Settles a request: its metrics, its log line, its spend record.
+    /// Settles a request: its metrics, its log line, its spend record, a slow-answer alert.
     fn finish(&mut self, o: Outcome<'_>) {
+        if let (Some(alerts), Some(meta), None) = (&self.state.alerts, o.meta, o.error) {
+            alerts.slow(
+                &meta.model_group,
+                &meta.deployment_id,
+                self.started.elapsed(),
+            );
+        }
         self.record(o);
         self.log(o);
         self.account(o);

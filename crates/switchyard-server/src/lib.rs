@@ -78,6 +78,8 @@ pub struct AppState {
     pub sinks: Option<Arc<sinks::Sinks>>,
     /// The latest background health check (`general_settings.background_health_checks`).
     pub health: health::Cached,
+    /// Operational alerts (cooldowns, slow answers), when alerting is configured.
+    pub alerts: Option<Arc<alerts::Alerts>>,
 }
 
 impl AppState {
@@ -101,10 +103,25 @@ impl AppState {
             .require_auth_for_metrics_endpoint
             .is_some_and(|v| v.0);
         let destinations = alerts::Destinations::from_config(router.config());
-        if destinations.any() {
-            let sink = alerts::start(router.http_client(), destinations);
-            governor.set_alert_sink(Arc::new(sink));
-        }
+        let alerts =
+            destinations.any().then(|| {
+                let a = Arc::new(alerts::start(router.http_client(), destinations));
+                governor.set_alert_sink(
+                    Arc::clone(&a) as Arc<dyn switchyard_governance::alerts::AlertSink>
+                );
+                let hook = Arc::clone(&a);
+                router.on_cooldown(Box::new(move |d, e, cooldown| {
+                    hook.cooldown(
+                        &d.model_name,
+                        &d.id,
+                        d.target.api_base.split('?').next().unwrap_or_default(),
+                        e.reason,
+                        e.status,
+                        cooldown,
+                    );
+                }));
+                a
+            });
         let metrics = telemetry::Metrics::new();
         let series = router
             .all_deployments()
@@ -128,6 +145,7 @@ impl AppState {
             responses,
             sinks,
             health: health::Cached::default(),
+            alerts,
         }
     }
 }

@@ -22,7 +22,19 @@ struct Collector {
 async fn collector() -> (String, Arc<Collector>) {
     let c = Arc::new(Collector::default());
     let keep = Arc::clone(&c);
+    let alerts = Arc::clone(&c);
     let app = axum::Router::new()
+        .route(
+            "/alert",
+            post(move |body: axum::body::Bytes| {
+                let c = Arc::clone(&alerts);
+                async move {
+                    let one: Value = serde_json::from_slice(&body).unwrap();
+                    c.records.lock().unwrap().push(one);
+                    StatusCode::OK
+                }
+            }),
+        )
         .route(
             "/ok",
             post(move |headers: HeaderMap, body: axum::body::Bytes| {
@@ -246,4 +258,61 @@ fn the_dashboard_matches_the_metrics() {
         }
     }
     assert!(checked > 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooldown_and_slow_answer_alerts() {
+    let up = start_upstream().await;
+    let (base, c) = collector().await;
+    let models = format!(
+        "  - model_name: pair\n    litellm_params:\n      model: openai/status-429\n      api_base: {b}\n      api_key: k\n    model_info:\n      id: limited\n  - model_name: pair\n    litellm_params:\n      model: openai/echo\n      api_base: {b}\n      api_key: k\n    model_info:\n      id: healthy\n  - model_name: sluggish\n    litellm_params:\n      model: openai/slow\n      api_base: {b}\n      api_key: k\n      timeout: 20\n    model_info:\n      id: sluggish-1\n",
+        b = up.base()
+    );
+    let extra = format!(
+        "environment_variables:\n  WEBHOOK_URL: {base}/alert\ngeneral_settings:\n  alerting: [\"webhook\"]\n  alerting_threshold: 1\n  alert_types: [\"cooldown_deployment\", \"llm_too_slow\"]\nrouter_settings:\n  num_retries: 2\n"
+    );
+    let gw = start_gateway(&config_with_models(&up, &models, &extra)).await;
+    let post = |model: &'static str| {
+        let url = format!("{}/v1/chat/completions", gw.base);
+        async move {
+            client()
+                .post(url)
+                .json(&hello(model))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for _ in 0..20 {
+        assert_eq!(post("pair").await, 200);
+    }
+    assert_eq!(
+        post("sluggish").await,
+        200,
+        "five seconds, under its own timeout"
+    );
+    assert_eq!(post("sluggish").await, 200);
+    let mut got = Vec::new();
+    for _ in 0..50 {
+        got = c.records.lock().unwrap().clone();
+        if got.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let cooldowns: Vec<&Value> = got
+        .iter()
+        .filter(|a| a["event"] == "cooldown_deployment")
+        .collect();
+    assert_eq!(cooldowns.len(), 1, "{got:?}");
+    assert_eq!(cooldowns[0]["model_id"], "limited");
+    assert_eq!(cooldowns[0]["exception_status"], 429);
+    let slow: Vec<&Value> = got
+        .iter()
+        .filter(|a| a["event"] == "llm_too_slow")
+        .collect();
+    assert_eq!(slow.len(), 1, "deduplicated per deployment: {got:?}");
+    assert_eq!(slow[0]["model_id"], "sluggish-1");
+    assert!(slow[0]["response_time_seconds"].as_f64().unwrap() > 1.0);
 }
