@@ -85,15 +85,37 @@ impl Routed for ChatCompletionRequest {
         match answer {
             ChatResponse::Complete(c) => completed(c, deployment),
             ChatResponse::Stream(s) => {
-                // Time to first byte; the stream counts as in flight until it ends.
+                // Time to first byte; the stream counts as in flight until it ends, and its
+                // tokens count in the deployment's minute when it does.
                 deployment.stats.latency(s.meta.upstream_latency);
+                let ending = StreamEnd {
+                    _busy: busy,
+                    usage: Arc::clone(&s.usage),
+                    stats: Arc::clone(&deployment.stats),
+                };
                 let events =
                     std::mem::replace(&mut s.events, Box::pin(futures_util::stream::empty()));
                 s.events = Box::pin(futures_util::StreamExt::map(events, move |item| {
-                    let _in_flight = &busy;
+                    let _end = &ending;
                     item
                 }));
             }
+        }
+    }
+}
+
+/// Held by a stream until it ends (completed or dropped): then it is no longer in flight,
+/// and its tokens count in the deployment's usage for the minute (`tpm` routing).
+struct StreamEnd {
+    _busy: Busy,
+    usage: crate::UsageSlot,
+    stats: Arc<crate::strategy::Stats>,
+}
+
+impl Drop for StreamEnd {
+    fn drop(&mut self) {
+        if let Some(u) = self.usage.lock().ok().and_then(|u| u.clone()) {
+            self.stats.tokens(u.prompt_tokens + u.completion_tokens);
         }
     }
 }

@@ -103,25 +103,24 @@ impl AppState {
             .require_auth_for_metrics_endpoint
             .is_some_and(|v| v.0);
         let destinations = alerts::Destinations::from_config(router.config());
-        let alerts =
-            destinations.any().then(|| {
-                let a = Arc::new(alerts::start(router.http_client(), destinations));
-                governor.set_alert_sink(
+        let alerts = destinations.any().then(|| {
+            let a = Arc::new(alerts::start(router.http_client(), destinations));
+            governor.set_alert_sink(
                     Arc::clone(&a) as Arc<dyn switchyard_governance::alerts::AlertSink>
                 );
-                let hook = Arc::clone(&a);
-                router.on_cooldown(Box::new(move |d, e, cooldown| {
-                    hook.cooldown(
-                        &d.model_name,
-                        &d.id,
-                        d.target.api_base.split('?').next().unwrap_or_default(),
-                        e.reason,
-                        e.status,
-                        cooldown,
-                    );
-                }));
-                a
-            });
+            let hook = Arc::clone(&a);
+            router.on_cooldown(Box::new(move |d, e, cooldown| {
+                hook.cooldown(
+                    &d.model_name,
+                    &d.id,
+                    d.target.api_base.split('?').next().unwrap_or_default(),
+                    e.reason,
+                    e.status,
+                    cooldown,
+                );
+            }));
+            a
+        });
         let metrics = telemetry::Metrics::new();
         let series = router
             .all_deployments()

@@ -221,3 +221,27 @@ async fn a_deployments_max_retries_overrides_the_groups() {
     assert_eq!(served_by(&gw, "never").await.0, 503);
     assert_eq!(up.count() - before, 1);
 }
+
+#[tokio::test]
+async fn streamed_tokens_count_against_a_deployments_tpm() {
+    let up = start_upstream().await;
+    // Each stream of the mock reports 12 tokens.
+    let models = deployment(&up, "metered", "m", "echo", "      tpm: 20\n");
+    let gw = start_gateway(&config_with_models(&up, &models, "")).await;
+    let stream = || async {
+        let r = client()
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .json(&json!({"model": "metered", "stream": true, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let _ = r.text().await.unwrap();
+        // The gateway counts a stream's tokens as it lets go of it, just after the last byte.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        status
+    };
+    assert_eq!(stream().await, 200);
+    assert_eq!(stream().await, 200, "12 of 20 tokens used");
+    assert_ne!(stream().await, 200, "24 tokens used: the minute is spent");
+}
