@@ -481,6 +481,14 @@ impl Governor {
         }
     }
 
+    /// The Redis URL and key namespace, when Redis is configured (router state shares it).
+    pub fn redis_target(&self) -> Option<(&str, Option<&str>)> {
+        self.opts
+            .redis_url
+            .as_deref()
+            .map(|u| (u, self.opts.redis_namespace.as_deref()))
+    }
+
     /// Whether limits are currently shared through Redis.
     pub fn limits_shared(&self) -> bool {
         self.shared.get().is_some()

@@ -94,6 +94,17 @@ impl Cooldowns {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// Cools `id` down for `for_` from now (a cooldown another instance started), unless it
+    /// already cools down longer.
+    pub fn apply(&self, id: &str, for_: Duration) {
+        if let Some(entry) = self.entries.get(id) {
+            let until = self
+                .now_ms()
+                .saturating_add(u64::try_from(for_.as_millis()).unwrap_or(u64::MAX));
+            entry.until_ms.fetch_max(until, Ordering::Relaxed);
+        }
+    }
+
     /// How long `id` still cools down, if it does.
     pub fn remaining(&self, id: &str) -> Option<Duration> {
         let until = self.entries.get(id)?.until_ms.load(Ordering::Relaxed);

@@ -369,6 +369,11 @@ impl Router {
         &self.model_names
     }
 
+    /// Cools a deployment down for `for_` (another instance saw it fail); no hook is told.
+    pub fn apply_cooldown(&self, deployment_id: &str, for_: Duration) {
+        self.cooldowns.apply(deployment_id, for_);
+    }
+
     /// Whether a deployment is cooling down now.
     pub fn cooling_down(&self, deployment_id: &str) -> bool {
         self.cooldowns.remaining(deployment_id).is_some()

@@ -19,6 +19,7 @@ pub mod alerts;
 mod audio;
 pub mod auth;
 pub mod chat;
+pub mod cluster;
 mod dialect;
 pub mod error;
 pub mod governance;
@@ -80,6 +81,8 @@ pub struct AppState {
     pub health: health::Cached,
     /// Operational alerts (cooldowns, slow answers), when alerting is configured.
     pub alerts: Option<Arc<alerts::Alerts>>,
+    /// Router state shared through Redis (set when serving starts, if Redis is configured).
+    pub cluster: Arc<std::sync::OnceLock<cluster::Cluster>>,
 }
 
 impl AppState {
@@ -103,24 +106,38 @@ impl AppState {
             .require_auth_for_metrics_endpoint
             .is_some_and(|v| v.0);
         let destinations = alerts::Destinations::from_config(router.config());
-        let alerts = destinations.any().then(|| {
-            let a = Arc::new(alerts::start(router.http_client(), destinations));
-            governor.set_alert_sink(
+        let alerts =
+            destinations.any().then(|| {
+                let a = Arc::new(alerts::start(router.http_client(), destinations));
+                governor.set_alert_sink(
                     Arc::clone(&a) as Arc<dyn switchyard_governance::alerts::AlertSink>
                 );
-            let hook = Arc::clone(&a);
+                a
+            });
+        // A deployment starting a cooldown: alert, and tell the other instances.
+        let cluster: Arc<std::sync::OnceLock<cluster::Cluster>> = Arc::default();
+        {
+            let alerts = alerts.clone();
+            let cluster = Arc::clone(&cluster);
             router.on_cooldown(Box::new(move |d, e, cooldown| {
-                hook.cooldown(
-                    &d.model_name,
-                    &d.id,
-                    d.target.api_base.split('?').next().unwrap_or_default(),
-                    e.reason,
-                    e.status,
-                    cooldown,
-                );
+                if let Some(a) = &alerts {
+                    a.cooldown(
+                        &d.model_name,
+                        &d.id,
+                        d.target.api_base.split('?').next().unwrap_or_default(),
+                        e.reason,
+                        e.status,
+                        cooldown,
+                    );
+                }
+                if let Some(c) = cluster.get() {
+                    c.publish(cluster::Published {
+                        deployment: d.id.clone(),
+                        cooldown,
+                    });
+                }
             }));
-            a
-        });
+        }
         let metrics = telemetry::Metrics::new();
         let series = router
             .all_deployments()
@@ -145,6 +162,7 @@ impl AppState {
             sinks,
             health: health::Cached::default(),
             alerts,
+            cluster,
         }
     }
 }
@@ -400,6 +418,11 @@ pub async fn serve(
     });
     let governor = Arc::clone(&state.governor);
     let sinks = state.sinks.clone();
+    if let Some((url, ns)) = state.governor.redis_target() {
+        if let Some(c) = cluster::start(&state, url, ns) {
+            let _ = state.cluster.set(c);
+        }
+    }
     let g = &state.router.config().file.general_settings;
     if g.background_health_checks.is_some_and(|b| b.0) {
         let every = g

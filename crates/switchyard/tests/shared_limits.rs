@@ -243,3 +243,66 @@ async fn requests_keep_flowing_when_redis_dies_and_sharing_resumes_when_it_retur
     assert!(back, "counting resumes in Redis when it returns");
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooldown_on_one_instance_holds_on_every_instance() {
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        eprintln!("REDIS_URL not set: skipping the shared-cooldown test");
+        return;
+    };
+    let up = start_upstream().await;
+    let models = format!(
+        "  - model_name: pair\n    litellm_params:\n      model: openai/status-429\n      api_base: {b}\n      api_key: k\n    model_info:\n      id: limited\n  - model_name: pair\n    litellm_params:\n      model: openai/echo\n      api_base: {b}\n      api_key: k\n    model_info:\n      id: healthy\n",
+        b = up.base()
+    );
+    let yaml = config_with_models(&up, &models, "router_settings:\n  num_retries: 2\n");
+    let ns = format!("sy-cool-{}:", uuid::Uuid::new_v4().simple());
+    let db = with_redis(&Db::sqlite(), &url, &ns);
+    let a = start_gateway_on(&yaml, &db).await;
+    let b = start_gateway_on(&yaml, &db).await;
+    // Let both subscribe.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let state = |gw: &Gateway| {
+        let url = format!("{}/metrics", gw.base);
+        async move {
+            let text = client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            text.lines()
+                .find(|l| l.starts_with("litellm_deployment_state{model_id=\"limited\""))
+                .map(|l| l.ends_with(" 2"))
+                .unwrap_or(false)
+        }
+    };
+    assert!(!state(&b).await);
+    // Only instance a sees the 429s.
+    for _ in 0..20 {
+        let r = client()
+            .post(format!("{}/v1/chat/completions", a.base))
+            .json(&json!({"model": "pair", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert!(state(&a).await, "a cooled `limited` down");
+    let mut shared = false;
+    for _ in 0..50 {
+        if state(&b).await {
+            shared = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        shared,
+        "b cools `limited` down too, without a failure of its own"
+    );
+    a.stop().await;
+    b.stop().await;
+}
