@@ -106,14 +106,13 @@ impl AppState {
             .require_auth_for_metrics_endpoint
             .is_some_and(|v| v.0);
         let destinations = alerts::Destinations::from_config(router.config());
-        let alerts =
-            destinations.any().then(|| {
-                let a = Arc::new(alerts::start(router.http_client(), destinations));
-                governor.set_alert_sink(
+        let alerts = destinations.any().then(|| {
+            let a = Arc::new(alerts::start(router.http_client(), destinations));
+            governor.set_alert_sink(
                     Arc::clone(&a) as Arc<dyn switchyard_governance::alerts::AlertSink>
                 );
-                a
-            });
+            a
+        });
         // A deployment starting a cooldown: alert, and tell the other instances.
         let cluster: Arc<std::sync::OnceLock<cluster::Cluster>> = Arc::default();
         {

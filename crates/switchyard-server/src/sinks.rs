@@ -4,6 +4,8 @@
 //!
 //! - `generic_api` / `webhook`: batches POSTed as a JSON array to `GENERIC_LOGGER_ENDPOINT`
 //!   (headers from `GENERIC_LOGGER_HEADERS`, `k=v,k=v`), LiteLLM's generic API logger.
+//! - `langfuse`: Langfuse's public ingestion API (`LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY`,
+//!   `LANGFUSE_HOST`): a trace and a generation (model, times, token usage, cost) per request.
 //! - `file`: JSON lines appended to `SWITCHYARD_LOG_FILE` (default `switchyard-requests.jsonl`),
 //!   rotated to `<file>.1` past `SWITCHYARD_LOG_FILE_MAX_MB` (default 100).
 //! - Any other sink is one [`Sink`] impl.
@@ -69,6 +71,101 @@ impl Sink for Webhook {
                     Duration::from_secs(10),
                 )
                 .await?;
+            if (200..300).contains(&status) {
+                Ok(())
+            } else {
+                Err(format!("status {status}"))
+            }
+        })
+    }
+}
+
+/// Langfuse's public ingestion API: each record becomes a trace and its generation.
+pub struct Langfuse {
+    client: Client,
+    url: String,
+    /// `Basic base64(public:secret)`.
+    auth: String,
+}
+
+impl Langfuse {
+    /// The trace and generation events of one record.
+    fn events(v: &Value) -> [Value; 2] {
+        let id = v["id"].as_str().unwrap_or_default();
+        let start = iso(v["startTime"].as_f64().unwrap_or(0.0));
+        let end = iso(v["endTime"].as_f64().unwrap_or(0.0));
+        let meta = &v["metadata"];
+        let trace = json!({
+            "id": format!("{id}-trace"),
+            "type": "trace-create",
+            "timestamp": start,
+            "body": {
+                "id": id,
+                "timestamp": start,
+                "name": v["call_type"],
+                "userId": v["end_user"].as_str().or(meta["user_api_key_user_id"].as_str()),
+                "tags": v["request_tags"],
+                "metadata": {"key_alias": meta["user_api_key_alias"], "team_id": meta["user_api_key_team_id"],
+                             "key_hash": meta["user_api_key_hash"]},
+            },
+        });
+        let usage = &meta["usage_object"];
+        let generation = json!({
+            "id": format!("{id}-generation"),
+            "type": "generation-create",
+            "timestamp": start,
+            "body": {
+                "id": format!("{id}-generation"),
+                "traceId": id,
+                "name": v["call_type"],
+                "startTime": start,
+                "endTime": end,
+                "model": v["model"],
+                "level": if v["status"] == "success" { "DEFAULT" } else { "ERROR" },
+                "statusMessage": v["error_str"],
+                "usage": {"input": usage["prompt_tokens"], "output": usage["completion_tokens"],
+                          "total": usage["total_tokens"], "unit": "TOKENS",
+                          "totalCost": v["response_cost"]},
+                "metadata": {"model_group": v["model_group"], "model_id": v["model_id"],
+                             "provider": v["custom_llm_provider"], "api_base": v["api_base"]},
+            },
+        });
+        [trace, generation]
+    }
+}
+
+/// Seconds since the epoch as RFC 3339 (UTC).
+fn iso(secs: f64) -> String {
+    let nanos = (secs * 1e9).round() as i128;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+impl Sink for Langfuse {
+    fn name(&self) -> &'static str {
+        "langfuse"
+    }
+
+    fn deliver<'a>(&'a self, batch: &'a [Arc<Value>]) -> Delivery<'a> {
+        Box::pin(async move {
+            let events: Vec<Value> = batch.iter().flat_map(|v| Self::events(v)).collect();
+            let body = json!({"batch": events});
+            let headers = [("authorization".to_owned(), self.auth.clone())];
+            let (status, _) = self
+                .client
+                .post_with_headers(
+                    &self.url,
+                    &headers,
+                    Bytes::from(body.to_string()),
+                    Duration::from_secs(10),
+                )
+                .await?;
+            // 207: accepted with per-event results.
             if (200..300).contains(&status) {
                 Ok(())
             } else {
@@ -174,6 +271,21 @@ fn build(name: &str, config: &Config, client: &Client) -> Option<Arc<dyn Sink>> 
                 client: client.clone(),
                 url,
                 headers,
+            }))
+        }
+        "langfuse" => {
+            use base64::Engine;
+            let public = config.env_var("LANGFUSE_PUBLIC_KEY")?;
+            let secret = config.env_var("LANGFUSE_SECRET_KEY")?;
+            let host = config
+                .env_var("LANGFUSE_HOST")
+                .unwrap_or_else(|| "https://cloud.langfuse.com".to_owned());
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{public}:{secret}"));
+            Some(Arc::new(Langfuse {
+                client: client.clone(),
+                url: format!("{}/api/public/ingestion", host.trim_end_matches('/')),
+                auth: format!("Basic {token}"),
             }))
         }
         "file" => {

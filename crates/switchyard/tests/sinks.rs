@@ -316,3 +316,64 @@ async fn cooldown_and_slow_answer_alerts() {
     assert_eq!(slow[0]["model_id"], "sluggish-1");
     assert!(slow[0]["response_time_seconds"].as_f64().unwrap() > 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn langfuse_gets_a_trace_and_generation_per_request() {
+    let up = start_upstream().await;
+    // Langfuse's ingestion API: basic auth, a batch of typed events.
+    let got: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let keep = Arc::clone(&got);
+    let app = axum::Router::new().route(
+        "/api/public/ingestion",
+        post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let keep = Arc::clone(&keep);
+            async move {
+                let auth = headers["authorization"].to_str().unwrap().to_owned();
+                keep.lock()
+                    .unwrap()
+                    .push((auth, serde_json::from_slice(&body).unwrap()));
+                StatusCode::MULTI_STATUS
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let extra = format!(
+        "environment_variables:\n  LANGFUSE_PUBLIC_KEY: pk-lf-1\n  LANGFUSE_SECRET_KEY: sk-lf-2\n  LANGFUSE_HOST: http://{addr}\nlitellm_settings:\n  success_callback: [\"langfuse\"]\n"
+    );
+    let gw = start_gateway(&config_for(&up, &extra)).await;
+    for _ in 0..3 {
+        let r = client()
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .json(&hello("echo"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    gw.stop().await;
+    let got = got.lock().unwrap().clone();
+    // base64("pk-lf-1:sk-lf-2")
+    assert!(got.iter().all(|(a, _)| a == "Basic cGstbGYtMTpzay1sZi0y"));
+    let events: Vec<Value> = got
+        .iter()
+        .flat_map(|(_, b)| b["batch"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(events.len(), 6);
+    let gens: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "generation-create")
+        .collect();
+    assert_eq!(gens.len(), 3);
+    let g = &gens[0]["body"];
+    assert_eq!(g["model"], "echo");
+    assert_eq!(g["usage"]["input"], 9);
+    assert_eq!(g["usage"]["output"], 3);
+    assert!(g["startTime"].as_str().unwrap().ends_with('Z'));
+    let traces = events
+        .iter()
+        .filter(|e| e["type"] == "trace-create")
+        .count();
+    assert_eq!(traces, 3);
+}
