@@ -309,6 +309,24 @@ impl Settle {
                 })
                 .inc();
             let key_headers = self.owner.admitted.as_ref().and_then(|a| a.key.as_ref());
+            if let Some(r) = key_headers.map(|h| &h.remaining) {
+                let labels = crate::telemetry::KeyModelLabels {
+                    hashed_api_key: p.hash.to_string(),
+                    api_key_alias: alias.clone(),
+                    model: meta.map(|m| m.model_group.clone()).unwrap_or_default(),
+                };
+                let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                if r.limit_requests.is_some() {
+                    m.key_requests_left
+                        .get_or_create(&labels)
+                        .set(n(r.remaining_requests));
+                }
+                if r.limit_tokens.is_some() {
+                    m.key_tokens_left
+                        .get_or_create(&labels)
+                        .set(n(r.remaining_tokens));
+                }
+            }
             if let Some(max) = key_headers.and_then(|h| h.max_budget) {
                 let labels = crate::telemetry::BudgetLabels {
                     hashed_api_key: p.hash.to_string(),

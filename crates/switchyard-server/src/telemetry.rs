@@ -84,6 +84,17 @@ pub struct BudgetLabels {
     pub api_key_alias: String,
 }
 
+/// Labels of a key's rate-limit gauges (LiteLLM's).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyModelLabels {
+    /// SHA-256 of the virtual key.
+    pub hashed_api_key: String,
+    /// The key's alias.
+    pub api_key_alias: String,
+    /// The model group.
+    pub model: String,
+}
+
 /// Labels of a log sink's gauges.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SinkLabels {
@@ -191,6 +202,10 @@ pub struct Metrics {
     pub spend_dropped: Gauge,
     /// `switchyard_limits_shared`: 1 while limits are counted in Redis.
     pub limits_shared: Gauge,
+    /// `litellm_remaining_api_key_requests_for_model`: requests a key has left this minute.
+    pub key_requests_left: Family<KeyModelLabels, Gauge>,
+    /// `litellm_remaining_api_key_tokens_for_model`: tokens a key has left this minute.
+    pub key_tokens_left: Family<KeyModelLabels, Gauge>,
     /// `switchyard_sink_queue_size`: records waiting for a log sink.
     pub sink_queue: Family<SinkLabels, Gauge>,
     /// `switchyard_sink_dropped_records`: records a sink's full queue or failed delivery lost.
@@ -234,6 +249,18 @@ impl Metrics {
         let spend_queue = Gauge::default();
         let spend_dropped = Gauge::default();
         let limits_shared = Gauge::default();
+        let key_requests_left = Family::<KeyModelLabels, Gauge>::default();
+        let key_tokens_left = Family::<KeyModelLabels, Gauge>::default();
+        registry.register(
+            "litellm_remaining_api_key_requests_for_model",
+            "Requests a virtual key has left in its rate-limit window",
+            key_requests_left.clone(),
+        );
+        registry.register(
+            "litellm_remaining_api_key_tokens_for_model",
+            "Tokens a virtual key has left in its rate-limit window",
+            key_tokens_left.clone(),
+        );
         let sink_queue = Family::<SinkLabels, Gauge>::default();
         let sink_dropped = Family::<SinkLabels, Gauge>::default();
         let sink_delivered = Family::<SinkLabels, Gauge>::default();
@@ -376,6 +403,8 @@ impl Metrics {
             spend_queue,
             spend_dropped,
             limits_shared,
+            key_requests_left,
+            key_tokens_left,
             sink_queue,
             sink_dropped,
             sink_delivered,

@@ -472,3 +472,39 @@ async fn metrics_show_keys_budgets_ttft_and_the_spend_queue() {
     assert!(text.contains("switchyard_limits_shared 0"));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_keys_remaining_limits_are_gauges() {
+    let up = start_upstream().await;
+    let gw = start_gateway(&config(&up, "")).await;
+    let k = key(
+        &gw,
+        json!({"key_alias": "metered", "rpm_limit": 5, "tpm_limit": 1000}),
+    )
+    .await;
+    for _ in 0..2 {
+        assert_eq!(post_with_key(&gw, &k, hello("echo")).await.status(), 200);
+    }
+    let text = client()
+        .get(format!("{}/metrics", gw.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains("api_key_alias=\"metered\""))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+            .to_owned()
+    };
+    assert!(line("litellm_remaining_api_key_requests_for_model").ends_with(" 3"));
+    let tokens: i64 = line("litellm_remaining_api_key_tokens_for_model")
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(tokens < 1000 && tokens > 900, "{tokens}");
+}
