@@ -1024,144 +1024,46 @@ fn concat(events: Vec<Bytes>) -> Bytes {
     }
 }
 
-/// An OpenAI chat request body, with the model from the path when the route has one.
-fn parse_chat(bytes: &Bytes, path_model: Option<String>) -> Result<Parsed, GatewayError> {
-    let request = match path_model {
-        None => parse_request(bytes)?,
-        Some(model) => {
-            let mut v: serde_json::Value = serde_json::from_slice(bytes)
-                .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?;
-            if let Some(o) = v.as_object_mut() {
-                o.entry("model").or_insert(serde_json::Value::String(model));
-            }
-            serde_json::from_value(v)
-                .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?
-        }
+/// The body, with the model from the path (Azure-style routes) when the body names none.
+/// Borrowed as it came when there is no path model.
+fn with_path_model(bytes: &Bytes, path_model: Option<String>) -> Result<Bytes, GatewayError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(GatewayError::bad_request(
+            "Request body is empty; send a JSON request.",
+        ));
+    }
+    let Some(model) = path_model else {
+        return Ok(bytes.clone());
     };
-    Ok((request, None))
+    let mut v: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?;
+    if let Some(o) = v.as_object_mut() {
+        o.entry("model").or_insert(serde_json::Value::String(model));
+    }
+    serde_json::to_vec(&v)
+        .map(Bytes::from)
+        .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))
 }
 
-/// `POST /v1/chat/completions` and `/chat/completions`.
-pub async fn chat_completions(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    handle(
-        state,
-        caller,
-        headers,
-        body,
-        "/chat/completions",
-        Dialect::OpenAi,
-        |b| parse_chat(b, None),
-    )
-    .await
+/// An OpenAI chat request body.
+fn parse_chat(bytes: &Bytes, path_model: Option<String>) -> Result<Parsed, GatewayError> {
+    Ok((parse_request(&with_path_model(bytes, path_model)?)?, None))
 }
 
-/// `POST /engines/{model}/chat/completions` and `/openai/deployments/{model}/chat/completions`
-/// (Azure-style clients put the model in the path).
-pub async fn chat_completions_for(
-    State(state): State<Arc<AppState>>,
-    Path(model): Path<String>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    handle(
-        state,
-        caller,
-        headers,
-        body,
-        "/openai/deployments/{model}/chat/completions",
-        Dialect::OpenAi,
-        |b| parse_chat(b, Some(model)),
-    )
-    .await
-}
-
-/// An embeddings request body, with the model from the path when the route has one.
+/// An embeddings request body.
 fn parse_embedding(
     bytes: &Bytes,
     path_model: Option<String>,
 ) -> Result<Parsed<switchyard_types::EmbeddingRequest>, GatewayError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(GatewayError::bad_request(
-            "Request body is empty; send a JSON embeddings request.",
-        ));
-    }
-    let mut v: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?;
-    if let (Some(o), Some(model)) = (v.as_object_mut(), path_model) {
-        o.entry("model").or_insert(serde_json::Value::String(model));
-    }
-    let request = serde_json::from_value(v)
+    let request = serde_json::from_slice(&with_path_model(bytes, path_model)?)
         .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?;
     Ok((request, None))
-}
-
-/// `POST /v1/embeddings` and `/embeddings`.
-pub async fn embeddings(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    handle(
-        state,
-        caller,
-        headers,
-        body,
-        "/embeddings",
-        Dialect::OpenAi,
-        |b| parse_embedding(b, None),
-    )
-    .await
-}
-
-/// `POST /engines/{model}/embeddings` and `/openai/deployments/{model}/embeddings`.
-pub async fn embeddings_for(
-    State(state): State<Arc<AppState>>,
-    Path(model): Path<String>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    handle(
-        state,
-        caller,
-        headers,
-        body,
-        "/embeddings",
-        Dialect::OpenAi,
-        |b| parse_embedding(b, Some(model)),
-    )
-    .await
 }
 
 /// A legacy completions body: the chat form for routing, the original for OpenAI-format
 /// deployments.
 fn parse_completions(bytes: &Bytes, path_model: Option<String>) -> Result<Parsed, GatewayError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(GatewayError::bad_request(
-            "Request body is empty; send a JSON completions request.",
-        ));
-    }
-    let owned;
-    let bytes = match path_model {
-        None => bytes,
-        Some(model) => {
-            let mut v: serde_json::Value = serde_json::from_slice(bytes)
-                .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?;
-            if let Some(o) = v.as_object_mut() {
-                o.entry("model").or_insert(serde_json::Value::String(model));
-            }
-            owned = Bytes::from(v.to_string());
-            &owned
-        }
-    };
-    let r = switchyard_providers::completions_openai::parse(bytes)
+    let r = switchyard_providers::completions_openai::parse(&with_path_model(bytes, path_model)?)
         .map_err(GatewayError::from_translate)?;
     Ok((
         r.chat,
@@ -1172,57 +1074,68 @@ fn parse_completions(bytes: &Bytes, path_model: Option<String>) -> Result<Parsed
     ))
 }
 
-/// `POST /v1/completions` and `/completions`.
-pub async fn completions(
-    State(state): State<Arc<AppState>>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    handle(
-        state,
-        caller,
-        headers,
-        body,
-        "/completions",
-        Dialect::OpenAiText,
-        |b| parse_completions(b, None),
-    )
-    .await
+/// A route and its Azure-style twin with the model in the path: `$plain` and `$for_model`.
+macro_rules! route_pair {
+    ($plain:ident, $for_model:ident, $route:literal, $dialect:expr, $parse:ident, $doc:literal) => {
+        #[doc = $doc]
+        pub async fn $plain(
+            State(state): State<Arc<AppState>>,
+            Extension(caller): Extension<Caller>,
+            headers: HeaderMap,
+            body: Body,
+        ) -> Response {
+            handle(state, caller, headers, body, $route, $dialect, |b| $parse(b, None)).await
+        }
+
+        #[doc = $doc]
+        #[doc = " With the model in the path (`/engines/{model}/…`, `/openai/deployments/{model}/…`)."]
+        pub async fn $for_model(
+            State(state): State<Arc<AppState>>,
+            Path(model): Path<String>,
+            Extension(caller): Extension<Caller>,
+            headers: HeaderMap,
+            body: Body,
+        ) -> Response {
+            handle(state, caller, headers, body, $route, $dialect, |b| {
+                $parse(b, Some(model))
+            })
+            .await
+        }
+    };
 }
 
-/// `POST /engines/{model}/completions` and `/openai/deployments/{model}/completions`.
-pub async fn completions_for(
-    State(state): State<Arc<AppState>>,
-    Path(model): Path<String>,
-    Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    handle(
-        state,
-        caller,
-        headers,
-        body,
-        "/completions",
-        Dialect::OpenAiText,
-        |b| parse_completions(b, Some(model)),
-    )
-    .await
-}
+route_pair!(
+    chat_completions,
+    chat_completions_for,
+    "/chat/completions",
+    Dialect::OpenAi,
+    parse_chat,
+    "`POST /v1/chat/completions` and `/chat/completions`."
+);
+route_pair!(
+    embeddings,
+    embeddings_for,
+    "/embeddings",
+    Dialect::OpenAi,
+    parse_embedding,
+    "`POST /v1/embeddings` and `/embeddings`."
+);
+route_pair!(
+    completions,
+    completions_for,
+    "/completions",
+    Dialect::OpenAiText,
+    parse_completions,
+    "`POST /v1/completions` and `/completions`."
+);
 
 /// A JSON body for one of the smaller endpoints.
 fn parse_endpoint(
     endpoint: switchyard_providers::endpoints::Endpoint,
     bytes: &Bytes,
 ) -> Result<Parsed<switchyard_router::EndpointRequest>, GatewayError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(GatewayError::bad_request(
-            "Request body is empty; send a JSON request.",
-        ));
-    }
     Ok((
-        switchyard_router::EndpointRequest::parse(endpoint, bytes)?,
+        switchyard_router::EndpointRequest::parse(endpoint, &with_path_model(bytes, None)?)?,
         None,
     ))
 }
