@@ -328,6 +328,9 @@ pub struct LitellmSettings {
     /// Callbacks on both.
     #[serde(default)]
     pub callbacks: Option<Vec<String>>,
+    /// The `s3` callback's bucket, region, endpoint, path and credentials.
+    #[serde(default)]
+    pub s3_callback_params: Option<Object>,
     /// Service-health callbacks.
     #[serde(default)]
     pub service_callbacks: Option<Vec<String>>,

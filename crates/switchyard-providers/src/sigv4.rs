@@ -53,6 +53,17 @@ pub fn sign(
     creds: &AwsCredentials,
     now: SystemTime,
 ) -> Result<(), TranslateError> {
+    sign_for(up, creds, SERVICE, now)
+}
+
+/// [`sign`] for another AWS service (`s3` also gets the `x-amz-content-sha256` header S3
+/// requires).
+pub fn sign_for(
+    up: &mut UpstreamRequest,
+    creds: &AwsCredentials,
+    service: &str,
+    now: SystemTime,
+) -> Result<(), TranslateError> {
     let identity = aws_credential_types::Credentials::new(
         creds.access_key_id.clone(),
         creds.secret_access_key.clone(),
@@ -64,9 +75,15 @@ pub fn sign(
     let params: http_request::SigningParams<'_> = v4::SigningParams::builder()
         .identity(&identity)
         .region(&creds.region)
-        .name(SERVICE)
+        .name(service)
         .time(now)
-        .settings(SigningSettings::default())
+        .settings({
+            let mut s = SigningSettings::default();
+            if service == "s3" {
+                s.payload_checksum_kind = http_request::PayloadChecksumKind::XAmzSha256;
+            }
+            s
+        })
         .build()
         .map_err(config)?
         .into();

@@ -439,6 +439,25 @@ impl Client {
             .await
     }
 
+    /// Sends a request as it is (a log sink's upload), returning the status and body.
+    pub async fn send_plain(
+        &self,
+        up: UpstreamRequest,
+        timeout: Duration,
+    ) -> Result<(u16, Bytes), String> {
+        let call = async {
+            let resp = self.send(up).await.map_err(|e| format!("{e:?}"))?;
+            let status = resp.status().as_u16();
+            let body = read_all(resp.into_body())
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            Ok::<(u16, Bytes), String>((status, body))
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| "timed out".to_owned())?
+    }
+
     /// POSTs JSON with extra headers (a log sink's), returning the status and body.
     pub async fn post_with_headers(
         &self,

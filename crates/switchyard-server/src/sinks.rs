@@ -6,6 +6,9 @@
 //!   (headers from `GENERIC_LOGGER_HEADERS`, `k=v,k=v`), LiteLLM's generic API logger.
 //! - `langfuse`: Langfuse's public ingestion API (`LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY`,
 //!   `LANGFUSE_HOST`): a trace and a generation (model, times, token usage, cost) per request.
+//! - `s3`: a JSONL object per batch in an S3 (or S3-compatible) bucket
+//!   (`litellm_settings.s3_callback_params`: `s3_bucket_name`, `s3_region_name`,
+//!   `s3_endpoint_url`, `s3_path`, `s3_aws_access_key_id`, `s3_aws_secret_access_key`), SigV4.
 //! - `file`: JSON lines appended to `SWITCHYARD_LOG_FILE` (default `switchyard-requests.jsonl`),
 //!   rotated to `<file>.1` past `SWITCHYARD_LOG_FILE_MAX_MB` (default 100).
 //! - Any other sink is one [`Sink`] impl.
@@ -175,6 +178,64 @@ impl Sink for Langfuse {
     }
 }
 
+/// An S3 (or S3-compatible) bucket: each batch one JSONL object,
+/// `<path>/<YYYY-MM-DD>/<time>-<uuid>.jsonl`, signed with SigV4.
+pub struct S3 {
+    client: Client,
+    /// `https://s3.<region>.amazonaws.com` or an S3-compatible endpoint.
+    endpoint: String,
+    bucket: String,
+    path: String,
+    creds: switchyard_providers::sigv4::AwsCredentials,
+}
+
+impl Sink for S3 {
+    fn name(&self) -> &'static str {
+        "s3"
+    }
+
+    fn deliver<'a>(&'a self, batch: &'a [Arc<Value>]) -> Delivery<'a> {
+        Box::pin(async move {
+            let mut text = String::new();
+            for v in batch {
+                text.push_str(&v.to_string());
+                text.push('\n');
+            }
+            let now = std::time::SystemTime::now();
+            let day = switchyard_store::day_of(switchyard_store::now_ms());
+            let key = format!(
+                "{}{day}/{}-{}.jsonl",
+                self.path,
+                switchyard_store::now_ms(),
+                uuid::Uuid::new_v4().simple()
+            );
+            let mut up = switchyard_providers::UpstreamRequest {
+                method: http::Method::PUT,
+                url: format!("{}/{}/{key}", self.endpoint, self.bucket),
+                headers: vec![(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/x-ndjson"),
+                )],
+                body: Bytes::from(text),
+            };
+            switchyard_providers::sigv4::sign_for(&mut up, &self.creds, "s3", now)
+                .map_err(|e| e.to_string())?;
+            let (status, body) = self.client.send_plain(up, Duration::from_secs(30)).await?;
+            if (200..300).contains(&status) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "status {status}: {}",
+                    String::from_utf8_lossy(&body)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ))
+            }
+        })
+    }
+}
+
 /// JSON lines in a local file, rotated by size.
 pub struct JsonlFile {
     path: std::path::PathBuf,
@@ -286,6 +347,45 @@ fn build(name: &str, config: &Config, client: &Client) -> Option<Arc<dyn Sink>> 
                 client: client.clone(),
                 url: format!("{}/api/public/ingestion", host.trim_end_matches('/')),
                 auth: format!("Basic {token}"),
+            }))
+        }
+        "s3" | "s3_v2" => {
+            let p = config
+                .file
+                .litellm_settings
+                .s3_callback_params
+                .clone()
+                .unwrap_or_default();
+            // Values may name environment variables (`os.environ/…`), as LiteLLM's do.
+            let get = |k: &str, env: &str| {
+                p.get(k)
+                    .and_then(Value::as_str)
+                    .map(|v| match v.strip_prefix("os.environ/") {
+                        Some(var) => config.env_var(var).unwrap_or_default(),
+                        None => v.to_owned(),
+                    })
+                    .filter(|v| !v.is_empty())
+                    .or_else(|| config.env_var(env))
+            };
+            let bucket = get("s3_bucket_name", "S3_BUCKET_NAME")?;
+            let region = get("s3_region_name", "AWS_REGION").unwrap_or_else(|| "us-east-1".into());
+            let endpoint = get("s3_endpoint_url", "S3_ENDPOINT_URL")
+                .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+            let path = get("s3_path", "S3_PATH")
+                .map(|p| format!("{}/", p.trim_matches('/')))
+                .unwrap_or_default();
+            let creds = switchyard_providers::sigv4::AwsCredentials {
+                access_key_id: get("s3_aws_access_key_id", "AWS_ACCESS_KEY_ID")?,
+                secret_access_key: get("s3_aws_secret_access_key", "AWS_SECRET_ACCESS_KEY")?,
+                session_token: get("s3_aws_session_token", "AWS_SESSION_TOKEN"),
+                region,
+            };
+            Some(Arc::new(S3 {
+                client: client.clone(),
+                endpoint: endpoint.trim_end_matches('/').to_owned(),
+                bucket,
+                path,
+                creds,
             }))
         }
         "file" => {

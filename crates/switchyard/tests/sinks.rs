@@ -377,3 +377,125 @@ async fn langfuse_gets_a_trace_and_generation_per_request() {
         .count();
     assert_eq!(traces, 3);
 }
+
+/// A mock of S3's `PutObject`: it recomputes the SigV4 signature (service `s3`, with the
+/// `x-amz-content-sha256` header S3 requires) and keeps what it is sent.
+async fn s3_mock() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    let objects: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let keep = Arc::clone(&objects);
+    let app = axum::Router::new().route(
+        "/{*key}",
+        axum::routing::put(
+            move |uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes| {
+                let keep = Arc::clone(&keep);
+                async move {
+                    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let auth = h("authorization");
+                    let field = |name: &str| {
+                        auth.split([',', ' '])
+                            .find_map(|p| p.trim().strip_prefix(&format!("{name}=")))
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    if !field("Credential").contains("/eu-west-1/s3/aws4_request")
+                        || h("x-amz-content-sha256").len() != 64
+                    {
+                        return StatusCode::FORBIDDEN;
+                    }
+                    let format = time::macros::format_description!(
+                        "[year][month][day]T[hour][minute][second]Z"
+                    );
+                    let t = time::PrimitiveDateTime::parse(h("x-amz-date"), format)
+                        .unwrap()
+                        .assume_utc();
+                    let when = std::time::SystemTime::UNIX_EPOCH
+                        + std::time::Duration::from_secs(t.unix_timestamp() as u64);
+                    let signed = field("SignedHeaders");
+                    let list: Vec<(&str, &str)> = signed
+                        .split(';')
+                        .filter(|n| *n != "x-amz-date" && *n != "x-amz-content-sha256")
+                        .map(|n| (n, h(n)))
+                        .collect();
+                    let identity = aws_credential_types::Credentials::new(
+                        "AKIDS3",
+                        "s3-secret",
+                        None,
+                        None,
+                        "mock",
+                    )
+                    .into();
+                    let mut settings = aws_sigv4::http_request::SigningSettings::default();
+                    settings.payload_checksum_kind =
+                        aws_sigv4::http_request::PayloadChecksumKind::XAmzSha256;
+                    let params = aws_sigv4::sign::v4::SigningParams::builder()
+                        .identity(&identity)
+                        .region("eu-west-1")
+                        .name("s3")
+                        .time(when)
+                        .settings(settings)
+                        .build()
+                        .unwrap()
+                        .into();
+                    let url = format!("http://{}{}", h("host"), uri.path());
+                    let req = aws_sigv4::http_request::SignableRequest::new(
+                        "PUT",
+                        &url,
+                        list.into_iter(),
+                        aws_sigv4::http_request::SignableBody::Bytes(&body),
+                    )
+                    .unwrap();
+                    let (_, expected) = aws_sigv4::http_request::sign(req, &params)
+                        .unwrap()
+                        .into_parts();
+                    if field("Signature") != expected {
+                        return StatusCode::FORBIDDEN;
+                    }
+                    keep.lock().unwrap().push((
+                        uri.path().to_owned(),
+                        String::from_utf8(body.to_vec()).unwrap(),
+                    ));
+                    StatusCode::OK
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), objects)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_gets_jsonl_objects_signed_with_sigv4() {
+    let up = start_upstream().await;
+    let (endpoint, objects) = s3_mock().await;
+    let extra = format!(
+        "environment_variables:\n  S3_SECRET: s3-secret\nlitellm_settings:\n  callbacks: [\"s3\"]\n  s3_callback_params:\n    s3_bucket_name: logs\n    s3_region_name: eu-west-1\n    s3_endpoint_url: {endpoint}\n    s3_path: gateway\n    s3_aws_access_key_id: AKIDS3\n    s3_aws_secret_access_key: os.environ/S3_SECRET\n"
+    );
+    let gw = start_gateway(&config_for(&up, &extra)).await;
+    for _ in 0..4 {
+        let r = client()
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .json(&hello("echo"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    gw.stop().await;
+    let objects = objects.lock().unwrap().clone();
+    assert!(!objects.is_empty(), "the signature was accepted");
+    let lines: Vec<Value> = objects
+        .iter()
+        .flat_map(|(_, body)| {
+            body.lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<Value>>()
+        })
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert!(objects
+        .iter()
+        .all(|(path, _)| path.starts_with("/logs/gateway/") && path.ends_with(".jsonl")));
+    assert!(lines.iter().all(|l| l["model_group"] == "echo"));
+}
