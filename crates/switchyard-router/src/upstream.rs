@@ -357,29 +357,40 @@ impl Client {
         upload: Upload,
         timeout: Duration,
     ) -> Result<(Vec<(HeaderName, HeaderValue)>, Bytes), GatewayError> {
-        let call = async {
-            let uri: Uri = up.url.parse().map_err(|e| {
-                transport_error(
-                    Transport::Build(format!("invalid URL: {e}")),
-                    target,
-                    timeout,
-                )
-            })?;
-            let mut req = Request::builder().method(up.method).uri(uri);
-            if let Some(h) = req.headers_mut() {
-                for (k, v) in up.headers {
-                    h.append(k, v);
-                }
+        let uri: Uri = up.url.parse().map_err(|e| {
+            transport_error(
+                Transport::Build(format!("invalid URL: {e}")),
+                target,
+                timeout,
+            )
+        })?;
+        let mut req = Request::builder().method(up.method).uri(uri);
+        if let Some(h) = req.headers_mut() {
+            for (k, v) in up.headers {
+                h.append(k, v);
             }
-            let body = StreamBody::new(upload.map(|r| r.map(Frame::data))).boxed_unsync();
-            let req = req
-                .body(http_body_util::Either::Right(body))
-                .map_err(|e| transport_error(Transport::Build(e.to_string()), target, timeout))?;
-            let resp = self
-                .http
-                .request(req)
+        }
+        let body = StreamBody::new(upload.map(|r| r.map(Frame::data))).boxed_unsync();
+        let req = req
+            .body(http_body_util::Either::Right(body))
+            .map_err(|e| transport_error(Transport::Build(e.to_string()), target, timeout))?;
+        let sent = async { self.http.request(req).await.map_err(Transport::Client) };
+        self.answer(target, translator, timeout, sent).await
+    }
+
+    /// A whole answer, within `timeout`: the echoed headers and the body of a 2xx; any other
+    /// status read by the translator into the provider's error.
+    async fn answer(
+        &self,
+        target: &Target,
+        translator: &'static dyn ChatProvider,
+        timeout: Duration,
+        sent: impl std::future::Future<Output = Result<http::Response<Incoming>, Transport>>,
+    ) -> Result<(Vec<(HeaderName, HeaderValue)>, Bytes), GatewayError> {
+        let call = async {
+            let resp = sent
                 .await
-                .map_err(|e| transport_error(Transport::Client(e), target, timeout))?;
+                .map_err(|e| transport_error(e, target, timeout))?;
             let resp = check_status(resp, target, translator, timeout).await?;
             let headers = echoed(resp.headers());
             let body = read_all(resp.into_body())
@@ -493,17 +504,7 @@ impl Client {
             headers,
             body,
         };
-        let call = async {
-            let resp = self.send(up).await.map_err(|e| format!("{e:?}"))?;
-            let status = resp.status().as_u16();
-            let body = read_all(resp.into_body())
-                .await
-                .map_err(|e| format!("{e:?}"))?;
-            Ok::<(u16, Bytes), String>((status, body))
-        };
-        tokio::time::timeout(timeout, call)
-            .await
-            .map_err(|_| "timed out".to_owned())?
+        self.send_plain(up, timeout).await
     }
 
     /// One non-streamed call.
@@ -531,21 +532,8 @@ impl Client {
         timeout: Duration,
     ) -> Result<(Vec<(HeaderName, HeaderValue)>, Bytes), GatewayError> {
         let up = signed(target, up)?;
-        let call = async {
-            let resp = self
-                .send(up)
-                .await
-                .map_err(|e| transport_error(e, target, timeout))?;
-            let resp = check_status(resp, target, translator, timeout).await?;
-            let headers = echoed(resp.headers());
-            let body = read_all(resp.into_body())
-                .await
-                .map_err(|e| transport_error(e, target, timeout))?;
-            Ok::<_, GatewayError>((headers, body))
-        };
-        tokio::time::timeout(timeout, call)
+        self.answer(target, translator, timeout, self.send(up))
             .await
-            .map_err(|_| transport_error(Transport::Timeout, target, timeout))?
     }
 
     /// One streamed call. Returns once the first body bytes arrived (within `stream_timeout`),
