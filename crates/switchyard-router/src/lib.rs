@@ -730,16 +730,17 @@ impl Router {
     }
 
     /// The deployment's target, with a fresh access token for service-account deployments
-    /// (Vertex AI).
-    async fn authed_target(
+    /// (Vertex AI); borrowed, not copied, for every other deployment (the request path).
+    async fn authed_target<'d>(
         &self,
-        deployment: &Deployment,
-    ) -> Result<switchyard_providers::Target, GatewayError> {
+        deployment: &'d Deployment,
+    ) -> Result<std::borrow::Cow<'d, switchyard_providers::Target>, GatewayError> {
+        let Some(auth) = &deployment.google else {
+            return Ok(std::borrow::Cow::Borrowed(&deployment.target));
+        };
         let mut target = deployment.target.clone();
-        if let Some(auth) = &deployment.google {
-            target.api_key = Some(auth.token(&self.client).await?);
-        }
-        Ok(target)
+        target.api_key = Some(auth.token(&self.client).await?);
+        Ok(std::borrow::Cow::Owned(target))
     }
 
     /// One chat attempt on one deployment: translate, call, translate back.
@@ -797,7 +798,7 @@ impl Router {
                 if deployment.price.is_none() {
                     self.note_unpriced(deployment);
                 }
-                let target = &self.authed_target(deployment).await?;
+                let target = &*self.authed_target(deployment).await?;
                 // A request in the deployment's own format goes as it is, and its answer
                 // comes back in that format.
                 let (translator, up, format, strip_usage) =
