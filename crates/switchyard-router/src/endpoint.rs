@@ -95,9 +95,14 @@ impl crate::routed::Routed for EndpointRequest {
         router.attempt_endpoint(deployment, request, params, opts)
     }
 
-    fn succeeded(answer: &mut ChatResponse, deployment: &Deployment, busy: crate::strategy::Busy) {
+    fn succeeded(
+        answer: &mut ChatResponse,
+        deployment: &Deployment,
+        busy: crate::strategy::Busy,
+        traced: crate::trace::Attempt,
+    ) {
         <switchyard_types::ChatCompletionRequest as crate::routed::Routed>::succeeded(
-            answer, deployment, busy,
+            answer, deployment, busy, traced,
         );
     }
 }

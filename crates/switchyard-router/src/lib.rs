@@ -21,6 +21,7 @@ mod passthrough;
 mod routed;
 pub mod sdk;
 pub mod strategy;
+pub mod trace;
 mod transcription;
 pub mod upstream;
 
@@ -45,6 +46,7 @@ pub use error::{GatewayError, Origin};
 pub use params::GatewayParams;
 use routed::Routed;
 pub use sdk::ChunkStream;
+pub use trace::Trace;
 pub use transcription::TranscriptionRequest;
 pub use upstream::Upload;
 
@@ -60,6 +62,8 @@ pub struct CallOptions {
     /// The request as the client sent it in a provider's own format, for deployments of that
     /// provider (which then receive it as it is and answer in that format).
     pub native: Option<Arc<Native>>,
+    /// How the call is traced (a span per attempt, the trace context sent upstream).
+    pub trace: Trace,
 }
 
 /// A request in a provider's own format.
@@ -643,10 +647,14 @@ impl Router {
                     .ok_or_else(|| GatewayError::internal("request consumed"))?,
             };
             let busy = deployment.stats.start();
-            match R::attempt(self, &deployment, req, params, opts).await {
+            let traced = opts.trace.attempt(&deployment, attempt);
+            let result = traced
+                .run(R::attempt(self, &deployment, req, params, opts))
+                .await;
+            match result {
                 Ok(mut r) => {
                     R::meta_mut(&mut r).attempted_retries = attempt;
-                    R::succeeded(&mut r, &deployment, busy);
+                    R::succeeded(&mut r, &deployment, busy, traced);
                     return Ok(r);
                 }
                 // A deployment's own `max_retries` bounds retries after its failures.
@@ -659,6 +667,7 @@ impl Router {
                                 |m| m.min(MAX_RETRIES),
                             ) =>
                 {
+                    traced.failed(&e);
                     self.note_failure(&model, &deployment, &e);
                     tried.push(deployment.id.clone());
                     let elsewhere = self
@@ -675,6 +684,7 @@ impl Router {
                     attempt += 1;
                 }
                 Err(e) => {
+                    traced.failed(&e);
                     self.note_failure(&model, &deployment, &e);
                     return Err(e);
                 }

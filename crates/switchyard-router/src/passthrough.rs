@@ -79,6 +79,7 @@ impl Router {
         path_and_query: &str,
         mut headers: Vec<(HeaderName, HeaderValue)>,
         body: Bytes,
+        opts: &crate::CallOptions,
     ) -> Result<(CallMeta, http::Response<Incoming>), GatewayError> {
         let Backend::Http(translator) = d.backend else {
             return Err(GatewayError::bad_request(
@@ -106,10 +107,21 @@ impl Router {
             body,
         };
         let started = std::time::Instant::now();
-        let resp = self
-            .client
-            .forward(&target, translator, up, d.timeout)
-            .await?;
+        // The span covers the wait for the response head; the body streams to the client.
+        let traced = opts.trace.attempt(d, 0);
+        let resp = match traced
+            .run(self.client.forward(&target, translator, up, d.timeout))
+            .await
+        {
+            Ok(resp) => {
+                drop(traced.succeeded(None));
+                resp
+            }
+            Err(e) => {
+                traced.failed(&e);
+                return Err(e);
+            }
+        };
         let meta = CallMeta {
             model_group: d.model_name.clone(),
             deployment_id: d.id.clone(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use switchyard_types::{ChatCompletionRequest, EmbeddingRequest, JsonObject};
 
 use crate::strategy::Busy;
+use crate::trace::{Attempt, AttemptSpan};
 use crate::{
     CallMeta, CallOptions, ChatResponse, Completion, Deployment, GatewayError, GatewayParams,
     Router,
@@ -35,8 +36,8 @@ pub(crate) trait Routed: Clone + Send + Sync + Sized + 'static {
         opts: &'a CallOptions,
     ) -> impl Future<Output = Result<Self::Answer, GatewayError>> + Send + 'a;
     /// Notes a success in the deployment's live numbers; `busy` counts the call in flight
-    /// until dropped.
-    fn succeeded(answer: &mut Self::Answer, deployment: &Deployment, busy: Busy);
+    /// and `traced` is its span, both until the answer is complete.
+    fn succeeded(answer: &mut Self::Answer, deployment: &Deployment, busy: Busy, traced: Attempt);
 }
 
 impl Routed for ChatCompletionRequest {
@@ -81,15 +82,16 @@ impl Routed for ChatCompletionRequest {
         router.attempt_chat(deployment, request, params, opts)
     }
 
-    fn succeeded(answer: &mut ChatResponse, deployment: &Deployment, busy: Busy) {
+    fn succeeded(answer: &mut ChatResponse, deployment: &Deployment, busy: Busy, traced: Attempt) {
         match answer {
-            ChatResponse::Complete(c) => completed(c, deployment),
+            ChatResponse::Complete(c) => completed(c, deployment, traced),
             ChatResponse::Stream(s) => {
                 // Time to first byte; the stream counts as in flight until it ends, and its
                 // tokens count in the deployment's minute when it does.
                 deployment.stats.latency(s.meta.upstream_latency);
                 let ending = StreamEnd {
                     _busy: busy,
+                    span: traced.succeeded(None),
                     usage: Arc::clone(&s.usage),
                     stats: Arc::clone(&deployment.stats),
                 };
@@ -108,6 +110,7 @@ impl Routed for ChatCompletionRequest {
 /// and its tokens count in the deployment's usage for the minute (`tpm` routing).
 struct StreamEnd {
     _busy: Busy,
+    span: AttemptSpan,
     usage: crate::UsageSlot,
     stats: Arc<crate::strategy::Stats>,
 }
@@ -116,12 +119,14 @@ impl Drop for StreamEnd {
     fn drop(&mut self) {
         if let Some(u) = self.usage.lock().ok().and_then(|u| u.clone()) {
             self.stats.tokens(u.prompt_tokens + u.completion_tokens);
+            self.span.usage(&u);
         }
     }
 }
 
-/// A complete answer's latency and tokens, for the routing strategies.
-fn completed(c: &Completion, deployment: &Deployment) {
+/// A complete answer's latency and tokens, for the routing strategies; its attempt's span ends.
+pub(crate) fn completed(c: &Completion, deployment: &Deployment, traced: Attempt) {
+    drop(traced.succeeded(c.usage.as_ref()));
     deployment.stats.latency(c.meta.upstream_latency);
     if let Some(u) = &c.usage {
         deployment
@@ -169,7 +174,7 @@ impl Routed for EmbeddingRequest {
         router.attempt_embedding(deployment, request, params, opts)
     }
 
-    fn succeeded(answer: &mut Completion, deployment: &Deployment, _busy: Busy) {
-        completed(answer, deployment);
+    fn succeeded(answer: &mut Completion, deployment: &Deployment, _busy: Busy, traced: Attempt) {
+        completed(answer, deployment, traced);
     }
 }

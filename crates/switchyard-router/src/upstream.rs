@@ -287,7 +287,9 @@ async fn read_all(body: Incoming) -> Result<Bytes, Transport> {
 /// Signs the request when the deployment has AWS credentials (Bedrock). A SigV4 signature
 /// holds for a few minutes around the time it names, so it is made here, as the request is
 /// sent, and again for each retry.
+/// The attempt's trace context goes in first, so that it is signed too.
 fn signed(target: &Target, mut up: UpstreamRequest) -> Result<UpstreamRequest, GatewayError> {
+    crate::trace::add_upstream_headers(&mut up.headers);
     if let Some(aws) = &target.aws {
         switchyard_providers::sigv4::sign(&mut up, aws, std::time::SystemTime::now())
             .map_err(GatewayError::from_translate)?;
@@ -353,10 +355,11 @@ impl Client {
         &self,
         target: &Target,
         translator: &'static dyn ChatProvider,
-        up: UpstreamRequest,
+        mut up: UpstreamRequest,
         upload: Upload,
         timeout: Duration,
     ) -> Result<(Vec<(HeaderName, HeaderValue)>, Bytes), GatewayError> {
+        crate::trace::add_upstream_headers(&mut up.headers);
         let uri: Uri = up.url.parse().map_err(|e| {
             transport_error(
                 Transport::Build(format!("invalid URL: {e}")),

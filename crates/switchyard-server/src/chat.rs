@@ -129,6 +129,8 @@ struct Settle {
     requested_model: String,
     wall_start_ms: i64,
     owner: Owner,
+    /// The request's trace span, when traces are exported.
+    span: Option<crate::otel::RequestSpan>,
 }
 
 impl Drop for Settle {
@@ -149,6 +151,7 @@ impl Settle {
             requested_model: String::new(),
             wall_start_ms: switchyard_store::now_ms(),
             owner: Owner::default(),
+            span: None,
         }
     }
 
@@ -163,7 +166,30 @@ impl Settle {
         }
         self.record(o);
         self.log(o);
+        self.trace(o);
         self.account(o);
+    }
+
+    /// Ends the request's span, with what it used and who it belongs to.
+    fn trace(&self, o: Outcome<'_>) {
+        let Some(span) = &self.span else { return };
+        let key = self
+            .owner
+            .caller
+            .as_ref()
+            .and_then(Caller::principal)
+            .map(|p| &p.key.record);
+        span.end(crate::otel::Ended {
+            status: o.status,
+            meta: o.meta,
+            usage: o.usage,
+            cost_usd: o.cost_usd(),
+            error: o.error,
+            key_alias: key.and_then(|k| k.key_alias.as_deref()),
+            team_id: key.and_then(|k| k.team_id.as_deref()),
+            user_id: key.and_then(|k| k.user_id.as_deref()),
+            end_user: self.owner.end_user.as_deref(),
+        });
     }
 
     /// Queues the request's spend record (written in batches off the request path).
@@ -558,6 +584,10 @@ pub(crate) trait Ingress: Send + 'static {
     fn extra(&self) -> &serde_json::Map<String, serde_json::Value>;
     /// Prompt tokens and worst-case cost in nano-dollars, for limits and budgets.
     fn estimate(&self, state: &AppState) -> (u64, i64);
+    /// The request's GenAI attributes for its trace span (`gen_ai.request.max_tokens`, …).
+    fn span_attributes(&self) -> Vec<opentelemetry::KeyValue> {
+        Vec::new()
+    }
     /// Routes the request.
     fn call(
         self,
@@ -578,6 +608,36 @@ impl Ingress for ChatCompletionRequest {
     }
     fn estimate(&self, state: &AppState) -> (u64, i64) {
         estimate(state, self)
+    }
+    fn span_attributes(&self) -> Vec<opentelemetry::KeyValue> {
+        use opentelemetry::KeyValue;
+        let mut out = vec![KeyValue::new(
+            "gen_ai.request.stream",
+            self.stream.unwrap_or(false),
+        )];
+        if let Some(m) = self.max_completion_tokens.or(self.max_tokens) {
+            out.push(KeyValue::new(
+                "gen_ai.request.max_tokens",
+                i64::try_from(m).unwrap_or(i64::MAX),
+            ));
+        }
+        for (k, v) in [
+            ("gen_ai.request.temperature", self.temperature),
+            ("gen_ai.request.top_p", self.top_p),
+            ("gen_ai.request.presence_penalty", self.presence_penalty),
+            ("gen_ai.request.frequency_penalty", self.frequency_penalty),
+        ] {
+            if let Some(v) = v {
+                out.push(KeyValue::new(k, v));
+            }
+        }
+        if let Some(seed) = self.seed {
+            out.push(KeyValue::new("gen_ai.request.seed", seed));
+        }
+        if let Some(n) = self.n.filter(|n| *n != 1) {
+            out.push(KeyValue::new("gen_ai.request.choice.count", i64::from(n)));
+        }
+        out
     }
     async fn call(
         self,
@@ -890,14 +950,23 @@ pub(crate) async fn handle_parsed<R: Ingress>(
     let call_id = uuid::Uuid::now_v7().to_string();
     let mut settle = Settle::new(Arc::clone(&state), call_id.clone(), started, route);
     settle.owner.caller = Some(caller.clone());
+    settle.span = state.otel.as_ref().map(|o| o.request_span(&headers, route));
     let result = async {
         let (mut request, native) = read.await?;
+        if let Some(span) = &settle.span {
+            let attributes = request.span_attributes();
+            span.requested(&call_id, request.model_mut(), attributes);
+        }
         admit(&state, &caller, &mut request, &mut settle.owner, &headers).await?;
         let opts = CallOptions {
             call_id: call_id.clone(),
             timeout: header_seconds(&headers, "x-litellm-timeout")?,
             stream_timeout: header_seconds(&headers, "x-litellm-stream-timeout")?,
             native,
+            trace: match &settle.span {
+                Some(span) => span.trace(),
+                None => switchyard_router::Trace::passed_on(&headers),
+            },
         };
         // A label value must come from a bounded set: a client can send any model name.
         let model = request.model_mut();

@@ -26,6 +26,7 @@ pub mod governance;
 mod health;
 mod messages;
 mod models;
+pub mod otel;
 mod passthrough;
 pub mod responses;
 pub mod sinks;
@@ -83,6 +84,8 @@ pub struct AppState {
     pub alerts: Option<Arc<alerts::Alerts>>,
     /// Router state shared through Redis (set when serving starts, if Redis is configured).
     pub cluster: Arc<std::sync::OnceLock<cluster::Cluster>>,
+    /// OpenTelemetry traces (`callbacks: ["otel"]`), when configured.
+    pub otel: Option<Arc<otel::Otel>>,
 }
 
 impl AppState {
@@ -148,6 +151,14 @@ impl AppState {
             .collect();
         let responses = Arc::new(responses::Store::new(Some(governor.store().clone())));
         let sinks = sinks::Sinks::from_config(router.config(), &router.http_client());
+        // The binary checks these settings before it starts; here a mistake turns traces off.
+        let otel = match otel::Otel::from_config(router.config(), &router.http_client()) {
+            Ok(o) => o.map(Arc::new),
+            Err(e) => {
+                tracing::error!("OpenTelemetry traces are off: {e}");
+                None
+            }
+        };
         AppState {
             router,
             auth,
@@ -162,6 +173,7 @@ impl AppState {
             health: health::Cached::default(),
             alerts,
             cluster,
+            otel,
         }
     }
 }
@@ -417,6 +429,7 @@ pub async fn serve(
     });
     let governor = Arc::clone(&state.governor);
     let sinks = state.sinks.clone();
+    let otel = state.otel.clone();
     if let Some((url, ns)) = state.governor.redis_target() {
         if let Some(c) = cluster::start(&state, url, ns) {
             let _ = state.cluster.set(c);
@@ -453,6 +466,9 @@ pub async fn serve(
     // Every finished request has queued its spend and its log records: deliver them all.
     if let Some(s) = &sinks {
         s.shutdown().await;
+    }
+    if let Some(o) = &otel {
+        o.shutdown().await;
     }
     governor.shutdown().await;
     tracing::info!(

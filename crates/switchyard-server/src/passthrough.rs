@@ -124,7 +124,7 @@ impl Ingress for PassThrough {
     async fn call(
         self,
         router: &switchyard_router::Router,
-        _opts: &CallOptions,
+        opts: &CallOptions,
     ) -> Result<ChatResponse, GatewayError> {
         let d = &self.deployment;
         let price = self
@@ -140,6 +140,7 @@ impl Ingress for PassThrough {
                 &self.path_and_query,
                 self.headers,
                 self.body,
+                opts,
             )
             .await?;
         meta.unpriced = price.is_none();

@@ -104,6 +104,17 @@ fn load(
             loaded.config.file.litellm_settings.model_cost_map = Some(file.display().to_string());
         }
         let (router, warnings) = Router::from_config(loaded.config.clone())?;
+        // `otel` reads its collector from the environment: a mistake there stops start-up too.
+        if switchyard_server::otel::wanted(&loaded.config) {
+            switchyard_server::otel::Settings::from_env(|k| loaded.config.env_var(k)).map_err(
+                |message| switchyard_config::ConfigError::Invalid {
+                    file: path.map_or_else(String::new, |p| p.display().to_string()),
+                    key: "litellm_settings.callbacks (otel)".into(),
+                    line: None,
+                    message,
+                },
+            )?;
+        }
         Ok((loaded, router, warnings))
     })
 }
