@@ -391,15 +391,40 @@ impl Settle {
                 &owned
             }
         };
+        // A key's usage goes in series of its own (by key, team and user, as LiteLLM's).
+        let keyed = self
+            .owner
+            .caller
+            .as_ref()
+            .and_then(Caller::principal)
+            .map(|p| {
+                let k = &p.key.record;
+                m.usage(&crate::telemetry::UsageLabels {
+                    model: meta.model.clone(),
+                    model_group: meta.model_group.clone(),
+                    api_provider: meta.provider.clone(),
+                    end_user: String::new(),
+                    hashed_api_key: p.hash.to_string(),
+                    api_key_alias: k.key_alias.clone().unwrap_or_default(),
+                    team: k.team_id.clone().unwrap_or_default(),
+                    team_alias: p
+                        .team
+                        .as_ref()
+                        .and_then(|t| t.record.team_alias.clone())
+                        .unwrap_or_default(),
+                    user: k.user_id.clone().unwrap_or_default(),
+                })
+            });
+        let counters = keyed.as_ref().unwrap_or(&series.usage);
         if let Some(u) = usage {
-            series.input_tokens.inc_by(u.prompt_tokens);
-            series.output_tokens.inc_by(u.completion_tokens);
-            series
+            counters.input_tokens.inc_by(u.prompt_tokens);
+            counters.output_tokens.inc_by(u.completion_tokens);
+            counters
                 .total_tokens
                 .inc_by(u.prompt_tokens + u.completion_tokens);
         }
         if cost_usd > 0.0 {
-            series.spend.inc_by(cost_usd);
+            counters.spend.inc_by(cost_usd);
         }
         if meta.unpriced {
             series.unpriced.inc();

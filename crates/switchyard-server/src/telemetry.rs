@@ -53,6 +53,43 @@ pub struct ModelLabels {
     pub api_provider: String,
 }
 
+/// Labels of usage and spend by model and by who made the request (LiteLLM's labels of
+/// `litellm_spend_metric` and the token counters; key fields are empty without a key).
+#[derive(Clone, Debug, Default, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UsageLabels {
+    /// The provider's model id.
+    pub model: String,
+    /// The model group.
+    pub model_group: String,
+    /// The provider.
+    pub api_provider: String,
+    /// End user (always empty: any string a client sends would make a new series).
+    pub end_user: String,
+    /// SHA-256 of the virtual key.
+    pub hashed_api_key: String,
+    /// The key's alias.
+    pub api_key_alias: String,
+    /// The key's team.
+    pub team: String,
+    /// The team's alias.
+    pub team_alias: String,
+    /// The key's user.
+    pub user: String,
+}
+
+/// Usage and spend counters of one label set.
+#[derive(Clone, Debug)]
+pub struct UsageCounters {
+    /// Input tokens.
+    pub input_tokens: Counter,
+    /// Output tokens.
+    pub output_tokens: Counter,
+    /// Input plus output tokens.
+    pub total_tokens: Counter,
+    /// Spend, USD.
+    pub spend: Counter<f64, AtomicU64>,
+}
+
 /// Labels of a request by who made it (LiteLLM's `litellm_requests_metric`). `end_user` is left
 /// empty: any string a client sends would make a new series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -145,14 +182,8 @@ fn overhead_histogram() -> Histogram {
 /// or a short lock (histograms), with no label set built or hashed per request.
 #[derive(Clone, Debug)]
 pub struct DeploymentSeries {
-    /// Input tokens.
-    pub input_tokens: Counter,
-    /// Output tokens.
-    pub output_tokens: Counter,
-    /// Input plus output tokens.
-    pub total_tokens: Counter,
-    /// Spend, USD.
-    pub spend: Counter<f64, AtomicU64>,
+    /// Usage and spend of requests without a key.
+    pub usage: UsageCounters,
     /// Requests at cost 0 for want of a price.
     pub unpriced: Counter,
     /// Total latency of its model group.
@@ -173,13 +204,13 @@ pub struct Metrics {
     /// `litellm_in_flight_requests`.
     pub in_flight: Gauge,
     /// `litellm_spend_metric` (USD).
-    pub spend: Family<ModelLabels, Counter<f64, AtomicU64>>,
+    pub spend: Family<UsageLabels, Counter<f64, AtomicU64>>,
     /// `litellm_input_tokens_metric`.
-    pub input_tokens: Family<ModelLabels, Counter>,
+    pub input_tokens: Family<UsageLabels, Counter>,
     /// `litellm_output_tokens_metric`.
-    pub output_tokens: Family<ModelLabels, Counter>,
+    pub output_tokens: Family<UsageLabels, Counter>,
     /// `litellm_total_tokens_metric`.
-    pub total_tokens: Family<ModelLabels, Counter>,
+    pub total_tokens: Family<UsageLabels, Counter>,
     /// `litellm_request_total_latency_metric` (seconds).
     pub total_latency: Family<LatencyLabels, Histogram, fn() -> Histogram>,
     /// `litellm_llm_api_latency_metric` (seconds).
@@ -233,10 +264,10 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let failures = Family::<FailureLabels, Counter>::default();
         let in_flight = Gauge::default();
-        let spend = Family::<ModelLabels, Counter<f64, AtomicU64>>::default();
-        let input_tokens = Family::<ModelLabels, Counter>::default();
-        let output_tokens = Family::<ModelLabels, Counter>::default();
-        let total_tokens = Family::<ModelLabels, Counter>::default();
+        let spend = Family::<UsageLabels, Counter<f64, AtomicU64>>::default();
+        let input_tokens = Family::<UsageLabels, Counter>::default();
+        let output_tokens = Family::<UsageLabels, Counter>::default();
+        let total_tokens = Family::<UsageLabels, Counter>::default();
         let total_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let llm_api_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let overhead_latency =
@@ -430,14 +461,26 @@ impl Metrics {
             model_group: model_group.to_owned(),
         };
         DeploymentSeries {
-            input_tokens: self.input_tokens.get_or_create(&labels).clone(),
-            output_tokens: self.output_tokens.get_or_create(&labels).clone(),
-            total_tokens: self.total_tokens.get_or_create(&labels).clone(),
-            spend: self.spend.get_or_create(&labels).clone(),
+            usage: self.usage(&UsageLabels {
+                model: model.to_owned(),
+                model_group: model_group.to_owned(),
+                api_provider: provider.to_owned(),
+                ..UsageLabels::default()
+            }),
             unpriced: self.unpriced.get_or_create(&labels).clone(),
             total_latency: self.total_latency.get_or_create(&group).clone(),
             llm_api_latency: self.llm_api_latency.get_or_create(&group).clone(),
             overhead_latency: self.overhead_latency.get_or_create(&group).clone(),
+        }
+    }
+
+    /// The usage and spend counters of one label set.
+    pub fn usage(&self, labels: &UsageLabels) -> UsageCounters {
+        UsageCounters {
+            input_tokens: self.input_tokens.get_or_create(labels).clone(),
+            output_tokens: self.output_tokens.get_or_create(labels).clone(),
+            total_tokens: self.total_tokens.get_or_create(labels).clone(),
+            spend: self.spend.get_or_create(labels).clone(),
         }
     }
 

@@ -456,6 +456,40 @@ async fn metrics_show_keys_budgets_ttft_and_the_spend_queue() {
         "{req}"
     );
     assert!(!text.contains(&k), "never the key itself");
+    // Tokens and spend are counted by key, and not again without one.
+    for (metric, value) in [
+        ("litellm_input_tokens_metric_total{", "9"),
+        ("litellm_output_tokens_metric_total{", "3"),
+        ("litellm_total_tokens_metric_total{", "12"),
+    ] {
+        let of_priced = |keyed: bool| {
+            text.lines()
+                .find(|l| {
+                    l.starts_with(metric)
+                        && l.contains("model_group=\"priced\"")
+                        && l.contains("api_key_alias=\"metered\"") == keyed
+                })
+                .unwrap_or_else(|| panic!("no {metric} line (keyed: {keyed}) in\n{text}"))
+        };
+        let keyed = of_priced(true);
+        assert!(
+            keyed.contains("hashed_api_key=\"")
+                && !keyed.contains("hashed_api_key=\"\"")
+                && keyed.ends_with(&format!(" {value}")),
+            "{keyed}"
+        );
+        assert!(of_priced(false).ends_with(" 0"), "{}", of_priced(false));
+    }
+    let spend = text
+        .lines()
+        .find(|l| {
+            l.starts_with("litellm_spend_metric_total{")
+                && l.contains("model_group=\"priced\"")
+                && l.contains("api_key_alias=\"metered\"")
+        })
+        .unwrap_or_else(|| panic!("no keyed spend line in\n{text}"));
+    let spent: f64 = spend.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(spent > 0.0, "{spend}");
     let remaining: f64 = line("litellm_remaining_api_key_budget_metric{")
         .rsplit(' ')
         .next()
