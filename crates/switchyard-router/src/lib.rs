@@ -227,12 +227,12 @@ pub struct Router {
     strategy: strategy::Strategy,
     unpriced_warned: Mutex<HashSet<String>>,
     unpriced_requests: AtomicU64,
-    on_cooldown: std::sync::OnceLock<CooldownHook>,
+    on_failure: std::sync::OnceLock<FailureHook>,
 }
 
-/// What is told when a deployment starts cooling down: the deployment, the failure that
-/// tripped it, and for how long.
-pub type CooldownHook = Box<dyn Fn(&Deployment, &GatewayError, Duration) + Send + Sync>;
+/// What is told of each failed attempt: the deployment, the failure, and how long the
+/// deployment now cools down when this failure started a cooldown.
+pub type FailureHook = Box<dyn Fn(&Deployment, &GatewayError, Option<Duration>) + Send + Sync>;
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -317,7 +317,7 @@ impl Router {
                 strategy,
                 unpriced_warned: Mutex::new(HashSet::new()),
                 unpriced_requests: AtomicU64::new(0),
-                on_cooldown: std::sync::OnceLock::new(),
+                on_failure: std::sync::OnceLock::new(),
             },
             warnings,
         ))
@@ -694,16 +694,16 @@ impl Router {
 
     fn note_failure(&self, model: &str, d: &Deployment, e: &GatewayError) {
         let size = self.deployments(model).map_or(1, <[_]>::len);
-        if let Some(cooldown) = self.cooldowns.record_failure(d, e, size) {
-            if let Some(hook) = self.on_cooldown.get() {
-                hook(d, e, cooldown);
-            }
+        let cooldown = self.cooldowns.record_failure(d, e, size);
+        if let Some(hook) = self.on_failure.get() {
+            hook(d, e, cooldown);
         }
     }
 
-    /// Calls `hook` each time a deployment starts a cooldown (for alerts). Set once.
-    pub fn on_cooldown(&self, hook: CooldownHook) {
-        let _ = self.on_cooldown.set(hook);
+    /// Calls `hook` on each failed attempt (for alerts and cooldowns shared across
+    /// instances). Set once.
+    pub fn on_failure(&self, hook: FailureHook) {
+        let _ = self.on_failure.set(hook);
     }
 
     /// What every attempt starts from: its meta, the backend (a request's `mock_response`

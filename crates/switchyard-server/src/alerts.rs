@@ -1,6 +1,12 @@
 //! Alert delivery (`general_settings.alerting`): budget crossings from the governor, and the
-//! gateway's own operational alerts — a deployment starting a cooldown (`cooldown_deployment`)
-//! and an answer slower than `alerting_threshold` seconds (`llm_too_slow`, default 300 s).
+//! gateway's own operational alerts:
+//! - `cooldown_deployment`: a deployment starts a cooldown;
+//! - `outage_alerts`: a deployment fails with 5xx or timeouts `minor_outage_alert_threshold`
+//!   (5) times within `outage_alert_ttl` (60 s) — a minor outage — then
+//!   `major_outage_alert_threshold` (10) times — a major one (`alerting_args`, as LiteLLM's);
+//! - `llm_exceptions`: an upstream call fails;
+//! - `llm_too_slow`: an answer takes longer than `alerting_threshold` seconds (default 300).
+//!
 //! `alert_types` picks which are sent (all when unset).
 //!
 //! `slack` posts `{"text": ...}` to `alert_to_webhook_url.<alert type>` or
@@ -39,6 +45,29 @@ pub struct Destinations {
     pub types: Vec<String>,
     /// Slow-answer threshold.
     pub slow_after: Duration,
+    /// Outage thresholds (`alerting_args`).
+    pub outage: OutageArgs,
+}
+
+/// When failures make an outage (`alerting_args`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutageArgs {
+    /// Failures within `window` that make a minor outage.
+    pub minor: u32,
+    /// Failures within `window` that make a major outage.
+    pub major: u32,
+    /// How long failures count together (`outage_alert_ttl`).
+    pub window: Duration,
+}
+
+impl Default for OutageArgs {
+    fn default() -> Self {
+        OutageArgs {
+            minor: 5,
+            major: 10,
+            window: Duration::from_secs(60),
+        }
+    }
 }
 
 impl Destinations {
@@ -60,6 +89,21 @@ impl Destinations {
         let webhook = on("webhook")
             .then(|| config.env_var("WEBHOOK_URL"))
             .flatten();
+        let args = g.alerting_args.as_ref();
+        let arg = |k: &str| {
+            args.and_then(|a| a.get(k))
+                .and_then(serde_json::Value::as_f64)
+        };
+        let d = OutageArgs::default();
+        let count = |k: &str, default: u32| {
+            arg(k).map_or(default, |v| v.clamp(1.0, f64::from(u32::MAX)) as u32)
+        };
+        let outage = OutageArgs {
+            minor: count("minor_outage_alert_threshold", d.minor),
+            major: count("major_outage_alert_threshold", d.major),
+            window: arg("outage_alert_ttl")
+                .map_or(d.window, |s| Duration::from_secs_f64(s.clamp(0.001, 1.0e7))),
+        };
         Destinations {
             slack_by_type,
             slack,
@@ -70,6 +114,7 @@ impl Destinations {
                     .map_or(300.0, |t| t.0)
                     .clamp(0.001, 1.0e7),
             ),
+            outage,
         }
     }
 
@@ -101,6 +146,29 @@ pub struct Alerts {
     tx: mpsc::Sender<Outgoing>,
     to: Destinations,
     last: Mutex<HashMap<(String, &'static str), Instant>>,
+    outages: Mutex<HashMap<String, Outage>>,
+}
+
+/// A deployment's failures in the current outage window.
+#[derive(Debug)]
+struct Outage {
+    since: Instant,
+    failures: u32,
+    minor_sent: bool,
+    major_sent: bool,
+}
+
+/// A failed upstream attempt, as alerts need it.
+#[derive(Debug)]
+pub struct Failed<'a> {
+    /// The model group.
+    pub group: &'a str,
+    /// The deployment id.
+    pub deployment: &'a str,
+    /// Its base URL, without query.
+    pub api_base: &'a str,
+    /// What failed.
+    pub error: &'a switchyard_router::GatewayError,
 }
 
 impl AlertSink for Alerts {
@@ -139,8 +207,102 @@ impl Alerts {
         }
     }
 
+    /// An upstream attempt failed; `cooldown` when the failure started one.
+    pub fn failure(&self, f: &Failed<'_>, cooldown: Option<Duration>) {
+        let e = f.error;
+        if let Some(c) = cooldown {
+            self.cooldown(f.group, f.deployment, f.api_base, e.reason, e.status, c);
+        }
+        // A client's own mistake says nothing about the deployment.
+        if e.origin == switchyard_router::Origin::Client {
+            return;
+        }
+        if self.to.wants("llm_exceptions") && self.due(f.deployment, "llm_exceptions") {
+            let message: String = e.message.chars().take(500).collect();
+            let text = format!(
+                "LLM API call failed: `{}` ({}, {}): {} {}: {message}",
+                f.group, f.deployment, f.api_base, e.status, e.reason
+            );
+            self.queue(Outgoing {
+                kind: "llm_exceptions",
+                json: json!({"event": "llm_exceptions", "event_group": "deployment",
+                             "event_message": text, "model_group": f.group,
+                             "model_id": f.deployment, "api_base": f.api_base,
+                             "exception_status": e.status, "exception_class": e.reason}),
+                text,
+            });
+        }
+        if e.status == 408 || e.status >= 500 {
+            self.outage(f);
+        }
+    }
+
+    /// Counts a 5xx or timeout towards an outage, and says when one starts.
+    fn outage(&self, f: &Failed<'_>) {
+        if !self.to.wants("outage_alerts") {
+            return;
+        }
+        let args = &self.to.outage;
+        let severity = {
+            let Ok(mut outages) = self.outages.lock() else {
+                return;
+            };
+            let now = Instant::now();
+            let o = outages
+                .entry(f.deployment.to_owned())
+                .or_insert_with(|| Outage {
+                    since: now,
+                    failures: 0,
+                    minor_sent: false,
+                    major_sent: false,
+                });
+            if now.duration_since(o.since) > args.window {
+                *o = Outage {
+                    since: now,
+                    failures: 0,
+                    minor_sent: false,
+                    major_sent: false,
+                };
+            }
+            o.failures += 1;
+            if o.failures >= args.major && !o.major_sent {
+                o.major_sent = true;
+                o.minor_sent = true;
+                Some(("Major", o.failures))
+            } else if o.failures >= args.minor && !o.minor_sent {
+                o.minor_sent = true;
+                Some(("Minor", o.failures))
+            } else {
+                None
+            }
+        };
+        let Some((severity, failures)) = severity else {
+            return;
+        };
+        let text = format!(
+            "{severity} service outage: `{}` ({}, {}) failed {failures} times within {:.0}s; last: {} {}.",
+            f.group,
+            f.deployment,
+            f.api_base,
+            args.window.as_secs_f64(),
+            f.error.status,
+            f.error.reason
+        );
+        self.queue(Outgoing {
+            kind: "outage_alerts",
+            json: json!({"event": "outage_alerts", "event_group": "deployment",
+                         "event_message": text, "severity": severity.to_lowercase(),
+                         "model_group": f.group, "model_id": f.deployment,
+                         "api_base": f.api_base, "failures": failures,
+                         "window_seconds": args.window.as_secs_f64(),
+                         "exception_status": f.error.status,
+                         "exception_class": f.error.reason}),
+            text,
+        });
+    }
+
     /// A deployment started cooling down.
-    pub fn cooldown(
+    fn cooldown(
         &self,
         group: &str,
         deployment: &str,
@@ -218,5 +380,6 @@ pub fn start(client: Client, to: Destinations) -> Alerts {
         tx,
         to,
         last: Mutex::new(HashMap::new()),
+        outages: Mutex::new(HashMap::new()),
     }
 }

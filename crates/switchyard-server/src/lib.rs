@@ -116,23 +116,25 @@ impl AppState {
                 );
             a
         });
-        // A deployment starting a cooldown: alert, and tell the other instances.
+        // A failed attempt: alert (exceptions, outages, cooldowns), and tell the other
+        // instances of a cooldown it started.
         let cluster: Arc<std::sync::OnceLock<cluster::Cluster>> = Arc::default();
         {
             let alerts = alerts.clone();
             let cluster = Arc::clone(&cluster);
-            router.on_cooldown(Box::new(move |d, e, cooldown| {
+            router.on_failure(Box::new(move |d, e, cooldown| {
                 if let Some(a) = &alerts {
-                    a.cooldown(
-                        &d.model_name,
-                        &d.id,
-                        d.target.api_base.split('?').next().unwrap_or_default(),
-                        e.reason,
-                        e.status,
+                    a.failure(
+                        &alerts::Failed {
+                            group: &d.model_name,
+                            deployment: &d.id,
+                            api_base: d.target.api_base.split('?').next().unwrap_or_default(),
+                            error: e,
+                        },
                         cooldown,
                     );
                 }
-                if let Some(c) = cluster.get() {
+                if let (Some(c), Some(cooldown)) = (cluster.get(), cooldown) {
                     c.publish(cluster::Published {
                         deployment: d.id.clone(),
                         cooldown,

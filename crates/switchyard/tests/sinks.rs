@@ -318,6 +318,60 @@ async fn cooldown_and_slow_answer_alerts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_and_exception_alerts() {
+    let up = start_upstream().await;
+    let (base, c) = collector().await;
+    let extra = format!(
+        "environment_variables:\n  WEBHOOK_URL: {base}/alert\ngeneral_settings:\n  alerting: [\"webhook\"]\n  alert_types: [\"outage_alerts\", \"llm_exceptions\"]\n  alerting_args:\n    minor_outage_alert_threshold: 3\n    major_outage_alert_threshold: 6\n    outage_alert_ttl: 60\nrouter_settings:\n  num_retries: 0\n  disable_cooldowns: true\n"
+    );
+    let gw = start_gateway(&config_for(&up, &extra)).await;
+    for _ in 0..7 {
+        let r = client()
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .json(&hello("status-503"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 503);
+    }
+    // A client's mistake is no outage and no LLM exception.
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .json(&json!({"model": "echo", "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    for _ in 0..50 {
+        if c.records.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Time for anything more that would wrongly follow.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let got = c.records.lock().unwrap().clone();
+    let outages: Vec<&Value> = got
+        .iter()
+        .filter(|a| a["event"] == "outage_alerts")
+        .collect();
+    assert_eq!(outages.len(), 2, "a minor then a major outage: {got:?}");
+    assert_eq!(outages[0]["severity"], "minor");
+    assert_eq!(outages[0]["failures"], 3);
+    assert_eq!(outages[1]["severity"], "major");
+    assert_eq!(outages[1]["failures"], 6);
+    assert_eq!(outages[1]["model_group"], "status-503");
+    assert_eq!(outages[1]["exception_status"], 503);
+    let exceptions: Vec<&Value> = got
+        .iter()
+        .filter(|a| a["event"] == "llm_exceptions")
+        .collect();
+    assert_eq!(exceptions.len(), 1, "deduplicated per deployment: {got:?}");
+    assert_eq!(exceptions[0]["exception_status"], 503);
+    assert_eq!(got.len(), 3, "nothing else: {got:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn langfuse_gets_a_trace_and_generation_per_request() {
     let up = start_upstream().await;
     // Langfuse's ingestion API: basic auth, a batch of typed events.
