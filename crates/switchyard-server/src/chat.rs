@@ -131,6 +131,10 @@ struct Settle {
     owner: Owner,
     /// The request's trace span, when traces are exported.
     span: Option<crate::otel::RequestSpan>,
+    /// The request's messages, when log sinks keep them.
+    input: Option<serde_json::Value>,
+    /// The answer, when log sinks keep it.
+    output: Option<serde_json::Value>,
 }
 
 impl Drop for Settle {
@@ -152,6 +156,8 @@ impl Settle {
             wall_start_ms: switchyard_store::now_ms(),
             owner: Owner::default(),
             span: None,
+            input: None,
+            output: None,
         }
     }
 
@@ -282,7 +288,11 @@ impl Settle {
             budget_periods,
         };
         if let Some(sinks) = &self.state.sinks {
-            sinks.record(&log);
+            let bodies = self.input.take().map(|i| {
+                let o = self.output.take().unwrap_or(serde_json::Value::Null);
+                (i, o)
+            });
+            sinks.record(&log, bodies);
         }
         self.state.governor.accounting().record(log);
     }
@@ -571,6 +581,8 @@ struct StreamGuard {
     usage: UsageSlot,
     price: Option<Arc<Price>>,
     failed: Option<GatewayError>,
+    /// The answer as it streams, when log sinks keep it.
+    text: Option<crate::transcript::StreamText>,
 }
 
 impl StreamGuard {
@@ -589,6 +601,9 @@ impl Drop for StreamGuard {
             _ => None,
         };
         let status = if self.failed.is_some() { 502 } else { 200 };
+        if let Some(t) = self.text.take() {
+            self.settle.output = Some(t.finish());
+        }
         self.settle.finish(Outcome {
             status,
             meta: Some(&self.meta),
@@ -609,6 +624,10 @@ pub(crate) trait Ingress: Send + 'static {
     fn extra(&self) -> &serde_json::Map<String, serde_json::Value>;
     /// Prompt tokens and worst-case cost in nano-dollars, for limits and budgets.
     fn estimate(&self, state: &AppState) -> (u64, i64);
+    /// What log sinks keep of the request when they keep messages.
+    fn logged_input(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
     /// The request's GenAI attributes for its trace span (`gen_ai.request.max_tokens`, …).
     fn span_attributes(&self) -> Vec<opentelemetry::KeyValue> {
         Vec::new()
@@ -633,6 +652,9 @@ impl Ingress for ChatCompletionRequest {
     }
     fn estimate(&self, state: &AppState) -> (u64, i64) {
         estimate(state, self)
+    }
+    fn logged_input(&self) -> serde_json::Value {
+        serde_json::to_value(&self.messages).unwrap_or_default()
     }
     fn span_attributes(&self) -> Vec<opentelemetry::KeyValue> {
         use opentelemetry::KeyValue;
@@ -683,6 +705,9 @@ impl Ingress for switchyard_types::EmbeddingRequest {
     fn extra(&self) -> &serde_json::Map<String, serde_json::Value> {
         &self.extra
     }
+    fn logged_input(&self) -> serde_json::Value {
+        serde_json::to_value(&self.input).unwrap_or_default()
+    }
     /// The inputs' tokens at the priciest deployment's input price.
     fn estimate(&self, state: &AppState) -> (u64, i64) {
         use switchyard_pricing::tokens;
@@ -732,6 +757,9 @@ impl Ingress for switchyard_router::EndpointRequest {
     }
     fn extra(&self) -> &serde_json::Map<String, serde_json::Value> {
         &self.body
+    }
+    fn logged_input(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.body.clone())
     }
     /// Per-unit prices count what the request asks for (images, characters, one query);
     /// token prices the body's size, at the priciest deployment.
@@ -978,6 +1006,9 @@ pub(crate) async fn handle_parsed<R: Ingress>(
     settle.span = state.otel.as_ref().map(|o| o.request_span(&headers, route));
     let result = async {
         let (mut request, native) = read.await?;
+        if state.sinks.as_ref().is_some_and(|s| s.log_messages) {
+            settle.input = Some(request.logged_input());
+        }
         if let Some(span) = &settle.span {
             let attributes = request.span_attributes();
             span.requested(&call_id, request.model_mut(), attributes);
@@ -1038,6 +1069,10 @@ pub(crate) async fn handle_parsed<R: Ingress>(
         }
         Ok(ChatResponse::Complete(c)) => {
             let cost = c.cost.map_or(0.0, |c| c.usd());
+            if settle.input.is_some() {
+                let ct = c.meta.content_type.as_ref().and_then(|v| v.to_str().ok());
+                settle.output = Some(crate::transcript::body(&c.body, ct));
+            }
             settle.finish(Outcome {
                 status: 200,
                 meta: Some(&c.meta),
@@ -1069,6 +1104,10 @@ pub(crate) async fn handle_parsed<R: Ingress>(
             let mut back = dialect.stream_back(s.format);
             let mut keeper = dialect.keeper(s.format);
             let mut guard = StreamGuard {
+                text: settle
+                    .input
+                    .is_some()
+                    .then(crate::transcript::StreamText::default),
                 settle,
                 meta: s.meta,
                 usage: s.usage,
@@ -1088,6 +1127,9 @@ pub(crate) async fn handle_parsed<R: Ingress>(
                 };
                 if let Some(k) = keeper.as_mut() {
                     k.observe(&out);
+                }
+                if let Some(t) = guard.text.as_mut() {
+                    t.observe(&out);
                 }
                 Ok::<_, Infallible>(out)
             });

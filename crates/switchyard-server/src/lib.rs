@@ -31,6 +31,7 @@ mod passthrough;
 pub mod responses;
 pub mod sinks;
 pub mod telemetry;
+mod transcript;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -17,7 +17,8 @@
 //! a task of its own that batches (up to [`BATCH`] records or [`FLUSH`]), delivers, and retries
 //! a failed batch three times with backoff. A slow or dead sink fills only its own queue;
 //! past [`QUEUE`] records are dropped and counted (`switchyard_sink_dropped_total`). Shutdown
-//! delivers what is queued. Records carry no message or response bodies.
+//! delivers what is queued. Records carry the request's messages and the answer (LiteLLM's
+//! `messages` and `response`) unless `litellm_settings.turn_off_message_logging` is set.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -106,6 +107,8 @@ impl Langfuse {
                 "id": id,
                 "timestamp": start,
                 "name": v["call_type"],
+                "input": v["messages"],
+                "output": v["response"],
                 "userId": v["end_user"].as_str().or(meta["user_api_key_user_id"].as_str()),
                 "tags": v["request_tags"],
                 "metadata": {"key_alias": meta["user_api_key_alias"], "team_id": meta["user_api_key_team_id"],
@@ -124,6 +127,8 @@ impl Langfuse {
                 "startTime": start,
                 "endTime": end,
                 "model": v["model"],
+                "input": v["messages"],
+                "output": v["response"],
                 "level": if v["status"] == "success" { "DEFAULT" } else { "ERROR" },
                 "statusMessage": v["error_str"],
                 "usage": {"input": usage["prompt_tokens"], "output": usage["completion_tokens"],
@@ -301,6 +306,8 @@ struct Counts {
 
 /// The configured sinks, with their queues and tasks.
 pub struct Sinks {
+    /// Records carry messages and answers (`turn_off_message_logging` unset).
+    pub log_messages: bool,
     lanes: Vec<Lane>,
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -435,10 +442,11 @@ impl Sinks {
                 ),
             }
         }
-        (!sinks.is_empty()).then(|| Arc::new(Sinks::start(sinks)))
+        let log_messages = !s.turn_off_message_logging.is_some_and(|v| v.0);
+        (!sinks.is_empty()).then(|| Arc::new(Sinks::start(sinks, log_messages)))
     }
 
-    fn start(sinks: Vec<(Arc<dyn Sink>, Takes)>) -> Sinks {
+    fn start(sinks: Vec<(Arc<dyn Sink>, Takes)>, log_messages: bool) -> Sinks {
         let mut lanes = Vec::new();
         let mut tasks = Vec::new();
         for (sink, takes) in sinks {
@@ -453,13 +461,15 @@ impl Sinks {
             });
         }
         Sinks {
+            log_messages,
             lanes,
             tasks: std::sync::Mutex::new(tasks),
         }
     }
 
-    /// Hands a finished request's record to every sink that takes it. Never waits.
-    pub fn record(&self, log: &SpendLog) {
+    /// Hands a finished request's record to every sink that takes it, with its messages and
+    /// answer when message logging is on. Never waits.
+    pub fn record(&self, log: &SpendLog, bodies: Option<(Value, Value)>) {
         let failed = log.status != "success";
         let mut payload = None;
         for lane in &self.lanes {
@@ -471,7 +481,7 @@ impl Sinks {
             if !takes {
                 continue;
             }
-            let p = payload.get_or_insert_with(|| Arc::new(standard_payload(log)));
+            let p = payload.get_or_insert_with(|| Arc::new(standard_payload(log, bodies.as_ref())));
             if lane.tx.try_send(Arc::clone(p)).is_err() {
                 lane.counts.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -576,9 +586,11 @@ async fn deliver(sink: &dyn Sink, batch: &[Arc<Value>], counts: &Counts) {
     }
 }
 
-/// LiteLLM's `StandardLoggingPayload`, from a request's spend record (no message bodies).
-pub fn standard_payload(log: &SpendLog) -> Value {
+/// LiteLLM's `StandardLoggingPayload`, from a request's spend record and, when message
+/// logging is on, its messages and answer.
+pub fn standard_payload(log: &SpendLog, bodies: Option<&(Value, Value)>) -> Value {
     let secs = |ms: i64| ms as f64 / 1000.0;
+    let (messages, response) = bodies.map_or((&Value::Null, &Value::Null), |(m, r)| (m, r));
     json!({
         "id": log.request_id,
         "trace_id": log.request_id,
@@ -622,7 +634,7 @@ pub fn standard_payload(log: &SpendLog) -> Value {
             },
         },
         "hidden_params": {"response_cost": log.spend_nano as f64 / 1e9, "api_base": log.api_base},
-        "messages": null,
-        "response": null,
+        "messages": messages,
+        "response": response,
     })
 }

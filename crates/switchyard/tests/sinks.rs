@@ -105,7 +105,10 @@ async fn webhook_gets_every_record_once_across_shutdown() {
     assert_eq!(ok["call_type"], "acompletion");
     assert_eq!(ok["total_tokens"], 12);
     assert_eq!(ok["metadata"]["usage_object"]["prompt_tokens"], 9);
-    assert!(ok["messages"].is_null(), "no bodies are logged");
+    assert_eq!(
+        ok["messages"][0]["content"], "hi",
+        "messages are logged by default"
+    );
     let bad = records.iter().find(|r| r["status"] == "failure").unwrap();
     assert!(bad["error_str"].as_str().unwrap().len() > 2);
     assert!(c
@@ -114,6 +117,83 @@ async fn webhook_gets_every_record_once_across_shutdown() {
         .unwrap()
         .iter()
         .all(|a| a == "Bearer sink-token"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_and_answers_are_logged_unless_turned_off() {
+    let up = start_upstream().await;
+    for off in [false, true] {
+        let (base, c) = collector().await;
+        let extra = format!(
+            "environment_variables:\n  GENERIC_LOGGER_ENDPOINT: {base}/ok\nlitellm_settings:\n  callbacks: [\"generic_api\"]\n  turn_off_message_logging: {off}\n"
+        );
+        let gw = start_gateway(&config_for(&up, &extra)).await;
+        let plain: Value = client()
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .json(&hello("echo"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut stream = hello("echo");
+        stream["stream"] = json!(true);
+        let r = client()
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .json(&stream)
+            .send()
+            .await
+            .unwrap();
+        let streamed = r.text().await.unwrap();
+        assert!(streamed.contains("data: [DONE]"));
+        let emb = client()
+            .post(format!("{}/v1/embeddings", gw.base))
+            .json(&json!({"model": "echo", "input": ["one", "two"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(emb.status(), 200);
+        gw.stop().await;
+        let records = c.records.lock().unwrap().clone();
+        assert_eq!(records.len(), 3);
+        if off {
+            assert!(
+                records
+                    .iter()
+                    .all(|r| r["messages"].is_null() && r["response"].is_null()),
+                "{records:?}"
+            );
+            continue;
+        }
+        let of = |call_type: &str, stream: bool| {
+            records
+                .iter()
+                .find(|r| r["call_type"] == call_type && r["stream"] == stream)
+                .unwrap_or_else(|| panic!("no {call_type} record in {records:?}"))
+        };
+        let p = of("acompletion", false);
+        assert_eq!(p["messages"], json!([{"role": "user", "content": "hi"}]));
+        assert_eq!(p["response"], plain);
+        let st = of("acompletion", true);
+        assert_eq!(st["messages"][0]["content"], "hi");
+        // What the client was streamed, put together.
+        let sent: String = sse_data(&streamed)
+            .iter()
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert!(!sent.is_empty());
+        assert_eq!(st["response"]["choices"][0]["message"]["content"], sent);
+        assert_eq!(st["response"]["choices"][0]["finish_reason"], "stop");
+        let e = of("aembedding", false);
+        assert_eq!(e["messages"], json!(["one", "two"]));
+        assert_eq!(e["response"]["object"], "list");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
