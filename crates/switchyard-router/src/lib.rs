@@ -64,6 +64,9 @@ pub struct CallOptions {
     pub native: Option<Arc<Native>>,
     /// How the call is traced (a span per attempt, the trace context sent upstream).
     pub trace: Trace,
+    /// When the whole call must be over, retries and fallbacks included: the router sets it
+    /// from the request's own timeout (`timeout` or `x-litellm-timeout`).
+    pub deadline: Option<Instant>,
 }
 
 /// A request in a provider's own format.
@@ -483,6 +486,18 @@ impl Router {
             ));
         }
         request.validate()?;
+        // A timeout the request gives bounds the whole call, not each attempt.
+        let scoped;
+        let opts = match params.timeout.or(opts.timeout) {
+            Some(t) if opts.deadline.is_none() => {
+                scoped = CallOptions {
+                    deadline: Some(Instant::now() + t),
+                    ..opts.clone()
+                };
+                &scoped
+            }
+            _ => opts,
+        };
         let retries = params
             .num_retries
             .or(self.config.file.router_settings.num_retries.map(|n| n.0))
@@ -509,6 +524,9 @@ impl Router {
             .into_iter()
             .enumerate()
         {
+            if opts.deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
             tracing::debug!(from = %source, to = %target, reason = err.reason, "falling back");
             let mut req = base.clone();
             req.model_mut().clone_from(&target);
@@ -678,8 +696,17 @@ impl Router {
                         elsewhere, "retrying: {}", e.message
                     );
                     // Another deployment: go at once. The same one: back off first.
-                    if !elsewhere {
-                        tokio::time::sleep(backoff(attempt, e.retry_after)).await;
+                    let wait = if elsewhere {
+                        Duration::ZERO
+                    } else {
+                        backoff(attempt, e.retry_after)
+                    };
+                    // No time left in the request's own timeout: this failure is the answer.
+                    if opts.deadline.is_some_and(|d| Instant::now() + wait >= d) {
+                        return Err(e);
+                    }
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
                     }
                     attempt += 1;
                 }
@@ -726,10 +753,15 @@ impl Router {
             Some(m) => Backend::Mock(m.clone()),
             None => deployment.backend.clone(),
         };
-        let timeout = params
+        let mut timeout = params
             .timeout
             .or(opts.timeout)
             .unwrap_or(deployment.timeout);
+        // What is left of the whole call's time, when the request set one.
+        if let Some(d) = opts.deadline {
+            let left = d.saturating_duration_since(Instant::now());
+            timeout = timeout.min(left.max(Duration::from_millis(1)));
+        }
         let stream_timeout = params
             .stream_timeout
             .or(opts.stream_timeout)

@@ -1019,6 +1019,7 @@ pub(crate) async fn handle_parsed<R: Ingress>(
             timeout: header_seconds(&headers, "x-litellm-timeout")?,
             stream_timeout: header_seconds(&headers, "x-litellm-stream-timeout")?,
             native,
+            deadline: None,
             trace: match &settle.span {
                 Some(span) => span.trace(),
                 None => switchyard_router::Trace::passed_on(&headers),

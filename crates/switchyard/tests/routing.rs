@@ -245,3 +245,38 @@ async fn streamed_tokens_count_against_a_deployments_tpm() {
     assert_eq!(stream().await, 200, "12 of 20 tokens used");
     assert_ne!(stream().await, 200, "24 tokens used: the minute is spent");
 }
+
+#[tokio::test]
+async fn a_requests_timeout_bounds_all_its_retries() {
+    let up = start_upstream().await;
+    // Each attempt would take 5 s (the mock), and three retries are allowed.
+    let models = deployment(&up, "sluggish", "s", "slow", "      timeout: 30\n");
+    let extra = "router_settings:\n  num_retries: 3\n";
+    let gw = start_gateway(&config_with_models(&up, &models, extra)).await;
+    let before = up.count();
+    let started = std::time::Instant::now();
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .header("x-litellm-timeout", "1.5")
+        .json(&json!({"model": "sluggish", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(r.status(), 408);
+    assert_eq!(up.count() - before, 1, "no retry once the time is spent");
+    assert!(
+        took >= std::time::Duration::from_millis(1400) && took < std::time::Duration::from_secs(4),
+        "the whole call ends at its timeout: {took:?}"
+    );
+    // The body's `timeout` does the same.
+    let before = up.count();
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .json(&json!({"model": "sluggish", "timeout": 1, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 408);
+    assert_eq!(up.count() - before, 1);
+}
