@@ -231,6 +231,21 @@ pub struct Router {
     unpriced_warned: Mutex<HashSet<String>>,
     unpriced_requests: AtomicU64,
     on_failure: std::sync::OnceLock<FailureHook>,
+    shared_usage: std::sync::OnceLock<Arc<dyn SharedUsage>>,
+}
+
+/// Deployment usage counted across instances (Redis), so that a deployment's `rpm` and `tpm`
+/// hold for all of them together.
+pub trait SharedUsage: Send + Sync + 'static {
+    /// Counts a request to `d` in this minute, unless that would pass its `rpm` or its tokens
+    /// have reached its `tpm`: then `Ok(false)`. `Err` when the shared count cannot be had
+    /// now (the instance's own count then decides).
+    fn reserve<'a>(
+        &'a self,
+        d: &'a Deployment,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool, String>> + Send + 'a>>;
+    /// Counts tokens `deployment` used this minute (may be sent later, in batches).
+    fn tokens(&self, deployment: &str, n: u64);
 }
 
 /// What is told of each failed attempt: the deployment, the failure, and how long the
@@ -321,6 +336,7 @@ impl Router {
                 unpriced_warned: Mutex::new(HashSet::new()),
                 unpriced_requests: AtomicU64::new(0),
                 on_failure: std::sync::OnceLock::new(),
+                shared_usage: std::sync::OnceLock::new(),
             },
             warnings,
         ))
@@ -655,7 +671,7 @@ impl Router {
                 .as_ref()
                 .map(|r| r.model().to_owned())
                 .unwrap_or_default();
-            let deployment = self.pick_avoiding(&model, &tried)?;
+            let (deployment, busy) = self.pick_and_start(&model, &tried).await?;
             let last = attempt >= cap;
             // Keep a copy while another attempt may need it; the last attempt takes it.
             let req = match (last, request.as_ref()) {
@@ -664,7 +680,6 @@ impl Router {
                     .take()
                     .ok_or_else(|| GatewayError::internal("request consumed"))?,
             };
-            let busy = deployment.stats.start();
             let traced = opts.trace.attempt(&deployment, attempt);
             let result = traced
                 .run(R::attempt(self, &deployment, req, params, opts))
@@ -724,6 +739,68 @@ impl Router {
         let cooldown = self.cooldowns.record_failure(d, e, size);
         if let Some(hook) = self.on_failure.get() {
             hook(d, e, cooldown);
+        }
+    }
+
+    /// Whether any deployment has an `rpm` or `tpm` (which instances should then share).
+    pub fn has_deployment_limits(&self) -> bool {
+        self.all_deployments()
+            .any(|d| d.rpm.is_some() || d.tpm.is_some())
+    }
+
+    /// Counts the usage of deployments with an `rpm` or `tpm` across instances. Set once.
+    pub fn share_usage(&self, shared: Arc<dyn SharedUsage>) {
+        for d in self.all_deployments() {
+            if d.rpm.is_some() || d.tpm.is_some() {
+                let s = Arc::clone(&shared);
+                let id = d.id.clone();
+                d.stats
+                    .share_tokens(strategy::TokenHook(Box::new(move |n| s.tokens(&id, n))));
+            }
+        }
+        let _ = self.shared_usage.set(shared);
+    }
+
+    /// Picks a deployment and counts the request on it. A deployment that filled up since it
+    /// was picked (another request took its last slot, here or on another instance) is
+    /// passed over for the next best.
+    async fn pick_and_start(
+        &self,
+        model: &str,
+        tried: &[String],
+    ) -> Result<(Arc<Deployment>, strategy::Busy), GatewayError> {
+        let mut full: Vec<String> = Vec::new();
+        loop {
+            let d = if full.is_empty() {
+                self.pick_avoiding(model, tried)?
+            } else {
+                let group = self
+                    .deployments(model)
+                    .ok_or_else(|| GatewayError::unknown_model(model))?;
+                let avoid: Vec<String> = tried.iter().chain(&full).cloned().collect();
+                self.pick_available(model, group, &avoid)
+                    .map_err(|_| at_capacity(model))?
+            };
+            let Some(busy) = d.stats.try_start(d.rpm, d.tpm) else {
+                full.push(d.id.clone());
+                continue;
+            };
+            if d.rpm.is_some() || d.tpm.is_some() {
+                if let Some(shared) = self.shared_usage.get() {
+                    match shared.reserve(&d).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            d.stats.unstart();
+                            full.push(d.id.clone());
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::debug!(deployment = %d.id, "shared usage unavailable, counting locally: {e}");
+                        }
+                    }
+                }
+            }
+            return Ok((d, busy));
         }
     }
 
@@ -1120,18 +1197,23 @@ impl Router {
             .filter(|d| strategy::has_capacity(d))
             .collect();
         if open.is_empty() {
-            let mut e = GatewayError::unavailable(format!(
-                "No deployments available for selected model, Try again in 60 seconds. Passed model={model}. Every deployment is at its rpm/tpm limit for this minute."
-            ));
-            e.status = 429;
-            e.reason = "deployments_at_capacity";
-            e.retry_after = Some(Duration::from_secs(60 - unix_now() % 60));
-            return Err(e);
+            return Err(at_capacity(model));
         }
         let best = open.iter().map(|d| d.order).min().unwrap_or(u32::MAX);
         let tier: Vec<&Arc<Deployment>> = open.into_iter().filter(|d| d.order == best).collect();
         strategy::choose(self.strategy, &tier).ok_or_else(|| GatewayError::unknown_model(model))
     }
+}
+
+/// Every deployment of `model` is at its rpm/tpm for this minute.
+fn at_capacity(model: &str) -> GatewayError {
+    let mut e = GatewayError::unavailable(format!(
+        "No deployments available for selected model, Try again in 60 seconds. Passed model={model}. Every deployment is at its rpm/tpm limit for this minute."
+    ));
+    e.status = 429;
+    e.reason = "deployments_at_capacity";
+    e.retry_after = Some(Duration::from_secs(60 - unix_now() % 60));
+    e
 }
 
 #[cfg(test)]

@@ -70,6 +70,17 @@ pub struct Stats {
     latency_us: AtomicU64,
     /// (minute, requests, tokens) of the current minute.
     minute: Mutex<(u64, u64, u64)>,
+    /// Where tokens are also counted (the instances' shared usage), when set.
+    shared_tokens: std::sync::OnceLock<TokenHook>,
+}
+
+/// Told of the tokens each answer used.
+pub struct TokenHook(pub Box<dyn Fn(u64) + Send + Sync>);
+
+impl std::fmt::Debug for TokenHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenHook")
+    }
 }
 
 fn this_minute() -> u64 {
@@ -102,6 +113,39 @@ impl Stats {
         Busy(Arc::clone(self))
     }
 
+    /// Like [`Stats::start`], unless this minute already holds `rpm` requests or `tpm`
+    /// tokens: checked and counted at once, so concurrent requests cannot both take the
+    /// last slot.
+    pub fn try_start(self: &Arc<Self>, rpm: Option<u64>, tpm: Option<u64>) -> Option<Busy> {
+        {
+            let mut m = self.minute.lock().ok()?;
+            let now = this_minute();
+            if m.0 != now {
+                *m = (now, 0, 0);
+            }
+            if rpm.is_some_and(|l| m.1 >= l) || tpm.is_some_and(|l| m.2 >= l) {
+                return None;
+            }
+            m.1 += 1;
+        }
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Some(Busy(Arc::clone(self)))
+    }
+
+    /// Takes back a request counted by [`Stats::try_start`] that was never sent.
+    pub fn unstart(&self) {
+        if let Ok(mut m) = self.minute.lock() {
+            if m.0 == this_minute() {
+                m.1 = m.1.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Counts tokens in the instances' shared usage too. Set once.
+    pub fn share_tokens(&self, hook: TokenHook) {
+        let _ = self.shared_tokens.set(hook);
+    }
+
     /// A latency sample (moving average, weight 1/5 for the newest).
     pub fn latency(&self, d: std::time::Duration) {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
@@ -112,6 +156,9 @@ impl Stats {
 
     /// Tokens a request used, counted in this minute.
     pub fn tokens(&self, n: u64) {
+        if let Some(h) = self.shared_tokens.get() {
+            (h.0)(n);
+        }
         if let Ok(mut m) = self.minute.lock() {
             let now = this_minute();
             if m.0 != now {

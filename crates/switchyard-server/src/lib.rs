@@ -437,6 +437,12 @@ pub async fn serve(
         if let Some(c) = cluster::start(&state, url, ns) {
             let _ = state.cluster.set(c);
         }
+        // Deployments' rpm and tpm hold across instances.
+        if state.router.has_deployment_limits() {
+            if let Some(u) = cluster::Usage::start(url, ns) {
+                state.router.share_usage(u);
+            }
+        }
     }
     let g = &state.router.config().file.general_settings;
     if g.background_health_checks.is_some_and(|b| b.0) {

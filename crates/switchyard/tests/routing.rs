@@ -280,3 +280,34 @@ async fn a_requests_timeout_bounds_all_its_retries() {
     assert_eq!(r.status(), 408);
     assert_eq!(up.count() - before, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_never_take_more_than_a_deployments_rpm() {
+    let up = start_upstream().await;
+    let models = deployment(&up, "burst", "b1", "hold", "      rpm: 5\n");
+    let gw = gateway(&up, &models, "simple-shuffle").await;
+    let minute = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 60
+    };
+    let started = minute();
+    let calls = (0..24).map(|_| served_by(&gw, "burst"));
+    let statuses: Vec<u16> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    if minute() != started {
+        eprintln!("the minute ended mid-burst: counts restarted, nothing to check");
+        return;
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 19);
+}

@@ -306,3 +306,70 @@ async fn a_cooldown_on_one_instance_holds_on_every_instance() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployments_rpm_and_tpm_hold_across_instances() {
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        eprintln!("REDIS_URL not set: skipping the shared deployment-usage test");
+        return;
+    };
+    let up = start_upstream().await;
+    let minute = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 60
+    };
+    let post = |gw: &Gateway, model: &'static str| {
+        let url = format!("{}/v1/chat/completions", gw.base);
+        async move {
+            client()
+                .post(url)
+                .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // A minute that ends mid-test starts every count again: run it in one minute.
+    for _ in 0..2 {
+        let models = format!(
+            "  - model_name: capped\n    litellm_params:\n      model: openai/echo\n      api_base: {b}\n      api_key: k\n      rpm: 4\n  - model_name: metered\n    litellm_params:\n      model: openai/echo\n      api_base: {b}\n      api_key: k\n      tpm: 20\n",
+            b = up.base()
+        );
+        let yaml = config_with_models(&up, &models, "");
+        let ns = format!("sy-usage-{}:", uuid::Uuid::new_v4().simple());
+        let db = with_redis(&Db::sqlite(), &url, &ns);
+        let a = start_gateway_on(&yaml, &db).await;
+        let b = start_gateway_on(&yaml, &db).await;
+        let started = minute();
+        let mut statuses = Vec::new();
+        for i in 0..8 {
+            statuses.push(post(if i % 2 == 0 { &a } else { &b }, "capped").await);
+        }
+        // 12 tokens per answer: the second instance's answer brings the minute to 24, over
+        // the tpm of 20, though the first instance itself counted only 12.
+        let first = post(&a, "metered").await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let second = post(&b, "metered").await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let third = post(&a, "metered").await;
+        a.stop().await;
+        b.stop().await;
+        if minute() != started {
+            continue;
+        }
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            4,
+            "rpm 4 across both instances: {statuses:?}"
+        );
+        assert!(statuses.iter().all(|s| *s == 200 || *s == 429));
+        assert_eq!((first, second, third), (200, 200, 429));
+        return;
+    }
+    panic!("two minutes ended mid-test");
+}
