@@ -651,6 +651,12 @@ pub struct RouterSettings {
     /// Route away from deployments failing health checks.
     #[serde(default)]
     pub enable_health_check_routing: Option<Scalar<bool>>,
+    /// Seconds a failed health check keeps counting for health-check routing.
+    #[serde(default)]
+    pub health_check_staleness_threshold: Option<Scalar<f64>>,
+    /// Rate limits (429) and timeouts (408) do not make a deployment unhealthy.
+    #[serde(default)]
+    pub health_check_ignore_transient_errors: Option<Scalar<bool>>,
     /// Skip deployments whose config is invalid instead of failing.
     #[serde(default)]
     pub ignore_invalid_deployments: Option<Scalar<bool>>,
@@ -755,6 +761,9 @@ pub struct GeneralSettings {
     /// Check deployments in the background.
     #[serde(default)]
     pub background_health_checks: Option<Scalar<bool>>,
+    /// Route away from deployments failing background health checks.
+    #[serde(default)]
+    pub enable_health_check_routing: Option<Scalar<bool>>,
     /// Background check interval, seconds.
     #[serde(default)]
     pub health_check_interval: Option<Scalar<f64>>,

@@ -87,6 +87,11 @@ pub struct Deployment {
     /// Retries after a failure of this deployment (`litellm_params.max_retries`), in place of
     /// the group's `num_retries`.
     pub max_retries: Option<u32>,
+    /// Background health checks call it (`model_info.disable_background_health_check` unset).
+    pub background_health_check: bool,
+    /// When the latest background health check found it failing (Unix ms; 0: it passed, or
+    /// none ran). Health-check routing avoids it while that verdict is fresh.
+    pub unhealthy_since_ms: Arc<std::sync::atomic::AtomicU64>,
     /// Live numbers: in flight, latency, this minute's usage.
     pub stats: Arc<crate::strategy::Stats>,
 }
@@ -546,6 +551,8 @@ pub fn build(
             rpm: p.rpm.map(|r| r.0),
             tpm: p.tpm.map(|t| t.0),
             max_retries: p.max_retries.map(|r| r.0),
+            background_health_check: !d.info.disable_background_health_check.is_some_and(|v| v.0),
+            unhealthy_since_ms: Arc::default(),
             stats: Arc::default(),
         });
     }
@@ -592,6 +599,8 @@ pub fn direct(
         rpm: None,
         tpm: None,
         max_retries: None,
+        background_health_check: true,
+        unhealthy_since_ms: Arc::default(),
         stats: Arc::default(),
     })
 }

@@ -261,6 +261,12 @@ impl std::fmt::Debug for Router {
     }
 }
 
+fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -742,6 +748,46 @@ impl Router {
         }
     }
 
+    /// Whether deployments failing background health checks are routed around
+    /// (`enable_health_check_routing` in `router_settings` or `general_settings`).
+    fn health_routing(&self) -> bool {
+        let f = &self.config.file;
+        f.router_settings
+            .enable_health_check_routing
+            .or(f.general_settings.enable_health_check_routing)
+            .is_some_and(|v| v.0)
+    }
+
+    /// Records a background health check's verdict on `d`.
+    pub fn note_health(&self, d: &Deployment, healthy: bool) {
+        let since = if healthy { 0 } else { unix_now_ms().max(1) };
+        d.unhealthy_since_ms
+            .store(since, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// `d` failed a health check recently enough to count
+    /// (`health_check_staleness_threshold`, default twice `health_check_interval`).
+    fn unhealthy(&self, d: &Deployment) -> bool {
+        let since = d
+            .unhealthy_since_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if since == 0 {
+            return false;
+        }
+        let f = &self.config.file;
+        let stale_after = f
+            .router_settings
+            .health_check_staleness_threshold
+            .map(|s| s.0)
+            .unwrap_or_else(|| {
+                2.0 * f
+                    .general_settings
+                    .health_check_interval
+                    .map_or(300.0, |i| i.0)
+            });
+        (unix_now_ms().saturating_sub(since) as f64) < stale_after * 1000.0
+    }
+
     /// Whether any deployment has an `rpm` or `tpm` (which instances should then share).
     pub fn has_deployment_limits(&self) -> bool {
         self.all_deployments()
@@ -1180,10 +1226,14 @@ impl Router {
             .iter()
             .filter_map(|d| self.cooldowns.remaining(&d.id).map(|r| (d.id.clone(), r)))
             .collect();
-        let usable: Vec<&Arc<Deployment>> = group
+        let mut usable: Vec<&Arc<Deployment>> = group
             .iter()
             .filter(|d| !avoid.contains(&d.id) && !cooling.iter().any(|(id, _)| *id == d.id))
             .collect();
+        // Health-check routing: leave out what failed the latest check, unless that is all.
+        if self.health_routing() && usable.iter().any(|d| !self.unhealthy(d)) {
+            usable.retain(|d| !self.unhealthy(d));
+        }
         if usable.is_empty() {
             return Err(if group.is_empty() {
                 GatewayError::unknown_model(model)

@@ -46,12 +46,28 @@ pub type Cached = Arc<tokio::sync::RwLock<Option<Value>>>;
 /// healthy and unhealthy endpoints with their model, group, id, base and latency (never a
 /// key), and the error of each unhealthy one.
 pub async fn check_all(state: &AppState, model: Option<&str>) -> Value {
+    check(state, model, false).await
+}
+
+/// [`check_all`]; a background round leaves out deployments with
+/// `model_info.disable_background_health_check` and tells the router each verdict (for
+/// health-check routing).
+async fn check(state: &AppState, model: Option<&str>, background: bool) -> Value {
     let deployments: Vec<_> = state
         .router
         .all_deployments()
         .filter(|d| model.is_none_or(|m| d.model_name == m))
+        .filter(|d| !background || d.background_health_check)
         .cloned()
         .collect();
+    // With `health_check_ignore_transient_errors`, a 429 or a timeout is no verdict.
+    let transient_ok = state
+        .router
+        .config()
+        .file
+        .router_settings
+        .health_check_ignore_transient_errors
+        .is_some_and(|v| v.0);
     let checks = deployments.iter().map(|d| state.router.check(d));
     let results = futures_util::future::join_all(checks).await;
     let mut healthy = Vec::new();
@@ -63,6 +79,12 @@ pub async fn check_all(state: &AppState, model: Option<&str>) -> Value {
             "model_id": d.id,
             "api_base": d.target.api_base.split('?').next().unwrap_or_default(),
         });
+        if background {
+            let transient = matches!(&r, Err(err) if err.status == 429 || err.status == 408);
+            if !(transient && transient_ok) {
+                state.router.note_health(d, r.is_ok());
+            }
+        }
         match r {
             Ok(took) => {
                 e["latency_ms"] = json!((took.as_secs_f64() * 1000.0).round());
@@ -109,7 +131,7 @@ pub async fn health(
 pub fn start_background(state: Arc<AppState>, interval: std::time::Duration) {
     tokio::spawn(async move {
         loop {
-            let report = check_all(&state, None).await;
+            let report = check(&state, None, true).await;
             let unhealthy = report["unhealthy_count"].as_u64().unwrap_or(0);
             if unhealthy > 0 {
                 tracing::warn!(unhealthy, "background health check: deployments failing");

@@ -88,3 +88,56 @@ async fn background_checks_run_on_their_own() {
     // Answered from the latest round: no new round for this call beyond the schedule.
     assert!(v["unhealthy_endpoints"].as_array().unwrap().len() >= 4);
 }
+
+#[tokio::test]
+async fn health_check_routing_avoids_failing_deployments() {
+    let up = start_upstream().await;
+    let b = up.base();
+    let models = format!(
+        "  - model_name: pair\n    litellm_params:\n      model: openai/status-500\n      api_base: {b}\n      api_key: k\n    model_info:\n      id: failing\n  - model_name: pair\n    litellm_params:\n      model: openai/echo\n      api_base: {b}\n      api_key: k\n    model_info:\n      id: working\n  - model_name: quiet\n    litellm_params:\n      model: openai/echo\n      api_base: {b}\n      api_key: k\n    model_info:\n      id: unchecked\n      disable_background_health_check: true\n"
+    );
+    // No cooldowns and no retries: only health-check routing keeps `failing` out.
+    let extra = "general_settings:\n  background_health_checks: true\n  health_check_interval: 0.2\n  enable_health_check_routing: true\nrouter_settings:\n  disable_cooldowns: true\n  num_retries: 0\n";
+    let gw = start_gateway(&config_with_models(&up, &models, extra)).await;
+    // Until the first background round is in (the slowest deployment takes 2 s), /health
+    // checks on demand, every deployment.
+    let mut report = Value::Null;
+    let ids = |report: &Value, list: &str| -> Vec<String> {
+        report[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["model_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        report = health(&gw, "").await;
+        if ids(&report, "unhealthy_endpoints").contains(&"failing".to_owned())
+            && !ids(&report, "healthy_endpoints").contains(&"unchecked".to_owned())
+        {
+            break;
+        }
+    }
+    let ids = |list: &str| ids(&report, list);
+    assert!(ids("unhealthy_endpoints").contains(&"failing".to_owned()));
+    assert!(ids("healthy_endpoints").contains(&"working".to_owned()));
+    let all: Vec<String> = ids("healthy_endpoints")
+        .into_iter()
+        .chain(ids("unhealthy_endpoints"))
+        .collect();
+    assert!(
+        !all.contains(&"unchecked".to_owned()),
+        "disable_background_health_check leaves it out"
+    );
+    for _ in 0..20 {
+        let r = client()
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .json(&serde_json::json!({"model": "pair", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["x-litellm-model-id"], "working");
+    }
+}
