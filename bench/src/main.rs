@@ -98,6 +98,14 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// [`config`] with every request logged to a `generic_api` sink at the mock's `/sink/{sink}`.
+fn config_with_sink(mock: SocketAddr, sink: &str) -> String {
+    format!(
+        "{}environment_variables:\n  GENERIC_LOGGER_ENDPOINT: http://{mock}/sink/{sink}\nlitellm_settings:\n  callbacks: [\"generic_api\"]\n",
+        config(mock)
+    )
+}
+
 fn config(mock: SocketAddr) -> String {
     let base = format!("http://{mock}");
     format!(
@@ -166,7 +174,21 @@ fn spawn_pinned(
 fn start_gateway(bin: &Path, config_path: &Path, pin: Option<usize>) -> anyhow::Result<Gateway> {
     // Its own SQLite file beside the generated config: spend records are written there.
     let db = config_path.with_extension("db");
-    let db = db.to_str().unwrap_or("switchyard-bench.db");
+    start_gateway_on(
+        bin,
+        config_path,
+        pin,
+        db.to_str().unwrap_or("switchyard-bench.db"),
+    )
+}
+
+/// [`start_gateway`] on the store at `db` (a SQLite path or a PostgreSQL URL).
+fn start_gateway_on(
+    bin: &Path,
+    config_path: &Path,
+    pin: Option<usize>,
+    db: &str,
+) -> anyhow::Result<Gateway> {
     let (child, port) = spawn_pinned(
         bin,
         config_path,
@@ -226,6 +248,75 @@ fn fmt_us(v: f64) -> String {
     } else {
         format!("{v:.0} µs")
     }
+}
+
+/// One governed lane's numbers.
+struct Lane {
+    c64: Stats,
+    fixed: Stats,
+    cpu_us: f64,
+}
+
+impl Lane {
+    fn json(&self, store: &str, plain_c64: f64) -> Value {
+        let cost_pct = if plain_c64 > 0.0 {
+            (1.0 - self.c64.rps() / plain_c64) * 100.0
+        } else {
+            0.0
+        };
+        json!({
+            "store": store, "limits_enforced": true, "redis": std::env::var("REDIS_URL").is_ok(),
+            "c64": stats_json(&self.c64),
+            "c64_cpu_us_per_request": self.cpu_us,
+            "fixed500": stats_json(&self.fixed),
+            "throughput_cost_vs_master_key_pct": cost_pct,
+        })
+    }
+}
+
+/// The governed lane on `gw`: a team and a virtual key made through its admin API, with a
+/// budget and limits high enough never to refuse, then `base`'s requests with that key.
+async fn governed_lane(
+    gw: &Gateway,
+    auth: &Option<String>,
+    base: &Target,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Lane> {
+    let admin = |path: &str, body: Value| Target {
+        addr: gw.addr,
+        path: path.into(),
+        body: Bytes::from(body.to_string()),
+        auth: auth.clone(),
+    };
+    let (st, team) = load::post_json(&admin(
+        "/team/new",
+        json!({"team_alias": "bench", "max_budget": 1.0e9, "rpm_limit": 100_000_000, "tpm_limit": 10_000_000_000u64}),
+    ))
+    .await?;
+    anyhow::ensure!(st == 200, "/team/new answered {st}: {team}");
+    let (st, key) = load::post_json(&admin(
+        "/key/generate",
+        json!({"team_id": team["team_id"], "key_alias": "bench", "models": ["bench-json"],
+               "max_budget": 1.0e9, "rpm_limit": 100_000_000, "tpm_limit": 10_000_000_000u64,
+               "max_parallel_requests": 100_000}),
+    ))
+    .await?;
+    anyhow::ensure!(st == 200, "/key/generate answered {st}: {key}");
+    let virtual_key = key["key"].as_str().unwrap_or_default().to_owned();
+    let target = Target {
+        auth: Some(format!("Bearer {virtual_key}")),
+        ..base.clone()
+    };
+    let (_, cpu0) = proc_usage(gw.child.id());
+    let c64 = load::closed_loop(&target, 64, warmup, duration).await;
+    let (_, cpu1) = proc_usage(gw.child.id());
+    let fixed = load::fixed_rate(&target, 500.0, warmup, duration).await;
+    Ok(Lane {
+        cpu_us: (cpu1 - cpu0) * 1e6 / (c64.ok.max(1) as f64),
+        c64,
+        fixed,
+    })
 }
 
 fn stats_json(s: &Stats) -> Value {
@@ -393,54 +484,68 @@ async fn run(args: Args) -> anyhow::Result<()> {
     results["open_streams"] = json!({"streams": args.streams, "chunk_interval_ms": 100,
         "gateway_rss_mb": after.0 as f64 / 1024.0, "gateway_cpu_percent": cpu_pct});
     // 5. Governed lane: a team and a virtual key made through the admin API, with a budget and
-    //    limits high enough never to refuse; spend records on (as in every lane), to SQLite.
+    //    limits high enough never to refuse; spend records on (as in every lane), to SQLite,
+    //    then to PostgreSQL when DATABASE_URL is set.
     eprintln!("governed lane ...");
-    let admin = |path: &str, body: Value| Target {
-        addr: gw.addr,
-        path: path.into(),
-        body: Bytes::from(body.to_string()),
-        auth: auth.clone(),
-    };
-    let (st, team) = load::post_json(&admin(
-        "/team/new",
-        json!({"team_alias": "bench", "max_budget": 1.0e9, "rpm_limit": 100_000_000, "tpm_limit": 10_000_000_000u64}),
-    ))
-    .await?;
-    anyhow::ensure!(st == 200, "/team/new answered {st}: {team}");
-    let (st, key) = load::post_json(&admin(
-        "/key/generate",
-        json!({"team_id": team["team_id"], "key_alias": "bench", "models": ["bench-json"],
-               "max_budget": 1.0e9, "rpm_limit": 100_000_000, "tpm_limit": 10_000_000_000u64,
-               "max_parallel_requests": 100_000}),
-    ))
-    .await?;
-    anyhow::ensure!(st == 200, "/key/generate answered {st}: {key}");
-    let virtual_key = key["key"].as_str().unwrap_or_default().to_owned();
-    let gov_json = Target {
-        auth: Some(format!("Bearer {virtual_key}")),
-        ..via_gw("bench-json", false)
-    };
-    let (_, cpu0) = proc_usage(gw.child.id());
-    let gov_c64 = load::closed_loop(&gov_json, 64, warmup, duration).await;
-    let (_, cpu1) = proc_usage(gw.child.id());
-    let gov_fixed = load::fixed_rate(&gov_json, 500.0, warmup, duration).await;
-    row(&mut table, "governed c=64", "gateway", &gov_c64);
-    row(&mut table, "governed fixed 500 RPS", "gateway", &gov_fixed);
     let plain_c64 = results["throughput"]["c64"]["gateway"]["rps"]
         .as_f64()
         .unwrap_or(0.0);
-    let cost_pct = if plain_c64 > 0.0 {
-        (1.0 - gov_c64.rps() / plain_c64) * 100.0
-    } else {
-        0.0
-    };
-    results["governed_lane"] = json!({
-        "store": "sqlite", "limits_enforced": true, "redis": std::env::var("REDIS_URL").is_ok(),
-        "c64": stats_json(&gov_c64),
-        "c64_cpu_us_per_request": (cpu1 - cpu0) * 1e6 / (gov_c64.ok.max(1) as f64),
-        "fixed500": stats_json(&gov_fixed),
-        "throughput_cost_vs_master_key_pct": cost_pct,
-    });
+    let lane = governed_lane(&gw, &auth, &via_gw("bench-json", false), warmup, duration).await?;
+    row(&mut table, "governed c=64", "gateway", &lane.c64);
+    row(&mut table, "governed fixed 500 RPS", "gateway", &lane.fixed);
+    results["governed_lane"] = lane.json("sqlite", plain_c64);
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        eprintln!("governed lane on PostgreSQL ...");
+        let pg = start_gateway_on(&bin, &cfg, gw_core, &url)?;
+        let target = Target {
+            addr: pg.addr,
+            ..via_gw("bench-json", false)
+        };
+        let lane = governed_lane(&pg, &auth, &target, warmup, duration).await?;
+        row(
+            &mut table,
+            "governed c=64, PostgreSQL",
+            "gateway",
+            &lane.c64,
+        );
+        row(
+            &mut table,
+            "governed fixed 500 RPS, PostgreSQL",
+            "gateway",
+            &lane.fixed,
+        );
+        results["governed_lane_postgres"] = lane.json("postgres", plain_c64);
+    }
+    // 6. A log sink that hangs, and one that fails: requests must not notice either. Each
+    //    runs on a gateway of its own, beside a plain one run again for a same-minute baseline.
+    eprintln!("slow and failing log sinks ...");
+    let mut sink_lane = serde_json::Map::new();
+    let fixed_plain = load::fixed_rate(&gw_json, 500.0, warmup, duration).await;
+    row(
+        &mut table,
+        "fixed 500 RPS, no sink",
+        "gateway",
+        &fixed_plain,
+    );
+    sink_lane.insert("none".into(), stats_json(&fixed_plain));
+    for sink in ["hang", "fail"] {
+        let sink_cfg = dir.join(format!("config-sink-{sink}.yaml"));
+        std::fs::write(&sink_cfg, config_with_sink(mock, sink))?;
+        let sgw = start_gateway(&bin, &sink_cfg, gw_core)?;
+        let t = Target {
+            addr: sgw.addr,
+            ..gw_json.clone()
+        };
+        let fixed = load::fixed_rate(&t, 500.0, warmup, duration).await;
+        let label = if sink == "hang" {
+            "fixed 500 RPS, sink never answers"
+        } else {
+            "fixed 500 RPS, sink answers 500"
+        };
+        row(&mut table, label, "gateway", &fixed);
+        sink_lane.insert(sink.into(), stats_json(&fixed));
+    }
+    results["sink_lane"] = Value::Object(sink_lane);
     let gw_cpu_c64 = results["throughput"]["c64"]["gateway_cpu_us_per_request"]
         .as_f64()
         .unwrap_or(0.0);
@@ -610,6 +715,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         results["governed_lane"]["c64_cpu_us_per_request"].as_f64().unwrap_or(0.0),
         results["governed_lane"]["throughput_cost_vs_master_key_pct"].as_f64().unwrap_or(0.0)
     );
+    if let Some(pg) = results.get("governed_lane_postgres") {
+        let _ = writeln!(
+            out,
+            "| governed lane, PostgreSQL spend records, c=64 | {:.0} RPS, {:.1} µs CPU per request, {:.0} % below the master-key lane |",
+            pg["c64"]["rps"].as_f64().unwrap_or(0.0),
+            pg["c64_cpu_us_per_request"].as_f64().unwrap_or(0.0),
+            pg["throughput_cost_vs_master_key_pct"].as_f64().unwrap_or(0.0)
+        );
+    }
     out.push_str(&compare);
     println!("{out}");
 

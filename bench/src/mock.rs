@@ -4,7 +4,8 @@
 //! - `/json/v1/chat/completions`: a fixed chat completion (about 600 bytes, with usage);
 //! - `/stream/{chunks}/{delay_ms}/v1/chat/completions`: an SSE stream of `chunks` content
 //!   chunks, `delay_ms` apart, then a usage chunk and `[DONE]`;
-//! - `/latency/{ms}/...`: either of the above after `ms` of added latency.
+//! - `/latency/{ms}/...`: either of the above after `ms` of added latency;
+//! - `/sink/hang`: a log sink that never answers; `/sink/fail`: one that always answers 500.
 //!
 //! Bodies are built once; a response is a clone of `Bytes`.
 
@@ -63,6 +64,13 @@ async fn handle(req: Request<Incoming>, canned: Arc<Canned>) -> Result<Response<
         kind = parts.next().unwrap_or("");
     }
     let resp = match kind {
+        "sink" if parts.next() == Some("hang") => {
+            std::future::pending::<()>().await;
+            Response::builder().body(full(Bytes::new()))
+        }
+        "sink" => Response::builder()
+            .status(StatusCode::INTERNAL_SERVER_ERROR)
+            .body(full(Bytes::from_static(b"{\"error\":\"sink down\"}"))),
         "json" => Response::builder()
             .header("content-type", "application/json")
             .body(full(canned.completion.clone())),
