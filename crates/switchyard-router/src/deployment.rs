@@ -87,6 +87,9 @@ pub struct Deployment {
     /// Retries after a failure of this deployment (`litellm_params.max_retries`), in place of
     /// the group's `num_retries`.
     pub max_retries: Option<u32>,
+    /// The longest prompt it takes, tokens (`model_info.max_input_tokens`, else the price
+    /// table's), for pre-call checks.
+    pub max_input_tokens: Option<u64>,
     /// Background health checks call it (`model_info.disable_background_health_check` unset).
     pub background_health_check: bool,
     /// When the latest background health check found it failing (Unix ms; 0: it passed, or
@@ -508,6 +511,11 @@ pub fn build(
             .flatten()
             .filter_map(|(k, v)| v.get().map(|v| (k.clone(), v.to_owned())))
             .collect();
+        let max_input_tokens = d
+            .info
+            .max_input_tokens
+            .map(|v| v.0)
+            .or_else(|| price.as_ref().and_then(|p| p.max_input_tokens));
         out.push(Deployment {
             id: d.id.clone(),
             model_name: d.model_name.clone(),
@@ -551,6 +559,7 @@ pub fn build(
             rpm: p.rpm.map(|r| r.0),
             tpm: p.tpm.map(|t| t.0),
             max_retries: p.max_retries.map(|r| r.0),
+            max_input_tokens,
             background_health_check: !d.info.disable_background_health_check.is_some_and(|v| v.0),
             unhealthy_since_ms: Arc::default(),
             stats: Arc::default(),
@@ -599,6 +608,7 @@ pub fn direct(
         rpm: None,
         tpm: None,
         max_retries: None,
+        max_input_tokens: None,
         background_health_check: true,
         unhealthy_since_ms: Arc::default(),
         stats: Arc::default(),

@@ -530,7 +530,22 @@ impl Router {
         // Keep a copy for fallbacks only when there can be any.
         let base = (!params.disable_fallbacks && self.has_fallbacks(&source, &params))
             .then(|| request.clone());
-        let mut err = match self.try_group(request, retries, &params, opts).await {
+        // Pre-call checks: deployments whose context window the prompt overflows are skipped.
+        let prompt = if self
+            .config
+            .file
+            .router_settings
+            .enable_pre_call_checks
+            .is_some_and(|v| v.0)
+        {
+            request.prompt_tokens()
+        } else {
+            None
+        };
+        let mut err = match self
+            .try_group(request, retries, prompt, &params, opts)
+            .await
+        {
             Ok(r) => return Ok(r),
             Err(e) => e,
         };
@@ -552,7 +567,7 @@ impl Router {
             tracing::debug!(from = %source, to = %target, reason = err.reason, "falling back");
             let mut req = base.clone();
             req.model_mut().clone_from(&target);
-            match self.try_group(req, retries, &params, opts).await {
+            match self.try_group(req, retries, prompt, &params, opts).await {
                 Ok(mut r) => {
                     let hops = u32::try_from(hop + 1).unwrap_or(u32::MAX);
                     let meta = R::meta_mut(&mut r);
@@ -651,6 +666,7 @@ impl Router {
         &self,
         request: R,
         retries: u32,
+        prompt: Option<u64>,
         params: &GatewayParams,
         opts: &CallOptions,
     ) -> Result<R::Answer, GatewayError> {
@@ -677,7 +693,7 @@ impl Router {
                 .as_ref()
                 .map(|r| r.model().to_owned())
                 .unwrap_or_default();
-            let (deployment, busy) = self.pick_and_start(&model, &tried).await?;
+            let (deployment, busy) = self.pick_and_start(&model, &tried, prompt).await?;
             let last = attempt >= cap;
             // Keep a copy while another attempt may need it; the last attempt takes it.
             let req = match (last, request.as_ref()) {
@@ -809,24 +825,44 @@ impl Router {
 
     /// Picks a deployment and counts the request on it. A deployment that filled up since it
     /// was picked (another request took its last slot, here or on another instance) is
-    /// passed over for the next best.
+    /// passed over for the next best, and so is one whose context window is smaller than
+    /// `prompt` tokens (pre-call checks).
     async fn pick_and_start(
         &self,
         model: &str,
         tried: &[String],
+        prompt: Option<u64>,
     ) -> Result<(Arc<Deployment>, strategy::Busy), GatewayError> {
         let mut full: Vec<String> = Vec::new();
+        let mut small: Vec<(String, u64)> = Vec::new();
         loop {
-            let d = if full.is_empty() {
+            let d = if full.is_empty() && small.is_empty() {
                 self.pick_avoiding(model, tried)?
             } else {
                 let group = self
                     .deployments(model)
                     .ok_or_else(|| GatewayError::unknown_model(model))?;
-                let avoid: Vec<String> = tried.iter().chain(&full).cloned().collect();
-                self.pick_available(model, group, &avoid)
-                    .map_err(|_| at_capacity(model))?
+                let avoid: Vec<String> = tried
+                    .iter()
+                    .chain(&full)
+                    .chain(small.iter().map(|(id, _)| id))
+                    .cloned()
+                    .collect();
+                self.pick_available(model, group, &avoid).map_err(|_| {
+                    match (full.is_empty(), small.iter().map(|(_, w)| *w).max()) {
+                        (true, Some(window)) => {
+                            context_exceeded(model, prompt.unwrap_or(0), window)
+                        }
+                        _ => at_capacity(model),
+                    }
+                })?
             };
+            if let (Some(p), Some(w)) = (prompt, d.max_input_tokens) {
+                if p > w {
+                    small.push((d.id.clone(), w));
+                    continue;
+                }
+            }
             let Some(busy) = d.stats.try_start(d.rpm, d.tpm) else {
                 full.push(d.id.clone());
                 continue;
@@ -1253,6 +1289,18 @@ impl Router {
         let tier: Vec<&Arc<Deployment>> = open.into_iter().filter(|d| d.order == best).collect();
         strategy::choose(self.strategy, &tier).ok_or_else(|| GatewayError::unknown_model(model))
     }
+}
+
+/// No deployment of `model` takes a prompt of `prompt` tokens (pre-call checks); as
+/// LiteLLM's ContextWindowExceededError, so `context_window_fallbacks` apply.
+fn context_exceeded(model: &str, prompt: u64, window: u64) -> GatewayError {
+    let mut e = GatewayError::bad_request(format!(
+        "This model's maximum context length is {window} tokens. However, your messages resulted in {prompt} tokens (pre-call checks: no deployment of `{model}` takes them)."
+    ));
+    e.reason = "context_window_exceeded";
+    e.code = Some("context_length_exceeded".into());
+    e.param = Some("messages".into());
+    e
 }
 
 /// Every deployment of `model` is at its rpm/tpm for this minute.

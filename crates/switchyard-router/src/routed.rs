@@ -25,6 +25,10 @@ pub(crate) trait Routed: Clone + Send + Sync + Sized + 'static {
     fn extra_mut(&mut self) -> &mut JsonObject;
     /// Refuses a request no deployment could answer.
     fn validate(&self) -> Result<(), GatewayError>;
+    /// The prompt's tokens, for `enable_pre_call_checks` (kinds without a prompt: `None`).
+    fn prompt_tokens(&self) -> Option<u64> {
+        None
+    }
     /// Where an answer came from.
     fn meta_mut(answer: &mut Self::Answer) -> &mut CallMeta;
     /// One attempt on one deployment.
@@ -63,6 +67,14 @@ impl Routed for ChatCompletionRequest {
             ));
         }
         Ok(())
+    }
+
+    fn prompt_tokens(&self) -> Option<u64> {
+        Some(switchyard_pricing::tokens::count_messages(
+            &self.model,
+            &self.messages,
+            self.tools.as_deref(),
+        ))
     }
 
     fn meta_mut(answer: &mut ChatResponse) -> &mut CallMeta {

@@ -311,3 +311,46 @@ async fn concurrent_requests_never_take_more_than_a_deployments_rpm() {
     );
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 19);
 }
+
+#[tokio::test]
+async fn pre_call_checks_skip_deployments_the_prompt_overflows() {
+    let up = start_upstream().await;
+    let small = "    model_info:\n      max_input_tokens: 5\n";
+    let models = format!(
+        "  - model_name: mixed\n    litellm_params:\n      model: openai/echo\n      api_base: {b}\n      api_key: k\n    model_info:\n      id: tiny\n      max_input_tokens: 5\n  - model_name: mixed\n    litellm_params:\n      model: openai/echo\n      api_base: {b}\n      api_key: k\n    model_info:\n      id: roomy\n      max_input_tokens: 100000\n  - model_name: cramped\n    litellm_params:\n      model: openai/echo\n      api_base: {b}\n      api_key: k\n{small}  - model_name: cramped-alone\n    litellm_params:\n      model: openai/echo\n      api_base: {b}\n      api_key: k\n{small}",
+        b = up.base()
+    );
+    let extra = "router_settings:\n  enable_pre_call_checks: true\n  context_window_fallbacks: [{\"cramped\": [\"echo\"]}]\n";
+    let gw = start_gateway(&config_with_models(&up, &models, extra)).await;
+    for _ in 0..12 {
+        let (status, id) = served_by(&gw, "mixed").await;
+        assert_eq!(status, 200);
+        assert_eq!(id, "roomy", "the 5-token deployment is never picked");
+    }
+    // Nothing in the group takes the prompt: its context-window fallback does.
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .json(&json!({"model": "cramped", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-litellm-attempted-fallbacks"], "1");
+    assert_eq!(r.headers()["x-litellm-model-group"], "echo");
+    // Without a fallback: LiteLLM's context window error, before any upstream call.
+    let before = up.count();
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .json(&json!({"model": "cramped-alone", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "context_length_exceeded");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("maximum context length is 5 tokens"));
+    assert_eq!(up.count(), before);
+}
