@@ -13,9 +13,11 @@
 //!   rotated to `<file>.1` past `SWITCHYARD_LOG_FILE_MAX_MB` (default 100).
 //! - Any other sink is one [`Sink`] impl.
 //!
-//! Nothing here touches the request path but a `try_send`: each sink has a bounded queue and
-//! a task of its own that batches (up to [`BATCH`] records or [`FLUSH`]), delivers, and retries
-//! a failed batch three times with backoff. A slow or dead sink fills only its own queue;
+//! Nothing here touches the request path but a clone of the spend record and a `try_send`:
+//! each sink has a bounded queue and a task of its own that batches (up to [`BATCH`] records
+//! or [`FLUSH`]), turns the batch into payloads and encodes it once on a blocking thread (so
+//! a big batch never holds up a request worker), delivers, and retries a failed batch three
+//! times with backoff. A slow or dead sink fills only its own queue;
 //! past [`QUEUE`] records are dropped and counted (`switchyard_sink_dropped_total`). Shutdown
 //! delivers what is queued. Records carry the request's messages and the answer (LiteLLM's
 //! `messages` and `response`) unless `litellm_settings.turn_off_message_logging` is set.
@@ -47,8 +49,36 @@ pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send +
 pub trait Sink: Send + Sync + 'static {
     /// The sink's name (a callback name).
     fn name(&self) -> &'static str;
-    /// Delivers one batch; an `Err` is retried.
-    fn deliver<'a>(&'a self, batch: &'a [Arc<Value>]) -> Delivery<'a>;
+    /// Encodes one batch of payloads (LiteLLM's standard logging payload) as one delivery.
+    /// Runs on a blocking thread, once per batch.
+    fn encode(&self, batch: &[Value]) -> Result<Bytes, String>;
+    /// Sends one encoded batch; an `Err` is retried with the same bytes.
+    fn send(&self, body: Bytes) -> Delivery<'_>;
+}
+
+/// JSON lines: one payload per line.
+fn jsonl(batch: &[Value]) -> Result<Bytes, String> {
+    let mut out = Vec::with_capacity(batch.len() * 1024);
+    for v in batch {
+        serde_json::to_writer(&mut out, v).map_err(|e| e.to_string())?;
+        out.push(b'\n');
+    }
+    Ok(Bytes::from(out))
+}
+
+/// A finished request as the sinks receive it: its spend record and, when message logging is
+/// on, its messages and answer. Turned into a payload off the request path.
+#[derive(Debug)]
+pub struct Record {
+    log: SpendLog,
+    bodies: Option<(Value, Value)>,
+}
+
+/// What a sink's queue carries.
+enum Msg {
+    Record(Arc<Record>),
+    /// Deliver what is queued and stop.
+    Drain,
 }
 
 /// LiteLLM's generic API logger: a JSON array per batch.
@@ -63,17 +93,17 @@ impl Sink for Webhook {
         "generic_api"
     }
 
-    fn deliver<'a>(&'a self, batch: &'a [Arc<Value>]) -> Delivery<'a> {
+    fn encode(&self, batch: &[Value]) -> Result<Bytes, String> {
+        serde_json::to_vec(batch)
+            .map(Bytes::from)
+            .map_err(|e| e.to_string())
+    }
+
+    fn send(&self, body: Bytes) -> Delivery<'_> {
         Box::pin(async move {
-            let body = Value::Array(batch.iter().map(|v| (**v).clone()).collect());
             let (status, _) = self
                 .client
-                .post_with_headers(
-                    &self.url,
-                    &self.headers,
-                    Bytes::from(body.to_string()),
-                    Duration::from_secs(10),
-                )
+                .post_with_headers(&self.url, &self.headers, body, Duration::from_secs(10))
                 .await?;
             if (200..300).contains(&status) {
                 Ok(())
@@ -159,19 +189,19 @@ impl Sink for Langfuse {
         "langfuse"
     }
 
-    fn deliver<'a>(&'a self, batch: &'a [Arc<Value>]) -> Delivery<'a> {
+    fn encode(&self, batch: &[Value]) -> Result<Bytes, String> {
+        let events: Vec<Value> = batch.iter().flat_map(Self::events).collect();
+        serde_json::to_vec(&json!({"batch": events}))
+            .map(Bytes::from)
+            .map_err(|e| e.to_string())
+    }
+
+    fn send(&self, body: Bytes) -> Delivery<'_> {
         Box::pin(async move {
-            let events: Vec<Value> = batch.iter().flat_map(|v| Self::events(v)).collect();
-            let body = json!({"batch": events});
             let headers = [("authorization".to_owned(), self.auth.clone())];
             let (status, _) = self
                 .client
-                .post_with_headers(
-                    &self.url,
-                    &headers,
-                    Bytes::from(body.to_string()),
-                    Duration::from_secs(10),
-                )
+                .post_with_headers(&self.url, &headers, body, Duration::from_secs(10))
                 .await?;
             // 207: accepted with per-event results.
             if (200..300).contains(&status) {
@@ -199,13 +229,12 @@ impl Sink for S3 {
         "s3"
     }
 
-    fn deliver<'a>(&'a self, batch: &'a [Arc<Value>]) -> Delivery<'a> {
+    fn encode(&self, batch: &[Value]) -> Result<Bytes, String> {
+        jsonl(batch)
+    }
+
+    fn send(&self, body: Bytes) -> Delivery<'_> {
         Box::pin(async move {
-            let mut text = String::new();
-            for v in batch {
-                text.push_str(&v.to_string());
-                text.push('\n');
-            }
             let now = std::time::SystemTime::now();
             let day = switchyard_store::day_of(switchyard_store::now_ms());
             let key = format!(
@@ -221,7 +250,7 @@ impl Sink for S3 {
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static("application/x-ndjson"),
                 )],
-                body: Bytes::from(text),
+                body,
             };
             switchyard_providers::sigv4::sign_for(&mut up, &self.creds, "s3", now)
                 .map_err(|e| e.to_string())?;
@@ -252,14 +281,13 @@ impl Sink for JsonlFile {
         "file"
     }
 
-    fn deliver<'a>(&'a self, batch: &'a [Arc<Value>]) -> Delivery<'a> {
+    fn encode(&self, batch: &[Value]) -> Result<Bytes, String> {
+        jsonl(batch)
+    }
+
+    fn send(&self, text: Bytes) -> Delivery<'_> {
         Box::pin(async move {
             use tokio::io::AsyncWriteExt;
-            let mut text = String::new();
-            for v in batch {
-                text.push_str(&v.to_string());
-                text.push('\n');
-            }
             let size = tokio::fs::metadata(&self.path).await.map_or(0, |m| m.len());
             if size > 0 && size + text.len() as u64 > self.max_bytes {
                 let mut rotated = self.path.clone().into_os_string();
@@ -274,9 +302,7 @@ impl Sink for JsonlFile {
                 .open(&self.path)
                 .await
                 .map_err(|e| e.to_string())?;
-            f.write_all(text.as_bytes())
-                .await
-                .map_err(|e| e.to_string())?;
+            f.write_all(&text).await.map_err(|e| e.to_string())?;
             f.flush().await.map_err(|e| e.to_string())
         })
     }
@@ -293,7 +319,7 @@ enum Takes {
 struct Lane {
     name: &'static str,
     takes: Takes,
-    tx: mpsc::Sender<Arc<Value>>,
+    tx: mpsc::Sender<Msg>,
     counts: Arc<Counts>,
 }
 
@@ -471,7 +497,8 @@ impl Sinks {
     /// answer when message logging is on. Never waits.
     pub fn record(&self, log: &SpendLog, bodies: Option<(Value, Value)>) {
         let failed = log.status != "success";
-        let mut payload = None;
+        let mut record = None;
+        let mut bodies = Some(bodies);
         for lane in &self.lanes {
             let takes = match lane.takes {
                 Takes::Both => true,
@@ -481,8 +508,13 @@ impl Sinks {
             if !takes {
                 continue;
             }
-            let p = payload.get_or_insert_with(|| Arc::new(standard_payload(log, bodies.as_ref())));
-            if lane.tx.try_send(Arc::clone(p)).is_err() {
+            let r = record.get_or_insert_with(|| {
+                Arc::new(Record {
+                    log: log.clone(),
+                    bodies: bodies.take().flatten(),
+                })
+            });
+            if lane.tx.try_send(Msg::Record(Arc::clone(r))).is_err() {
                 lane.counts.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -512,7 +544,7 @@ impl Sinks {
             .unwrap_or_default();
         // The senders stay (requests may still finish); each task drains what is queued now.
         for lane in &self.lanes {
-            let _ = lane.tx.send(Arc::new(Value::Null)).await;
+            let _ = lane.tx.send(Msg::Drain).await;
         }
         for t in tasks {
             let _ = t.await;
@@ -520,26 +552,21 @@ impl Sinks {
     }
 }
 
-/// A sink's task: batch, deliver, retry; a `null` record asks it to drain and stop.
-async fn run(sink: Arc<dyn Sink>, mut rx: mpsc::Receiver<Arc<Value>>, counts: Arc<Counts>) {
-    let mut batch: Vec<Arc<Value>> = Vec::with_capacity(BATCH);
+/// A sink's task: batch, encode, deliver, retry; [`Msg::Drain`] asks it to drain and stop.
+async fn run(sink: Arc<dyn Sink>, mut rx: mpsc::Receiver<Msg>, counts: Arc<Counts>) {
+    let mut batch: Vec<Arc<Record>> = Vec::with_capacity(BATCH);
     loop {
         let mut stop = false;
         match rx.recv().await {
-            None => stop = true,
-            Some(v) if v.is_null() => stop = true,
-            Some(v) => batch.push(v),
+            None | Some(Msg::Drain) => stop = true,
+            Some(Msg::Record(r)) => batch.push(r),
         }
         if !stop {
             let deadline = tokio::time::Instant::now() + FLUSH;
             while batch.len() < BATCH {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(v)) if v.is_null() => {
-                        stop = true;
-                        break;
-                    }
-                    Ok(Some(v)) => batch.push(v),
-                    Ok(None) => {
+                    Ok(Some(Msg::Record(r))) => batch.push(r),
+                    Ok(None | Some(Msg::Drain)) => {
                         stop = true;
                         break;
                     }
@@ -548,8 +575,32 @@ async fn run(sink: Arc<dyn Sink>, mut rx: mpsc::Receiver<Arc<Value>>, counts: Ar
             }
         }
         if !batch.is_empty() {
-            deliver(&*sink, &batch, &counts).await;
-            batch.clear();
+            let records = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            let n = records.len() as u64;
+            let encoder = Arc::clone(&sink);
+            // Payloads and encoding are CPU work proportional to the batch: off the async
+            // workers, so a request is never queued behind them.
+            let encoded = tokio::task::spawn_blocking(move || {
+                let payloads: Vec<Value> = records
+                    .iter()
+                    .map(|r| standard_payload(&r.log, r.bodies.as_ref()))
+                    .collect();
+                encoder.encode(&payloads)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            match encoded {
+                Ok(body) => deliver(&*sink, body, n, &counts).await,
+                Err(e) => {
+                    counts.dropped.fetch_add(n, Ordering::Relaxed);
+                    tracing::warn!(
+                        sink = sink.name(),
+                        records = n,
+                        "sink batch not encoded, records dropped: {e}"
+                    );
+                }
+            }
         }
         if stop {
             return;
@@ -557,14 +608,12 @@ async fn run(sink: Arc<dyn Sink>, mut rx: mpsc::Receiver<Arc<Value>>, counts: Ar
     }
 }
 
-async fn deliver(sink: &dyn Sink, batch: &[Arc<Value>], counts: &Counts) {
+async fn deliver(sink: &dyn Sink, body: Bytes, n: u64, counts: &Counts) {
     let mut wait = Duration::from_millis(200);
     for attempt in 0..4 {
-        match sink.deliver(batch).await {
+        match sink.send(body.clone()).await {
             Ok(()) => {
-                counts
-                    .delivered
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counts.delivered.fetch_add(n, Ordering::Relaxed);
                 return;
             }
             Err(e) if attempt < 3 => {
@@ -573,12 +622,10 @@ async fn deliver(sink: &dyn Sink, batch: &[Arc<Value>], counts: &Counts) {
                 wait *= 4;
             }
             Err(e) => {
-                counts
-                    .dropped
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                counts.dropped.fetch_add(n, Ordering::Relaxed);
                 tracing::warn!(
                     sink = sink.name(),
-                    records = batch.len(),
+                    records = n,
                     "sink delivery failed, records dropped: {e}"
                 );
             }
