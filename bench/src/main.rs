@@ -289,15 +289,22 @@ async fn governed_lane(
         body: Bytes::from(body.to_string()),
         auth: auth.clone(),
     };
+    // Aliases are unique per store, and a PostgreSQL store outlives the run.
+    let alias = format!(
+        "bench-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
     let (st, team) = load::post_json(&admin(
         "/team/new",
-        json!({"team_alias": "bench", "max_budget": 1.0e9, "rpm_limit": 100_000_000, "tpm_limit": 10_000_000_000u64}),
+        json!({"team_alias": alias, "max_budget": 1.0e9, "rpm_limit": 100_000_000, "tpm_limit": 10_000_000_000u64}),
     ))
     .await?;
     anyhow::ensure!(st == 200, "/team/new answered {st}: {team}");
     let (st, key) = load::post_json(&admin(
         "/key/generate",
-        json!({"team_id": team["team_id"], "key_alias": "bench", "models": ["bench-json"],
+        json!({"team_id": team["team_id"], "key_alias": alias, "models": ["bench-json"],
                "max_budget": 1.0e9, "rpm_limit": 100_000_000, "tpm_limit": 10_000_000_000u64,
                "max_parallel_requests": 100_000}),
     ))
@@ -501,20 +508,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
             addr: pg.addr,
             ..via_gw("bench-json", false)
         };
-        let lane = governed_lane(&pg, &auth, &target, warmup, duration).await?;
-        row(
-            &mut table,
-            "governed c=64, PostgreSQL",
-            "gateway",
-            &lane.c64,
-        );
-        row(
-            &mut table,
-            "governed fixed 500 RPS, PostgreSQL",
-            "gateway",
-            &lane.fixed,
-        );
-        results["governed_lane_postgres"] = lane.json("postgres", plain_c64);
+        match governed_lane(&pg, &auth, &target, warmup, duration).await {
+            Ok(lane) => {
+                row(
+                    &mut table,
+                    "governed c=64, PostgreSQL",
+                    "gateway",
+                    &lane.c64,
+                );
+                row(
+                    &mut table,
+                    "governed fixed 500 RPS, PostgreSQL",
+                    "gateway",
+                    &lane.fixed,
+                );
+                results["governed_lane_postgres"] = lane.json("postgres", plain_c64);
+            }
+            Err(e) => eprintln!("governed lane on PostgreSQL failed: {e:#}"),
+        }
     }
     // 6. A log sink that hangs, and one that fails: requests must not notice either. Each
     //    runs on a gateway of its own, beside a plain one run again for a same-minute baseline.
