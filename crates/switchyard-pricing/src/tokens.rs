@@ -84,12 +84,82 @@ fn bpe(enc: Encoding) -> Option<&'static CoreBPE> {
     .as_ref()
 }
 
-/// Tokens of plain text.
+/// Tokens of plain text. Texts of [`CACHED_FROM`] bytes or more are remembered (see
+/// [`Remembered`]): a system prompt or a conversation's earlier turns come back on every
+/// request, and hashing them costs a small fraction of encoding them again.
 pub fn count_text(enc: Encoding, text: &str) -> u64 {
+    if text.len() < CACHED_FROM {
+        return encode_len(enc, text);
+    }
+    let h = remembered().hash(enc, text);
+    if let Some(n) = remembered().get(h) {
+        return n;
+    }
+    let n = encode_len(enc, text);
+    remembered().put(h, n);
+    n
+}
+
+fn encode_len(enc: Encoding, text: &str) -> u64 {
     match bpe(enc) {
         Some(b) => b.encode_ordinary(text).len() as u64,
         // The BPE ships inside the tiktoken-rs crate; failing to build it is a bug, not input.
         None => (text.len() as u64).div_ceil(4),
+    }
+}
+
+/// Shorter texts are encoded every time (a hash would cost about as much).
+pub const CACHED_FROM: usize = 48;
+
+/// Token counts of texts seen recently: a fixed, lock-free, direct-mapped table. Each slot
+/// holds 40 bits of a text's 64-bit hash as its tag and the count in the other 24; a slot is
+/// found by other bits of the same hash, so a false hit needs 52 equal bits. A new text
+/// evicts whatever shared its slot. Counts of 2^24 tokens or more are not kept.
+pub struct Remembered {
+    slots: Box<[std::sync::atomic::AtomicU64]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+const SLOTS: usize = 4096;
+const COUNT_BITS: u32 = 24;
+
+fn remembered() -> &'static Remembered {
+    static R: OnceLock<Remembered> = OnceLock::new();
+    R.get_or_init(|| Remembered {
+        slots: (0..SLOTS)
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect(),
+        hasher: std::collections::hash_map::RandomState::new(),
+    })
+}
+
+impl Remembered {
+    fn hash(&self, enc: Encoding, text: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one((enc as u8, text))
+    }
+
+    fn slot(&self, h: u64) -> (&std::sync::atomic::AtomicU64, u64) {
+        let i = (h as usize) % SLOTS;
+        (&self.slots[i], h >> COUNT_BITS)
+    }
+
+    fn get(&self, h: u64) -> Option<u64> {
+        let (slot, tag) = self.slot(h);
+        let v = slot.load(std::sync::atomic::Ordering::Relaxed);
+        // A stored count is at least 1 more than the real one, so 0 means empty.
+        (v != 0 && v >> COUNT_BITS == tag).then(|| (v & ((1 << COUNT_BITS) - 1)) - 1)
+    }
+
+    fn put(&self, h: u64, n: u64) {
+        if n + 1 >= 1 << COUNT_BITS {
+            return;
+        }
+        let (slot, tag) = self.slot(h);
+        slot.store(
+            (tag << COUNT_BITS) | (n + 1),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 }
 
@@ -206,6 +276,35 @@ fn tool_tokens(enc: Encoding, tools: &[Tool]) -> u64 {
 mod tests {
     use super::*;
     use switchyard_types::ChatCompletionRequest;
+
+    #[test]
+    fn remembered_counts_equal_fresh_ones() {
+        let texts: Vec<String> = (0..5000)
+            .map(|i| {
+                format!(
+                    "The quick brown fox {i} jumps over the lazy dog, again and again: {}",
+                    "ab ".repeat(i % 50)
+                )
+            })
+            .collect();
+        for round in 0..2 {
+            for t in &texts {
+                for enc in [Encoding::O200kBase, Encoding::Cl100kBase] {
+                    assert_eq!(count_text(enc, t), encode_len(enc, t), "round {round}: {t}");
+                }
+            }
+        }
+        // The two encodings are told apart.
+        let t = "Überraschung! 日本語のテキストも数えます。 ".repeat(4);
+        assert_eq!(
+            count_text(Encoding::Cl100kBase, &t),
+            encode_len(Encoding::Cl100kBase, &t)
+        );
+        assert_eq!(
+            count_text(Encoding::O200kBase, &t),
+            encode_len(Encoding::O200kBase, &t)
+        );
+    }
 
     fn request(v: serde_json::Value) -> ChatCompletionRequest {
         serde_json::from_value(v).unwrap()

@@ -926,40 +926,44 @@ fn estimate(state: &AppState, request: &ChatCompletionRequest) -> (u64, i64) {
 
 /// `x-litellm-key-*` and `x-ratelimit-*` for a virtual key.
 fn set_key_headers(headers: &mut HeaderMap, k: &KeyHeaders) {
-    let mut put = |name: &'static str, v: String| {
-        if let Ok(v) = HeaderValue::from_str(&v) {
-            headers.insert(HeaderName::from_static(name), v);
-        }
+    let mut put = |name: &'static str, v: HeaderValue| {
+        headers.insert(HeaderName::from_static(name), v);
     };
-    put("x-litellm-key-spend", k.spend.to_string());
-    if let Some(b) = k.max_budget {
-        put("x-litellm-key-max-budget", b.to_string());
+    let float = |f: f64| HeaderValue::from_str(&f.to_string()).ok();
+    if let Some(v) = float(k.spend) {
+        put("x-litellm-key-spend", v);
     }
+    if let Some(v) = k.max_budget.and_then(float) {
+        put("x-litellm-key-max-budget", v);
+    }
+    // Integers go through `HeaderValue::from` (itoa), with no intermediate String.
     if let Some(l) = k.rpm_limit {
-        put("x-litellm-key-rpm-limit", l.to_string());
+        put("x-litellm-key-rpm-limit", HeaderValue::from(l));
     }
     if let Some(l) = k.tpm_limit {
-        put("x-litellm-key-tpm-limit", l.to_string());
+        put("x-litellm-key-tpm-limit", HeaderValue::from(l));
     }
     let r = &k.remaining;
+    let secs = |s| HeaderValue::from_str(&format!("{s}s")).ok();
     if let Some(l) = r.limit_requests {
-        put("x-ratelimit-limit-requests", l.to_string());
+        put("x-ratelimit-limit-requests", HeaderValue::from(l));
         put(
             "x-ratelimit-remaining-requests",
-            r.remaining_requests.to_string(),
+            HeaderValue::from(r.remaining_requests),
         );
-        put(
-            "x-ratelimit-reset-requests",
-            format!("{}s", r.reset_requests),
-        );
+        if let Some(v) = secs(r.reset_requests) {
+            put("x-ratelimit-reset-requests", v);
+        }
     }
     if let Some(l) = r.limit_tokens {
-        put("x-ratelimit-limit-tokens", l.to_string());
+        put("x-ratelimit-limit-tokens", HeaderValue::from(l));
         put(
             "x-ratelimit-remaining-tokens",
-            r.remaining_tokens.to_string(),
+            HeaderValue::from(r.remaining_tokens),
         );
-        put("x-ratelimit-reset-tokens", format!("{}s", r.reset_tokens));
+        if let Some(v) = secs(r.reset_tokens) {
+            put("x-ratelimit-reset-tokens", v);
+        }
     }
 }
 
