@@ -317,21 +317,34 @@ fn check(spans: &[Got], upstream_parent: &str) {
     }
 }
 
-#[tokio::test]
-async fn spans_reach_an_otlp_http_collector_with_genai_attributes() {
+/// Runs the traffic through a gateway exporting to `collector` with `env` (which names
+/// `{collector}`), checks the spans, and returns the headers each export carried.
+async fn exported(grpc: bool, env: &str) -> Vec<HeaderMap> {
     let upstream = start_upstream().await;
-    let (collector, got) = start_http_collector().await;
+    let (collector, got) = if grpc {
+        start_grpc_collector().await
+    } else {
+        start_http_collector().await
+    };
     let gw = start_gateway(&otel_config(
         &upstream,
-        &format!(
-            "  OTEL_EXPORTER: otlp_http\n  OTEL_ENDPOINT: {collector}\n  OTEL_HEADERS: api-key=collector-secret\n"
-        ),
+        &env.replace("{collector}", &collector),
     ))
     .await;
     let parent = traffic(&upstream, gw).await;
     check(&got.spans(), &parent);
-    let headers = got.headers.lock().unwrap();
+    let headers = got.headers.lock().unwrap().clone();
     assert!(!headers.is_empty());
+    headers
+}
+
+#[tokio::test]
+async fn spans_reach_an_otlp_http_collector_with_genai_attributes() {
+    let headers = exported(
+        false,
+        "  OTEL_EXPORTER: otlp_http\n  OTEL_ENDPOINT: {collector}\n  OTEL_HEADERS: api-key=collector-secret\n",
+    )
+    .await;
     assert!(headers.iter().all(|h| h["api-key"] == "collector-secret"));
     assert!(headers
         .iter()
@@ -340,44 +353,24 @@ async fn spans_reach_an_otlp_http_collector_with_genai_attributes() {
 
 #[tokio::test]
 async fn spans_reach_an_otlp_http_json_collector() {
-    let upstream = start_upstream().await;
-    let (collector, got) = start_http_collector().await;
-    let gw = start_gateway(&otel_config(
-        &upstream,
-        &format!(
-            "  OTEL_EXPORTER_OTLP_PROTOCOL: http/json\n  OTEL_EXPORTER_OTLP_ENDPOINT: {collector}\n"
-        ),
-    ))
+    let headers = exported(
+        false,
+        "  OTEL_EXPORTER_OTLP_PROTOCOL: http/json\n  OTEL_EXPORTER_OTLP_ENDPOINT: {collector}\n",
+    )
     .await;
-    let parent = traffic(&upstream, gw).await;
-    check(&got.spans(), &parent);
-    assert!(got
-        .headers
-        .lock()
-        .unwrap()
+    assert!(headers
         .iter()
         .all(|h| h["content-type"] == "application/json"));
 }
 
 #[tokio::test]
 async fn spans_reach_an_otlp_grpc_collector() {
-    let upstream = start_upstream().await;
-    let (collector, got) = start_grpc_collector().await;
-    let gw = start_gateway(&otel_config(
-        &upstream,
-        &format!(
-            "  OTEL_EXPORTER: otlp_grpc\n  OTEL_ENDPOINT: {collector}\n  OTEL_HEADERS: api-key=grpc-secret\n"
-        ),
-    ))
+    let headers = exported(
+        true,
+        "  OTEL_EXPORTER: otlp_grpc\n  OTEL_ENDPOINT: {collector}\n  OTEL_HEADERS: api-key=grpc-secret\n",
+    )
     .await;
-    let parent = traffic(&upstream, gw).await;
-    check(&got.spans(), &parent);
-    assert!(got
-        .headers
-        .lock()
-        .unwrap()
-        .iter()
-        .all(|h| h["api-key"] == "grpc-secret"));
+    assert!(headers.iter().all(|h| h["api-key"] == "grpc-secret"));
 }
 
 #[tokio::test]

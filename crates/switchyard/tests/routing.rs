@@ -286,21 +286,14 @@ async fn concurrent_requests_never_take_more_than_a_deployments_rpm() {
     let up = start_upstream().await;
     let models = deployment(&up, "burst", "b1", "hold", "      rpm: 5\n");
     let gw = gateway(&up, &models, "simple-shuffle").await;
-    let minute = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            / 60
-    };
-    let started = minute();
+    let started = this_minute();
     let calls = (0..24).map(|_| served_by(&gw, "burst"));
     let statuses: Vec<u16> = futures_util::future::join_all(calls)
         .await
         .into_iter()
         .map(|(s, _)| s)
         .collect();
-    if minute() != started {
+    if this_minute() != started {
         eprintln!("the minute ended mid-burst: counts restarted, nothing to check");
         return;
     }

@@ -314,13 +314,6 @@ async fn a_deployments_rpm_and_tpm_hold_across_instances() {
         return;
     };
     let up = start_upstream().await;
-    let minute = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            / 60
-    };
     let post = |gw: &Gateway, model: &'static str| {
         let url = format!("{}/v1/chat/completions", gw.base);
         async move {
@@ -345,7 +338,7 @@ async fn a_deployments_rpm_and_tpm_hold_across_instances() {
         let db = with_redis(&Db::sqlite(), &url, &ns);
         let a = start_gateway_on(&yaml, &db).await;
         let b = start_gateway_on(&yaml, &db).await;
-        let started = minute();
+        let started = this_minute();
         let mut statuses = Vec::new();
         for i in 0..8 {
             statuses.push(post(if i % 2 == 0 { &a } else { &b }, "capped").await);
@@ -359,7 +352,7 @@ async fn a_deployments_rpm_and_tpm_hold_across_instances() {
         let third = post(&a, "metered").await;
         a.stop().await;
         b.stop().await;
-        if minute() != started {
+        if this_minute() != started {
             continue;
         }
         assert_eq!(

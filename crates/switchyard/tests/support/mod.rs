@@ -487,6 +487,16 @@ pub async fn start_gateway_on(yaml: &str, db: &Db) -> Gateway {
     }
 }
 
+/// The current Unix minute (deployment rpm/tpm windows): a test that must stay within one
+/// checks it did.
+pub fn this_minute() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 60
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
