@@ -195,6 +195,14 @@ impl Settle {
             team_id: key.and_then(|k| k.team_id.as_deref()),
             user_id: key.and_then(|k| k.user_id.as_deref()),
             end_user: self.owner.end_user.as_deref(),
+            input: self
+                .input
+                .as_ref()
+                .filter(|_| self.state.otel.as_ref().is_some_and(|o| o.log_messages)),
+            output: self
+                .output
+                .as_ref()
+                .filter(|_| self.state.otel.as_ref().is_some_and(|o| o.log_messages)),
         });
     }
 
@@ -288,7 +296,7 @@ impl Settle {
             budget_periods,
         };
         if let Some(sinks) = &self.state.sinks {
-            let bodies = self.input.take().map(|i| {
+            let bodies = self.input.take().filter(|_| sinks.log_messages).map(|i| {
                 let o = self.output.take().unwrap_or(serde_json::Value::Null);
                 (i, o)
             });
@@ -1010,7 +1018,9 @@ pub(crate) async fn handle_parsed<R: Ingress>(
     settle.span = state.otel.as_ref().map(|o| o.request_span(&headers, route));
     let result = async {
         let (mut request, native) = read.await?;
-        if state.sinks.as_ref().is_some_and(|s| s.log_messages) {
+        if state.sinks.as_ref().is_some_and(|s| s.log_messages)
+            || state.otel.as_ref().is_some_and(|o| o.log_messages)
+        {
             settle.input = Some(request.logged_input());
         }
         if let Some(span) = &settle.span {

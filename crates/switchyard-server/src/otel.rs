@@ -179,6 +179,10 @@ fn percent_decode(s: &str) -> String {
 pub struct Otel {
     provider: SdkTracerProvider,
     tracer: Arc<BoxedTracer>,
+    /// Request spans carry the messages and the answer (`gen_ai.input.messages`,
+    /// `gen_ai.output.messages`): unless `turn_off_message_logging` or
+    /// `callback_settings.otel.message_logging: false`.
+    pub log_messages: bool,
 }
 
 impl std::fmt::Debug for Otel {
@@ -205,7 +209,19 @@ impl Otel {
             return Ok(None);
         }
         let settings = Settings::from_env(|k| config.env_var(k))?;
-        Otel::start(&settings, client).map(Some)
+        let mut otel = Otel::start(&settings, client)?;
+        let f = &config.file;
+        otel.log_messages = !f
+            .litellm_settings
+            .turn_off_message_logging
+            .is_some_and(|v| v.0)
+            && f.callback_settings
+                .as_ref()
+                .and_then(|c| c.get("otel"))
+                .and_then(|o| o.get("message_logging"))
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(true);
+        Ok(Some(otel))
     }
 
     /// Starts exporting with `settings`; `client` sends OTLP/HTTP.
@@ -280,6 +296,7 @@ impl Otel {
         Ok(Otel {
             provider,
             tracer: Arc::new(BoxedTracer::new(Box::new(tracer))),
+            log_messages: false,
         })
     }
 
@@ -358,6 +375,10 @@ pub struct Ended<'a> {
     pub user_id: Option<&'a str>,
     /// The end user (`user` field).
     pub end_user: Option<&'a str>,
+    /// The request's messages, when spans carry them.
+    pub input: Option<&'a serde_json::Value>,
+    /// The answer, when spans carry it.
+    pub output: Option<&'a serde_json::Value>,
 }
 
 impl RequestSpan {
@@ -411,6 +432,27 @@ impl RequestSpan {
             span.set_attributes(switchyard_router::trace::usage_attributes(u));
         }
         span.set_attribute(KeyValue::new("switchyard.cost_usd", e.cost_usd));
+        if let Some(input) = e.input {
+            span.set_attribute(KeyValue::new("gen_ai.input.messages", input.to_string()));
+        }
+        if let Some(output) = e.output {
+            // A chat answer's messages with their finish reasons; any other answer as it is.
+            let messages = output["choices"].as_array().map(|choices| {
+                let m: Vec<serde_json::Value> = choices
+                    .iter()
+                    .map(|c| {
+                        let mut m = c["message"].clone();
+                        if let Some(o) = m.as_object_mut() {
+                            o.insert("finish_reason".into(), c["finish_reason"].clone());
+                        }
+                        m
+                    })
+                    .collect();
+                serde_json::Value::Array(m)
+            });
+            let text = messages.as_ref().unwrap_or(output).to_string();
+            span.set_attribute(KeyValue::new("gen_ai.output.messages", text));
+        }
         for (k, v) in [
             ("switchyard.key_alias", e.key_alias),
             ("switchyard.team_id", e.team_id),

@@ -263,6 +263,14 @@ fn check(spans: &[Got], upstream_parent: &str) {
     assert_eq!(req.int("http.response.status_code"), 200);
     assert_eq!(req.str("http.route"), "/chat/completions");
     assert!(!req.str("switchyard.call_id").is_empty());
+    // Messages and answer, as LiteLLM's spans carry them by default.
+    let input: serde_json::Value = serde_json::from_str(req.str("gen_ai.input.messages")).unwrap();
+    assert_eq!(input, json!([{"role": "user", "content": "hi"}]));
+    let output: serde_json::Value =
+        serde_json::from_str(req.str("gen_ai.output.messages")).unwrap();
+    assert_eq!(output[0]["role"], "assistant");
+    assert_eq!(output[0]["finish_reason"], "stop");
+    assert!(output[0]["content"].as_str().is_some_and(|c| !c.is_empty()));
     assert_eq!(req.status, StatusCode::Ok as i32);
     let attempt = find(
         &|s| s.trace_id == CLIENT_TRACE && s.kind == SpanKind::Client as i32,
@@ -398,4 +406,33 @@ async fn without_otel_the_client_trace_context_is_passed_on_unchanged() {
     assert_eq!(r.status(), 200);
     assert!(upstream.last().headers.get("traceparent").is_none());
     gw.stop().await;
+}
+
+#[tokio::test]
+async fn message_logging_off_keeps_messages_out_of_spans() {
+    let upstream = start_upstream().await;
+    let (collector, got) = start_http_collector().await;
+    let yaml = otel_config(
+        &upstream,
+        &format!("  OTEL_EXPORTER: otlp_http\n  OTEL_ENDPOINT: {collector}\n"),
+    ) + "callback_settings:\n  otel:\n    message_logging: false\n";
+    let gw = start_gateway(&yaml).await;
+    let r = client()
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .json(&json!({"model": "echo", "messages": [{"role": "user", "content": "secret plans"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    gw.stop().await;
+    let spans = got.spans();
+    let req = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server as i32)
+        .expect("a request span");
+    assert_eq!(req.int("gen_ai.usage.input_tokens"), 9);
+    assert!(spans
+        .iter()
+        .all(|s| !s.attrs.contains_key("gen_ai.input.messages")
+            && !s.attrs.contains_key("gen_ai.output.messages")));
 }
