@@ -186,6 +186,36 @@ fn content_tokens(enc: Encoding, c: &MessageContent) -> u64 {
     }
 }
 
+/// Tokens of a message's role name: six names, counted once per encoding.
+fn role_tokens(enc: Encoding, m: &ChatMessage) -> u64 {
+    use switchyard_types::Role;
+    const ROLES: [Role; 6] = [
+        Role::System,
+        Role::Developer,
+        Role::User,
+        Role::Assistant,
+        Role::Tool,
+        Role::Function,
+    ];
+    static O200K: OnceLock<[u64; 6]> = OnceLock::new();
+    static CL100K: OnceLock<[u64; 6]> = OnceLock::new();
+    let table = match enc {
+        Encoding::O200kBase => &O200K,
+        Encoding::Cl100kBase => &CL100K,
+    }
+    .get_or_init(|| {
+        ROLES.map(|r| {
+            let probe = ChatMessage {
+                role: r,
+                ..ChatMessage::user("")
+            };
+            encode_len(enc, role_str(&probe))
+        })
+    });
+    let i = ROLES.iter().position(|r| *r == m.role).unwrap_or(2);
+    table[i]
+}
+
 fn role_str(m: &ChatMessage) -> &'static str {
     match m.role {
         switchyard_types::Role::System => "system",
@@ -203,7 +233,7 @@ pub fn count_messages(model: &str, messages: &[ChatMessage], tools: Option<&[Too
     let enc = encoding_for(model);
     let mut n = 0u64;
     for m in messages {
-        n += 3 + count_text(enc, role_str(m));
+        n += 3 + role_tokens(enc, m);
         if let Some(c) = &m.content {
             n += content_tokens(enc, c);
         }
