@@ -108,20 +108,11 @@ impl Router {
         };
         let started = std::time::Instant::now();
         // The span covers the wait for the response head; the body streams to the client.
-        let traced = opts.trace.attempt(d, 0);
-        let resp = match traced
-            .run(self.client.forward(&target, translator, up, d.timeout))
-            .await
-        {
-            Ok(resp) => {
-                drop(traced.succeeded(None));
-                resp
-            }
-            Err(e) => {
-                traced.failed(&e);
-                return Err(e);
-            }
-        };
+        let resp = opts
+            .trace
+            .attempt(d, 0)
+            .once(self.client.forward(&target, translator, up, d.timeout))
+            .await?;
         let meta = CallMeta {
             model_group: d.model_name.clone(),
             deployment_id: d.id.clone(),

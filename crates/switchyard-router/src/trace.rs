@@ -156,6 +156,20 @@ impl Attempt {
         }
     }
 
+    /// Runs a single attempt whose answer is complete when `call` returns (no stream kept
+    /// open), ending its span either way.
+    pub(crate) async fn once<T>(
+        self,
+        call: impl Future<Output = Result<T, GatewayError>>,
+    ) -> Result<T, GatewayError> {
+        let result = self.run(call).await;
+        match &result {
+            Ok(_) => drop(self.succeeded(None)),
+            Err(e) => self.failed(e),
+        }
+        result
+    }
+
     /// Ends the span of a failed attempt.
     pub(crate) fn failed(self, e: &GatewayError) {
         if let Some(mut span) = self.span {

@@ -89,24 +89,15 @@ impl Router {
             .chain(file)
             .chain(futures_util::stream::once(async move { Ok(tail) }));
         let started = Instant::now();
-        let traced = opts.trace.attempt(&deployment, 0);
-        let (headers, body) = match traced
-            .run(
+        let (headers, body) = opts
+            .trace
+            .attempt(&deployment, 0)
+            .once(
                 self.client
                     .upload(&target, translator, up, Box::pin(body), timeout),
             )
             .await
-        {
-            Ok(answer) => {
-                drop(traced.succeeded(None));
-                answer
-            }
-            Err(e) => {
-                traced.failed(&e);
-                self.note_failure(&model, &deployment, &e);
-                return Err(e);
-            }
-        };
+            .inspect_err(|e| self.note_failure(&model, &deployment, e))?;
         meta.upstream_headers = headers;
         meta.upstream_latency = started.elapsed();
         let usage = transcription::usage(&body);
