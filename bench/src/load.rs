@@ -4,8 +4,8 @@
 //! Closed loop (`closed_loop`) measures the most a target serves at a concurrency; open loop
 //! (`fixed_rate`) sends on a fixed schedule whatever the target does (a slow answer never
 //! delays the next send: each request takes an idle connection or opens one), and measures
-//! from the moment the request is written. Tokio's timer has millisecond resolution, so
-//! timing from the due time would add up to 1 ms of scheduler noise to every sample.
+//! from the moment the request is written. Due times come from a thread of their own (see
+//! [`pacer`]), not from tokio's millisecond timer.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -42,6 +42,9 @@ pub struct Stats {
     pub elapsed: Duration,
     /// Latencies, nanoseconds.
     pub hist: Histogram<u64>,
+    /// The gateway's own account of its overhead (`x-litellm-overhead-duration-ms`: total
+    /// time minus the upstream's), nanoseconds; empty for a target that sends no such header.
+    pub overhead: Histogram<u64>,
 }
 
 impl Stats {
@@ -53,6 +56,18 @@ impl Stats {
     pub fn us(&self, q: f64) -> f64 {
         self.hist.value_at_quantile(q / 100.0) as f64 / 1000.0
     }
+    /// A percentile of the gateway-reported overhead, microseconds (None without the header).
+    pub fn overhead_us(&self, q: f64) -> Option<f64> {
+        (!self.overhead.is_empty())
+            .then(|| self.overhead.value_at_quantile(q / 100.0) as f64 / 1000.0)
+    }
+}
+
+/// What one request brought back.
+struct Answer {
+    ok: bool,
+    /// `x-litellm-overhead-duration-ms`, in nanoseconds.
+    overhead_ns: Option<u64>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -80,13 +95,19 @@ fn request(t: &Target) -> Request<Full<Bytes>> {
     b.body(Full::new(t.body.clone())).expect("a valid request")
 }
 
-/// Sends one request on `conn` and reads the whole answer. `Ok(false)` for a non-200.
-async fn one(conn: &mut SendRequest<Full<Bytes>>, t: &Target) -> anyhow::Result<bool> {
+/// Sends one request on `conn` and reads the whole answer.
+async fn one(conn: &mut SendRequest<Full<Bytes>>, t: &Target) -> anyhow::Result<Answer> {
     conn.ready().await?;
     let resp = conn.send_request(request(t)).await?;
     let ok = resp.status() == 200;
+    let overhead_ns = resp
+        .headers()
+        .get("x-litellm-overhead-duration-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|ms| (ms * 1e6) as u64);
     resp.into_body().collect().await?;
-    Ok(ok)
+    Ok(Answer { ok, overhead_ns })
 }
 
 /// Sends one POST and returns the status and the JSON answer (the admin API before a run).
@@ -128,7 +149,7 @@ pub async fn closed_loop(
     for _ in 0..concurrency {
         let t = t.clone();
         tasks.push(tokio::spawn(async move {
-            let mut hist = histogram();
+            let (mut hist, mut overhead) = (histogram(), histogram());
             let (mut ok, mut errors) = (0u64, 0u64);
             let mut conn = None;
             while Instant::now() < end {
@@ -146,19 +167,22 @@ pub async fn closed_loop(
                 let t1 = Instant::now();
                 let counted = t0 >= measure_from && t1 <= end;
                 match res {
-                    Ok(true) if counted => {
+                    Ok(a) if a.ok && counted => {
                         ok += 1;
                         let _ = hist.record((t1 - t0).as_nanos() as u64);
+                        if let Some(o) = a.overhead_ns {
+                            let _ = overhead.record(o.max(1));
+                        }
                     }
-                    Ok(true) => {}
-                    Ok(false) => errors += u64::from(counted),
+                    Ok(a) if a.ok => {}
+                    Ok(_) => errors += u64::from(counted),
                     Err(_) => {
                         errors += u64::from(counted);
                         conn = None;
                     }
                 }
             }
-            (hist, ok, errors)
+            (hist, overhead, ok, errors)
         }));
     }
     let mut stats = Stats {
@@ -166,10 +190,12 @@ pub async fn closed_loop(
         errors: 0,
         elapsed: duration,
         hist: histogram(),
+        overhead: histogram(),
     };
     for task in tasks {
-        if let Ok((h, ok, errors)) = task.await {
+        if let Ok((h, o, ok, errors)) = task.await {
             let _ = stats.hist.add(h);
+            let _ = stats.overhead.add(o);
             stats.ok += ok;
             stats.errors += errors;
         }
@@ -177,19 +203,60 @@ pub async fn closed_loop(
     stats
 }
 
-/// Requests at `rps` on a fixed schedule for `warmup + duration`; latency from the due time.
+/// The due times of a fixed-rate run, `period` apart from `start`, delivered as each comes.
+///
+/// A thread of its own sleeps to each due time (the kernel's timers, tens of microseconds
+/// late at worst). Tokio's timer wheel has a resolution of one millisecond: paced with it,
+/// every request due within the same millisecond would leave together, and at 2000 RPS
+/// every other request would queue behind its twin and measure that queue.
+fn pacer(
+    start: Instant,
+    period: Duration,
+    total: u64,
+) -> tokio::sync::mpsc::UnboundedReceiver<Instant> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::Builder::new()
+        .name("bench-pacer".into())
+        .spawn(move || {
+            for i in 0..total {
+                let due = start + period.mul_f64(i as f64);
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                if tx.send(due).is_err() {
+                    return;
+                }
+            }
+        })
+        .expect("the pacer thread");
+    rx
+}
+
+/// Requests at `rps` on a fixed schedule for `warmup + duration`; latency from the moment
+/// each request is written.
 pub async fn fixed_rate(t: &Target, rps: f64, warmup: Duration, duration: Duration) -> Stats {
+    struct Shared {
+        hist: Histogram<u64>,
+        overhead: Histogram<u64>,
+        ok: u64,
+        errors: u64,
+    }
     let pool: Arc<Mutex<Vec<SendRequest<Full<Bytes>>>>> = Arc::new(Mutex::new(Vec::new()));
-    let shared = Arc::new(Mutex::new((histogram(), 0u64, 0u64)));
+    let shared = Arc::new(Mutex::new(Shared {
+        hist: histogram(),
+        overhead: histogram(),
+        ok: 0,
+        errors: 0,
+    }));
     let period = Duration::from_secs_f64(1.0 / rps);
     let start = Instant::now();
     let measure_from = start + warmup;
     let end = measure_from + duration;
     let total = ((warmup + duration).as_secs_f64() * rps) as u64;
     let mut tasks = Vec::with_capacity(total as usize);
-    for i in 0..total {
-        let due = start + period.mul_f64(i as f64);
-        tokio::time::sleep_until(due.into()).await;
+    let mut due_times = pacer(start, period, total);
+    while let Some(due) = due_times.recv().await {
         let (t, pool, shared) = (t.clone(), Arc::clone(&pool), Arc::clone(&shared));
         tasks.push(tokio::spawn(async move {
             let taken = pool.lock().ok().and_then(|mut p| p.pop());
@@ -200,7 +267,7 @@ pub async fn fixed_rate(t: &Target, rps: f64, warmup: Duration, duration: Durati
             let counted = due >= measure_from && due < end;
             let Some(mut conn) = conn else {
                 if let Ok(mut s) = shared.lock() {
-                    s.2 += u64::from(counted);
+                    s.errors += u64::from(counted);
                 }
                 return;
             };
@@ -208,13 +275,16 @@ pub async fn fixed_rate(t: &Target, rps: f64, warmup: Duration, duration: Durati
             let res = one(&mut conn, &t).await;
             let done = Instant::now();
             if let Ok(mut s) = shared.lock() {
-                match res {
-                    Ok(true) if counted => {
-                        let _ = s.0.record((done - sent).as_nanos() as u64);
-                        s.1 += 1;
+                match &res {
+                    Ok(a) if a.ok && counted => {
+                        let _ = s.hist.record((done - sent).as_nanos() as u64);
+                        if let Some(o) = a.overhead_ns {
+                            let _ = s.overhead.record(o.max(1));
+                        }
+                        s.ok += 1;
                     }
-                    Ok(true) => {}
-                    _ => s.2 += u64::from(counted),
+                    Ok(a) if a.ok => {}
+                    _ => s.errors += u64::from(counted),
                 }
             }
             if res.is_ok() {
@@ -227,18 +297,24 @@ pub async fn fixed_rate(t: &Target, rps: f64, warmup: Duration, duration: Durati
     for task in tasks {
         let _ = task.await;
     }
-    let (hist, ok, errors) = match Arc::try_unwrap(shared)
+    let s = match Arc::try_unwrap(shared)
         .ok()
         .and_then(|m| m.into_inner().ok())
     {
         Some(s) => s,
-        None => (histogram(), 0, 0),
+        None => Shared {
+            hist: histogram(),
+            overhead: histogram(),
+            ok: 0,
+            errors: 0,
+        },
     };
     Stats {
-        ok,
-        errors,
+        ok: s.ok,
+        errors: s.errors,
         elapsed: duration,
-        hist,
+        hist: s.hist,
+        overhead: s.overhead,
     }
 }
 

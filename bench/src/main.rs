@@ -10,6 +10,7 @@
 // A measuring tool, not the request path: failing loudly on a broken setup is the right call.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod floor;
 mod load;
 mod mock;
 
@@ -54,6 +55,16 @@ struct Args {
     /// Only serve the mock upstream on this port (for manual experiments), then wait.
     #[arg(long)]
     mock_only: Option<u16>,
+    /// Only serve the floor proxy (see `floor.rs`) on this port in front of `--upstream`.
+    #[arg(long, requires = "upstream")]
+    floor_only: Option<u16>,
+    /// The upstream of `--floor-only`.
+    #[arg(long)]
+    upstream: Option<SocketAddr>,
+    /// Only time this many streams (direct, floor proxy, gateway), print the medians of
+    /// head and first-token times, and stop: for investigating the TTFT overhead.
+    #[arg(long)]
+    ttft_probe: Option<usize>,
 }
 
 const KEY: &str = "sk-bench-master";
@@ -171,6 +182,38 @@ fn spawn_pinned(
     Ok((child, port))
 }
 
+/// The floor proxy (`floor.rs`), this same binary, pinned like the gateway, in front of `mock`.
+fn start_floor(mock: SocketAddr, pin: Option<usize>) -> anyhow::Result<Gateway> {
+    let port = free_port();
+    let exe = std::env::current_exe()?;
+    let mut cmd = match pin {
+        Some(core) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &core.to_string()]).arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    let child = cmd
+        .args([
+            "--floor-only",
+            &port.to_string(),
+            "--upstream",
+            &mock.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting the floor proxy")?;
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let floor = Gateway { child, addr };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "floor proxy did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(floor)
+}
+
 fn start_gateway(bin: &Path, config_path: &Path, pin: Option<usize>) -> anyhow::Result<Gateway> {
     // Its own SQLite file beside the generated config: spend records are written there.
     let db = config_path.with_extension("db");
@@ -243,7 +286,9 @@ fn chat_body(model: &str, stream: bool) -> Bytes {
 }
 
 fn fmt_us(v: f64) -> String {
-    if v >= 10_000.0 {
+    if v.is_nan() {
+        "–".into()
+    } else if v >= 10_000.0 {
         format!("{:.1} ms", v / 1000.0)
     } else {
         format!("{v:.0} µs")
@@ -356,6 +401,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let cfg = dir.join("config.yaml");
     std::fs::write(&cfg, config(mock))?;
     let gw = start_gateway(&bin, &cfg, gw_core)?;
+    let floor_proxy = start_floor(mock, gw_core)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (idle_rss_kb, _) = proc_usage(gw.child.id());
 
@@ -374,6 +420,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let gw_json = via_gw("bench-json", false);
     let direct_json = direct("/json/v1/chat/completions", false);
+    // The floor proxy forwards paths as they come: it gets the direct requests.
+    let floor_json = Target {
+        addr: floor_proxy.addr,
+        ..direct_json.clone()
+    };
 
     let mut results = json!({
         "machine": machine(),
@@ -399,20 +450,60 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     };
 
+    if let Some(n) = args.ttft_probe {
+        let direct_stream = direct("/stream/100/1/v1/chat/completions", true);
+        let targets = [
+            ("direct", direct_stream.clone()),
+            (
+                "floor proxy",
+                Target {
+                    addr: floor_proxy.addr,
+                    ..direct_stream.clone()
+                },
+            ),
+            ("gateway", via_gw("bench-stream", true)),
+        ];
+        let mut conns = Vec::new();
+        for (_, t) in &targets {
+            conns.push(load::connect(t.addr).await?);
+        }
+        let mut times = vec![(Vec::new(), Vec::new()); targets.len()];
+        for _ in 0..n {
+            for (i, (_, t)) in targets.iter().enumerate() {
+                let s = load::stream_once(&mut conns[i], t).await?;
+                times[i].0.push(s.head.as_secs_f64() * 1e6);
+                times[i].1.push(s.ttft.as_secs_f64() * 1e6);
+            }
+        }
+        for ((name, _), (mut head, mut ttft)) in targets.iter().zip(times) {
+            head.sort_by(f64::total_cmp);
+            ttft.sort_by(f64::total_cmp);
+            println!(
+                "{name:>12}: head p50 {:>7.1} µs, first token p50 {:>7.1} µs, p90 {:>7.1} µs",
+                head[n / 2],
+                ttft[n / 2],
+                ttft[n * 9 / 10]
+            );
+        }
+        return Ok(());
+    }
+
     // 1. Max throughput, non-streaming.
     let mut thr = serde_json::Map::new();
     for c in [1usize, 64, 256] {
         eprintln!("throughput, concurrency {c} ...");
         let d = load::closed_loop(&direct_json, c, warmup, duration).await;
+        let f = load::closed_loop(&floor_json, c, warmup, duration).await;
         let (_, cpu0) = proc_usage(gw.child.id());
         let g = load::closed_loop(&gw_json, c, warmup, duration).await;
         let (_, cpu1) = proc_usage(gw.child.id());
         row(&mut table, &format!("throughput c={c}"), "direct", &d);
+        row(&mut table, &format!("throughput c={c}"), "floor proxy", &f);
         row(&mut table, &format!("throughput c={c}"), "gateway", &g);
         let cpu_per_req_us = (cpu1 - cpu0) * 1e6 / (g.ok.max(1) as f64);
         thr.insert(
             format!("c{c}"),
-            json!({"direct": stats_json(&d), "gateway": stats_json(&g),
+            json!({"direct": stats_json(&d), "floor": stats_json(&f), "gateway": stats_json(&g),
             "gateway_cpu_us_per_request": cpu_per_req_us}),
         );
     }
@@ -424,20 +515,40 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for rps in [50.0, 500.0, 2000.0] {
         eprintln!("fixed rate {rps} RPS ...");
         let d = load::fixed_rate(&direct_json, rps, warmup, duration).await;
+        let f = load::fixed_rate(&floor_json, rps, warmup, duration).await;
         let g = load::fixed_rate(&gw_json, rps, warmup, duration).await;
         row(&mut table, &format!("fixed {rps:.0} RPS"), "direct", &d);
+        row(
+            &mut table,
+            &format!("fixed {rps:.0} RPS"),
+            "floor proxy",
+            &f,
+        );
         row(&mut table, &format!("fixed {rps:.0} RPS"), "gateway", &g);
         let added = [50.0, 99.0, 99.9].map(|q| g.us(q) - d.us(q));
+        let floor_added = [50.0, 99.0].map(|q| f.us(q) - d.us(q));
+        let over_floor = [50.0, 99.0].map(|q| g.us(q) - f.us(q));
+        let reported = [50.0, 99.0].map(|q| g.overhead_us(q).unwrap_or(f64::NAN));
         added_rows.push(format!(
-            "| {rps:.0} RPS | {} | {} | {} |",
+            "| {rps:.0} RPS | {} | {} | {} | {} / {} | {} / {} | {} / {} |",
             fmt_us(added[0]),
             fmt_us(added[1]),
-            fmt_us(added[2])
+            fmt_us(added[2]),
+            fmt_us(floor_added[0]),
+            fmt_us(floor_added[1]),
+            fmt_us(over_floor[0]),
+            fmt_us(over_floor[1]),
+            fmt_us(reported[0]),
+            fmt_us(reported[1]),
         ));
         fixed.insert(
             format!("rps{rps:.0}"),
-            json!({"direct": stats_json(&d), "gateway": stats_json(&g),
-            "added_p50_us": added[0], "added_p99_us": added[1], "added_p999_us": added[2]}),
+            json!({"direct": stats_json(&d), "floor": stats_json(&f), "gateway": stats_json(&g),
+            "added_p50_us": added[0], "added_p99_us": added[1], "added_p999_us": added[2],
+            "floor_added_p50_us": floor_added[0], "floor_added_p99_us": floor_added[1],
+            "gateway_over_floor_p50_us": over_floor[0], "gateway_over_floor_p99_us": over_floor[1],
+            "gateway_reported_overhead_p50_us": reported[0],
+            "gateway_reported_overhead_p99_us": reported[1]}),
         );
     }
     results["fixed_rate"] = Value::Object(fixed);
@@ -449,10 +560,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (vec![], vec![], vec![], vec![], 0);
     let direct_stream = direct("/stream/100/1/v1/chat/completions", true);
     let gw_stream = via_gw("bench-stream", true);
+    let floor_stream = Target {
+        addr: floor_proxy.addr,
+        ..direct_stream.clone()
+    };
     let mut direct_conn = load::connect(direct_stream.addr).await?;
+    let mut floor_conn = load::connect(floor_stream.addr).await?;
     let mut gw_conn = load::connect(gw_stream.addr).await?;
+    let mut ttft_f = vec![];
     for _ in 0..n {
         let d = load::stream_once(&mut direct_conn, &direct_stream).await?;
+        let f = load::stream_once(&mut floor_conn, &floor_stream).await?;
+        ttft_f.push(f.ttft.as_secs_f64() * 1e6);
         let g = load::stream_once(&mut gw_conn, &gw_stream).await?;
         if std::env::var_os("BENCH_DEBUG").is_some() {
             eprintln!(
@@ -471,10 +590,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         v[v.len() / 2]
     };
     let (ttft_d, ttft_g) = (median(&mut ttft_d), median(&mut ttft_g));
+    let ttft_f = median(&mut ttft_f);
     let (tot_d, tot_g) = (median(&mut tot_d), median(&mut tot_g));
     let inter_chunk_overhead = (tot_g - ttft_g - (tot_d - ttft_d)) / 100.0;
     results["streaming"] = json!({"chunks": 100, "chunk_delay_ms": 1, "streams": n,
         "ttft_direct_us": ttft_d, "ttft_gateway_us": ttft_g, "ttft_overhead_us": ttft_g - ttft_d,
+        "ttft_floor_us": ttft_f, "ttft_gateway_over_floor_us": ttft_g - ttft_f,
         "inter_chunk_overhead_us": inter_chunk_overhead, "gateway_frames": frames_g});
 
     // 4. Many open streams: memory and CPU of the gateway.
@@ -561,6 +682,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .as_f64()
         .unwrap_or(0.0);
     drop(gw);
+    drop(floor_proxy);
 
     // 5. LiteLLM on the same core with the same config, when installed.
     let mut compare = String::new();
@@ -680,22 +802,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
     out.push_str(&table);
     let _ = writeln!(
         out,
-        "\n| added latency (gateway - direct) | p50 | p99 | p99.9 |\n| --- | ---: | ---: | ---: |"
+        "\n| added latency | gateway − direct p50 | p99 | p99.9 | floor − direct p50 / p99 | gateway − floor p50 / p99 | gateway-reported overhead p50 / p99 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for r in &added_rows {
         let _ = writeln!(out, "{r}");
     }
-    let _ = writeln!(out, "\n| streaming (100 chunks, 1 ms apart) | direct | gateway | overhead |\n| --- | ---: | ---: | ---: |");
+    let _ = writeln!(out, "\n| streaming (100 chunks, 1 ms apart) | direct | floor proxy | gateway | gateway − direct | gateway − floor |\n| --- | ---: | ---: | ---: | ---: | ---: |");
     let _ = writeln!(
         out,
-        "| time to first token | {} | {} | {} |",
+        "| time to first token | {} | {} | {} | {} | {} |",
         fmt_us(ttft_d),
+        fmt_us(ttft_f),
         fmt_us(ttft_g),
-        fmt_us(ttft_g - ttft_d)
+        fmt_us(ttft_g - ttft_d),
+        fmt_us(ttft_g - ttft_f)
     );
     let _ = writeln!(
         out,
-        "| inter-chunk overhead | | | {:.1} µs |",
+        "| inter-chunk overhead | | | | {:.1} µs | |",
         inter_chunk_overhead
     );
     let _ = writeln!(out, "\n| gateway resources | value |\n| --- | ---: |");
@@ -812,6 +936,9 @@ fn machine() -> Value {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let (Some(port), Some(upstream)) = (args.floor_only, args.upstream) {
+        return floor::serve(port, upstream);
+    }
     if let Some(port) = args.mock_only {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
