@@ -65,6 +65,9 @@ struct Args {
     /// head and first-token times, and stop: for investigating the TTFT overhead.
     #[arg(long)]
     ttft_probe: Option<usize>,
+    /// Only run the log-sink lane (no sink, a hanging one, a failing one) and stop.
+    #[arg(long)]
+    sink_probe: bool,
 }
 
 const KEY: &str = "sk-bench-master";
@@ -268,6 +271,16 @@ fn proc_usage(pid: u32) -> (u64, f64) {
     (rss, ticks / 100.0)
 }
 
+/// Minor page faults of a process so far, from /proc.
+fn minor_faults(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().nth(7))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 fn chat_body(model: &str, stream: bool) -> Bytes {
     let mut v = json!({
         "model": model,
@@ -371,6 +384,63 @@ async fn governed_lane(
     })
 }
 
+/// The log-sink lane: fixed 500 RPS through gateways whose `generic_api` sink never answers,
+/// or always answers 500, beside `plain` (a gateway without sinks) run again for a
+/// same-minute baseline. Rows go to `table`; also returns the gateways' minor page faults.
+#[allow(clippy::too_many_arguments)]
+async fn sink_lane(
+    bin: &Path,
+    dir: &Path,
+    mock: SocketAddr,
+    gw_core: Option<usize>,
+    plain: &Target,
+    table: &mut String,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<serde_json::Map<String, Value>> {
+    let mut sink_lane = serde_json::Map::new();
+    let fixed_plain = load::fixed_rate(plain, 500.0, warmup, duration).await;
+    table_row(table, "fixed 500 RPS, no sink", "gateway", &fixed_plain);
+    sink_lane.insert("none".into(), stats_json(&fixed_plain));
+    for sink in ["hang", "fail"] {
+        let sink_cfg = dir.join(format!("config-sink-{sink}.yaml"));
+        std::fs::write(&sink_cfg, config_with_sink(mock, sink))?;
+        let sgw = start_gateway(bin, &sink_cfg, gw_core)?;
+        let t = Target {
+            addr: sgw.addr,
+            ..plain.clone()
+        };
+        let faults = minor_faults(sgw.child.id());
+        let fixed = load::fixed_rate(&t, 500.0, warmup, duration).await;
+        let faults = minor_faults(sgw.child.id()) - faults;
+        eprintln!(
+            "sink {sink}: {:.2} minor page faults per request",
+            faults as f64 / (fixed.ok.max(1) as f64)
+        );
+        let label = if sink == "hang" {
+            "fixed 500 RPS, sink never answers"
+        } else {
+            "fixed 500 RPS, sink answers 500"
+        };
+        table_row(table, label, "gateway", &fixed);
+        sink_lane.insert(sink.into(), stats_json(&fixed));
+    }
+    Ok(sink_lane)
+}
+
+/// One row of the main table.
+fn table_row(t: &mut String, scen: &str, who: &str, s: &Stats) {
+    let _ = writeln!(
+        t,
+        "| {scen} | {who} | {:.0} | {} | {} | {} | {} |",
+        s.rps(),
+        fmt_us(s.us(50.0)),
+        fmt_us(s.us(99.0)),
+        fmt_us(s.us(99.9)),
+        s.errors
+    );
+}
+
 fn stats_json(s: &Stats) -> Value {
     json!({"rps": s.rps(), "ok": s.ok, "errors": s.errors,
            "p50_us": s.us(50.0), "p99_us": s.us(99.0), "p999_us": s.us(99.9), "max_us": s.us(100.0)})
@@ -438,18 +508,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "| scenario | target | RPS | p50 | p99 | p99.9 | errors |"
     );
     let _ = writeln!(table, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
-    let row = |t: &mut String, scen: &str, who: &str, s: &Stats| {
-        let _ = writeln!(
-            t,
-            "| {scen} | {who} | {:.0} | {} | {} | {} | {} |",
-            s.rps(),
-            fmt_us(s.us(50.0)),
-            fmt_us(s.us(99.0)),
-            fmt_us(s.us(99.9)),
-            s.errors
-        );
-    };
+    let row = table_row;
 
+    if args.sink_probe {
+        let lane = sink_lane(
+            &bin, &dir, mock, gw_core, &gw_json, &mut table, warmup, duration,
+        )
+        .await?;
+        println!("{table}");
+        drop(lane);
+        return Ok(());
+    }
     if let Some(n) = args.ttft_probe {
         let direct_stream = direct("/stream/100/1/v1/chat/completions", true);
         let targets = [
@@ -648,35 +717,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             Err(e) => eprintln!("governed lane on PostgreSQL failed: {e:#}"),
         }
     }
-    // 6. A log sink that hangs, and one that fails: requests must not notice either. Each
-    //    runs on a gateway of its own, beside a plain one run again for a same-minute baseline.
+    // 6. A log sink that hangs, and one that fails: requests must not notice either.
     eprintln!("slow and failing log sinks ...");
-    let mut sink_lane = serde_json::Map::new();
-    let fixed_plain = load::fixed_rate(&gw_json, 500.0, warmup, duration).await;
-    row(
-        &mut table,
-        "fixed 500 RPS, no sink",
-        "gateway",
-        &fixed_plain,
-    );
-    sink_lane.insert("none".into(), stats_json(&fixed_plain));
-    for sink in ["hang", "fail"] {
-        let sink_cfg = dir.join(format!("config-sink-{sink}.yaml"));
-        std::fs::write(&sink_cfg, config_with_sink(mock, sink))?;
-        let sgw = start_gateway(&bin, &sink_cfg, gw_core)?;
-        let t = Target {
-            addr: sgw.addr,
-            ..gw_json.clone()
-        };
-        let fixed = load::fixed_rate(&t, 500.0, warmup, duration).await;
-        let label = if sink == "hang" {
-            "fixed 500 RPS, sink never answers"
-        } else {
-            "fixed 500 RPS, sink answers 500"
-        };
-        row(&mut table, label, "gateway", &fixed);
-        sink_lane.insert(sink.into(), stats_json(&fixed));
-    }
+    let sink_lane = sink_lane(
+        &bin, &dir, mock, gw_core, &gw_json, &mut table, warmup, duration,
+    )
+    .await?;
     results["sink_lane"] = Value::Object(sink_lane);
     let gw_cpu_c64 = results["throughput"]["c64"]["gateway_cpu_us_per_request"]
         .as_f64()

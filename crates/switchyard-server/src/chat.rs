@@ -131,10 +131,10 @@ struct Settle {
     owner: Owner,
     /// The request's trace span, when traces are exported.
     span: Option<crate::otel::RequestSpan>,
-    /// The request's messages, when log sinks keep them.
-    input: Option<serde_json::Value>,
-    /// The answer, when log sinks keep it.
-    output: Option<serde_json::Value>,
+    /// The request's messages as JSON, when log sinks or spans keep them.
+    input: Option<Bytes>,
+    /// The answer as JSON (or text), when log sinks or spans keep it.
+    output: Option<Bytes>,
 }
 
 impl Drop for Settle {
@@ -296,10 +296,14 @@ impl Settle {
             budget_periods,
         };
         if let Some(sinks) = &self.state.sinks {
-            let bodies = self.input.take().filter(|_| sinks.log_messages).map(|i| {
-                let o = self.output.take().unwrap_or(serde_json::Value::Null);
-                (i, o)
-            });
+            let bodies = self
+                .input
+                .take()
+                .filter(|_| sinks.log_messages)
+                .map(|messages| crate::sinks::Bodies {
+                    messages,
+                    response: self.output.take().unwrap_or_default(),
+                });
             sinks.record(&log, bodies);
         }
         self.state.governor.accounting().record(log);
@@ -610,7 +614,7 @@ impl Drop for StreamGuard {
         };
         let status = if self.failed.is_some() { 502 } else { 200 };
         if let Some(t) = self.text.take() {
-            self.settle.output = Some(t.finish());
+            self.settle.output = serde_json::to_vec(&t.finish()).ok().map(Bytes::from);
         }
         self.settle.finish(Outcome {
             status,
@@ -633,8 +637,8 @@ pub(crate) trait Ingress: Send + 'static {
     /// Prompt tokens and worst-case cost in nano-dollars, for limits and budgets.
     fn estimate(&self, state: &AppState) -> (u64, i64);
     /// What log sinks keep of the request when they keep messages.
-    fn logged_input(&self) -> serde_json::Value {
-        serde_json::Value::Null
+    fn logged_input(&self) -> Bytes {
+        Bytes::new()
     }
     /// The request's GenAI attributes for its trace span (`gen_ai.request.max_tokens`, …).
     fn span_attributes(&self) -> Vec<opentelemetry::KeyValue> {
@@ -661,8 +665,8 @@ impl Ingress for ChatCompletionRequest {
     fn estimate(&self, state: &AppState) -> (u64, i64) {
         estimate(state, self)
     }
-    fn logged_input(&self) -> serde_json::Value {
-        serde_json::to_value(&self.messages).unwrap_or_default()
+    fn logged_input(&self) -> Bytes {
+        serde_json::to_vec(&self.messages).map_or_else(|_| Bytes::new(), Bytes::from)
     }
     fn span_attributes(&self) -> Vec<opentelemetry::KeyValue> {
         use opentelemetry::KeyValue;
@@ -713,8 +717,8 @@ impl Ingress for switchyard_types::EmbeddingRequest {
     fn extra(&self) -> &serde_json::Map<String, serde_json::Value> {
         &self.extra
     }
-    fn logged_input(&self) -> serde_json::Value {
-        serde_json::to_value(&self.input).unwrap_or_default()
+    fn logged_input(&self) -> Bytes {
+        serde_json::to_vec(&self.input).map_or_else(|_| Bytes::new(), Bytes::from)
     }
     /// The inputs' tokens at the priciest deployment's input price.
     fn estimate(&self, state: &AppState) -> (u64, i64) {
@@ -766,8 +770,8 @@ impl Ingress for switchyard_router::EndpointRequest {
     fn extra(&self) -> &serde_json::Map<String, serde_json::Value> {
         &self.body
     }
-    fn logged_input(&self) -> serde_json::Value {
-        serde_json::Value::Object(self.body.clone())
+    fn logged_input(&self) -> Bytes {
+        serde_json::to_vec(&self.body).map_or_else(|_| Bytes::new(), Bytes::from)
     }
     /// Per-unit prices count what the request asks for (images, characters, one query);
     /// token prices the body's size, at the priciest deployment.

@@ -153,7 +153,7 @@ impl AppState {
             })
             .collect();
         let responses = Arc::new(responses::Store::new(Some(governor.store().clone())));
-        let sinks = sinks::Sinks::from_config(router.config(), &router.http_client());
+        let sinks = sinks::Sinks::from_config(router.config());
         // The binary checks these settings before it starts; here a mistake turns traces off.
         let otel = match otel::Otel::from_config(router.config(), &router.http_client()) {
             Ok(o) => o.map(Arc::new),

@@ -360,10 +360,10 @@ pub struct Ended<'a> {
     pub user_id: Option<&'a str>,
     /// The end user (`user` field).
     pub end_user: Option<&'a str>,
-    /// The request's messages, when spans carry them.
-    pub input: Option<&'a serde_json::Value>,
-    /// The answer, when spans carry it.
-    pub output: Option<&'a serde_json::Value>,
+    /// The request's messages as JSON, when spans carry them.
+    pub input: Option<&'a bytes::Bytes>,
+    /// The answer as JSON (or text), when spans carry it.
+    pub output: Option<&'a bytes::Bytes>,
 }
 
 impl RequestSpan {
@@ -417,10 +417,17 @@ impl RequestSpan {
             span.set_attributes(switchyard_router::trace::usage_attributes(u));
         }
         span.set_attribute(KeyValue::new("switchyard.cost_usd", e.cost_usd));
-        if let Some(input) = e.input {
-            span.set_attribute(KeyValue::new("gen_ai.input.messages", input.to_string()));
+        if let Some(input) = e.input.filter(|b| !b.is_empty()) {
+            span.set_attribute(KeyValue::new(
+                "gen_ai.input.messages",
+                String::from_utf8_lossy(input).into_owned(),
+            ));
         }
-        if let Some(output) = e.output {
+        if let Some(bytes) = e.output.filter(|b| !b.is_empty()) {
+            let output: serde_json::Value = serde_json::from_slice(bytes).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned())
+            });
+            let output = &output;
             // A chat answer's messages with their finish reasons; any other answer as it is.
             let messages = output["choices"].as_array().map(|choices| {
                 let m: Vec<serde_json::Value> = choices

@@ -13,11 +13,13 @@
 //!   rotated to `<file>.1` past `SWITCHYARD_LOG_FILE_MAX_MB` (default 100).
 //! - Any other sink is one [`Sink`] impl.
 //!
-//! Nothing here touches the request path but a clone of the spend record and a `try_send`:
-//! each sink has a bounded queue and a task of its own that batches (up to [`BATCH`] records
-//! or [`FLUSH`]), turns the batch into payloads and encodes it once on a blocking thread (so
-//! a big batch never holds up a request worker), delivers, and retries a failed batch three
-//! times with backoff. A slow or dead sink fills only its own queue;
+//! Nothing here touches the request path but a clone of the spend record, the request's
+//! messages and answer as JSON bytes, and a `try_send`. Each sink has a bounded queue and a
+//! task that batches (up to [`BATCH`] records or [`FLUSH`]), encodes the batch once (payloads
+//! are serialised straight from the records), delivers, and retries a failed batch three
+//! times with backoff. Those tasks run on a thread and runtime of their own, at background
+//! priority, with their own HTTP client: encoding, TLS and the kernel's work of sending a
+//! megabyte batch all happen there, never on a request worker. A slow or dead sink fills only its own queue;
 //! past [`QUEUE`] records are dropped and counted (`switchyard_sink_dropped_total`). Shutdown
 //! delivers what is queued. Records carry the request's messages and the answer (LiteLLM's
 //! `messages` and `response`) unless `litellm_settings.turn_off_message_logging` is set.
@@ -51,13 +53,13 @@ pub trait Sink: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Encodes one batch of payloads (LiteLLM's standard logging payload) as one delivery.
     /// Runs on a blocking thread, once per batch.
-    fn encode(&self, batch: &[Value]) -> Result<Bytes, String>;
+    fn encode(&self, batch: &[Payload<'_>]) -> Result<Bytes, String>;
     /// Sends one encoded batch; an `Err` is retried with the same bytes.
     fn send(&self, body: Bytes) -> Delivery<'_>;
 }
 
 /// JSON lines: one payload per line.
-fn jsonl(batch: &[Value]) -> Result<Bytes, String> {
+fn jsonl(batch: &[Payload<'_>]) -> Result<Bytes, String> {
     let mut out = Vec::with_capacity(batch.len() * 1024);
     for v in batch {
         serde_json::to_writer(&mut out, v).map_err(|e| e.to_string())?;
@@ -71,7 +73,18 @@ fn jsonl(batch: &[Value]) -> Result<Bytes, String> {
 #[derive(Debug)]
 pub struct Record {
     log: SpendLog,
-    bodies: Option<(Value, Value)>,
+    bodies: Option<Bodies>,
+}
+
+/// A request's messages and its answer, as JSON text: what the request path hands over is a
+/// buffer it already had (the answer's body) or one it writes once (the messages). Nothing is
+/// parsed until a sink encodes its batch.
+#[derive(Debug, Clone, Default)]
+pub struct Bodies {
+    /// The request's messages (or input), JSON.
+    pub messages: Bytes,
+    /// The answer, JSON; text that is not JSON is logged as a string.
+    pub response: Bytes,
 }
 
 /// What a sink's queue carries.
@@ -93,7 +106,7 @@ impl Sink for Webhook {
         "generic_api"
     }
 
-    fn encode(&self, batch: &[Value]) -> Result<Bytes, String> {
+    fn encode(&self, batch: &[Payload<'_>]) -> Result<Bytes, String> {
         serde_json::to_vec(batch)
             .map(Bytes::from)
             .map_err(|e| e.to_string())
@@ -189,8 +202,12 @@ impl Sink for Langfuse {
         "langfuse"
     }
 
-    fn encode(&self, batch: &[Value]) -> Result<Bytes, String> {
-        let events: Vec<Value> = batch.iter().flat_map(Self::events).collect();
+    fn encode(&self, batch: &[Payload<'_>]) -> Result<Bytes, String> {
+        let mut events: Vec<Value> = Vec::with_capacity(batch.len() * 2);
+        for p in batch {
+            let v = serde_json::to_value(p).map_err(|e| e.to_string())?;
+            events.extend(Self::events(&v));
+        }
         serde_json::to_vec(&json!({"batch": events}))
             .map(Bytes::from)
             .map_err(|e| e.to_string())
@@ -229,7 +246,7 @@ impl Sink for S3 {
         "s3"
     }
 
-    fn encode(&self, batch: &[Value]) -> Result<Bytes, String> {
+    fn encode(&self, batch: &[Payload<'_>]) -> Result<Bytes, String> {
         jsonl(batch)
     }
 
@@ -281,7 +298,7 @@ impl Sink for JsonlFile {
         "file"
     }
 
-    fn encode(&self, batch: &[Value]) -> Result<Bytes, String> {
+    fn encode(&self, batch: &[Payload<'_>]) -> Result<Bytes, String> {
         jsonl(batch)
     }
 
@@ -335,7 +352,8 @@ pub struct Sinks {
     /// Records carry messages and answers (`turn_off_message_logging` unset).
     pub log_messages: bool,
     lanes: Vec<Lane>,
-    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Fires when every sink task has delivered what it was asked to and stopped.
+    done: tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
 
 impl std::fmt::Debug for Sinks {
@@ -441,7 +459,7 @@ fn build(name: &str, config: &Config, client: &Client) -> Option<Arc<dyn Sink>> 
 impl Sinks {
     /// The sinks the config names; `None` when it names none Switchyard has (others are
     /// warned about).
-    pub fn from_config(config: &Config, client: &Client) -> Option<Arc<Sinks>> {
+    pub fn from_config(config: &Config) -> Option<Arc<Sinks>> {
         let s = &config.file.litellm_settings;
         let mut wanted: Vec<(String, Takes)> = Vec::new();
         let mut add = |list: &Option<Vec<String>>, takes: Takes| {
@@ -456,9 +474,20 @@ impl Sinks {
         add(&s.success_callback, Takes::Success);
         add(&s.failure_callback, Takes::Failure);
         add(&s.callbacks, Takes::Both);
+        if wanted.is_empty() {
+            return None;
+        }
+        // The sinks' own pool: its connections are driven on the sinks' thread.
+        let client = match Client::new(config) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "no HTTP client for the log sinks; their records are not sent");
+                return None;
+            }
+        };
         let mut sinks: Vec<(Arc<dyn Sink>, Takes)> = Vec::new();
         for (name, takes) in wanted {
-            match build(&name, config, client) {
+            match build(&name, config, &client) {
                 Some(sink) => sinks.push((sink, takes)),
                 // Metrics and traces are configured elsewhere; anything else is unknown.
                 None if matches!(name.as_str(), "prometheus" | "otel") => {}
@@ -474,11 +503,11 @@ impl Sinks {
 
     fn start(sinks: Vec<(Arc<dyn Sink>, Takes)>, log_messages: bool) -> Sinks {
         let mut lanes = Vec::new();
-        let mut tasks = Vec::new();
+        let mut runs = Vec::new();
         for (sink, takes) in sinks {
             let (tx, rx) = mpsc::channel(QUEUE);
             let counts = Arc::new(Counts::default());
-            tasks.push(tokio::spawn(run(sink.clone(), rx, Arc::clone(&counts))));
+            runs.push(run(sink.clone(), rx, Arc::clone(&counts)));
             lanes.push(Lane {
                 name: sink.name(),
                 takes,
@@ -486,16 +515,36 @@ impl Sinks {
                 counts,
             });
         }
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let started = std::thread::Builder::new()
+            .name("switchyard-sinks".into())
+            .spawn(move || {
+                switchyard_governance::background::lower_current_thread();
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(futures_util::future::join_all(runs)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "no runtime for the log sinks; their records are not sent");
+                        Vec::new()
+                    }
+                };
+                let _ = done_tx.send(());
+            });
+        if let Err(e) = &started {
+            tracing::error!(error = %e, "no thread for the log sinks; their records are not sent");
+        }
         Sinks {
             log_messages,
             lanes,
-            tasks: std::sync::Mutex::new(tasks),
+            done: tokio::sync::Mutex::new(Some(done_rx)),
         }
     }
 
     /// Hands a finished request's record to every sink that takes it, with its messages and
     /// answer when message logging is on. Never waits.
-    pub fn record(&self, log: &SpendLog, bodies: Option<(Value, Value)>) {
+    pub fn record(&self, log: &SpendLog, bodies: Option<Bodies>) {
         let failed = log.status != "success";
         let mut record = None;
         let mut bodies = Some(bodies);
@@ -537,18 +586,14 @@ impl Sinks {
 
     /// Delivers what is queued, then stops the sink tasks (graceful shutdown).
     pub async fn shutdown(&self) {
-        let tasks = self
-            .tasks
-            .lock()
-            .map(|mut t| std::mem::take(&mut *t))
-            .unwrap_or_default();
+        let Some(done) = self.done.lock().await.take() else {
+            return;
+        };
         // The senders stay (requests may still finish); each task drains what is queued now.
         for lane in &self.lanes {
             let _ = lane.tx.send(Msg::Drain).await;
         }
-        for t in tasks {
-            let _ = t.await;
-        }
+        let _ = done.await;
     }
 }
 
@@ -577,19 +622,14 @@ async fn run(sink: Arc<dyn Sink>, mut rx: mpsc::Receiver<Msg>, counts: Arc<Count
         if !batch.is_empty() {
             let records = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
             let n = records.len() as u64;
-            let encoder = Arc::clone(&sink);
-            // Payloads and encoding are CPU work proportional to the batch: off the async
-            // workers, so a request is never queued behind them.
-            let encoded = tokio::task::spawn_blocking(move || {
-                let payloads: Vec<Value> = records
-                    .iter()
-                    .map(|r| standard_payload(&r.log, r.bodies.as_ref()))
-                    .collect();
-                encoder.encode(&payloads)
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r);
+            // CPU work proportional to the batch, on the sinks' own thread (see `Sinks`).
+            let payloads: Vec<Payload<'_>> = records
+                .iter()
+                .map(|r| Payload::new(&r.log, r.bodies.as_ref()))
+                .collect();
+            let encoded = sink.encode(&payloads);
+            drop(payloads);
+            drop(records);
             match encoded {
                 Ok(body) => deliver(&*sink, body, n, &counts).await,
                 Err(e) => {
@@ -633,55 +673,192 @@ async fn deliver(sink: &dyn Sink, body: Bytes, n: u64, counts: &Counts) {
     }
 }
 
-/// LiteLLM's `StandardLoggingPayload`, from a request's spend record and, when message
-/// logging is on, its messages and answer.
-pub fn standard_payload(log: &SpendLog, bodies: Option<&(Value, Value)>) -> Value {
-    let secs = |ms: i64| ms as f64 / 1000.0;
-    let (messages, response) = bodies.map_or((&Value::Null, &Value::Null), |(m, r)| (m, r));
-    json!({
-        "id": log.request_id,
-        "trace_id": log.request_id,
-        "call_type": log.call_type,
-        "stream": log.stream,
-        "status": log.status,
-        "response_cost": log.spend_nano as f64 / 1e9,
-        "total_tokens": log.total_tokens,
-        "prompt_tokens": log.prompt_tokens,
-        "completion_tokens": log.completion_tokens,
-        "startTime": secs(log.start_time),
-        "endTime": secs(log.end_time),
-        "completionStartTime": log.completion_start_time.map(secs),
-        "response_time": secs(log.request_duration_ms),
-        "model": log.model,
-        "model_id": log.model_id,
-        "model_group": log.model_group,
-        "custom_llm_provider": log.provider,
-        "api_base": log.api_base,
-        "cache_hit": log.cache_hit,
-        "end_user": log.end_user,
-        "request_tags": log.request_tags,
-        "error_str": log.error_reason,
-        "error_information": log.error_reason.as_ref().map(|r| json!({"error_code": log.status_code.to_string(), "error_class": r})),
-        "metadata": {
-            "user_api_key_hash": log.api_key,
-            "user_api_key_alias": log.key_alias,
-            "user_api_key_user_id": log.user_id,
-            "user_api_key_team_id": log.team_id,
-            "user_api_key_end_user_id": log.end_user,
-            "spend_logs_metadata": log.metadata.get("spend_logs_metadata"),
-            "attempted_retries": log.attempted_retries,
-            "attempted_fallbacks": log.attempted_fallbacks,
-            "usage_object": {
-                "prompt_tokens": log.prompt_tokens,
-                "completion_tokens": log.completion_tokens,
-                "total_tokens": log.total_tokens,
-                "cache_read_input_tokens": log.cache_read_tokens,
-                "cache_creation_input_tokens": log.cache_write_tokens,
-                "reasoning_tokens": log.reasoning_tokens,
+/// LiteLLM's `StandardLoggingPayload` of one request, borrowed from its spend record and,
+/// when message logging is on, its messages and answer. Serialised straight to the sink's
+/// bytes: no JSON tree is built for it (Langfuse, which reshapes it, makes one).
+#[derive(Debug, serde::Serialize)]
+pub struct Payload<'a> {
+    id: &'a str,
+    trace_id: &'a str,
+    call_type: &'a str,
+    stream: bool,
+    status: &'a str,
+    response_cost: f64,
+    total_tokens: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    #[serde(rename = "startTime")]
+    start_time: f64,
+    #[serde(rename = "endTime")]
+    end_time: f64,
+    #[serde(rename = "completionStartTime")]
+    completion_start_time: Option<f64>,
+    response_time: f64,
+    model: &'a str,
+    model_id: &'a str,
+    model_group: &'a str,
+    custom_llm_provider: &'a str,
+    api_base: &'a str,
+    cache_hit: bool,
+    end_user: Option<&'a str>,
+    request_tags: &'a [String],
+    error_str: Option<&'a str>,
+    error_information: Option<ErrorInformation<'a>>,
+    metadata: PayloadMetadata<'a>,
+    hidden_params: HiddenParams<'a>,
+    messages: Json<'a>,
+    response: Json<'a>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct ErrorInformation<'a> {
+    error_code: String,
+    error_class: &'a str,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct PayloadMetadata<'a> {
+    user_api_key_hash: Option<&'a str>,
+    user_api_key_alias: Option<&'a str>,
+    user_api_key_user_id: Option<&'a str>,
+    user_api_key_team_id: Option<&'a str>,
+    user_api_key_end_user_id: Option<&'a str>,
+    spend_logs_metadata: Option<&'a Value>,
+    attempted_retries: i64,
+    attempted_fallbacks: i64,
+    usage_object: UsageObject,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct UsageObject {
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    total_tokens: i64,
+    cache_read_input_tokens: i64,
+    cache_creation_input_tokens: i64,
+    reasoning_tokens: i64,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct HiddenParams<'a> {
+    response_cost: f64,
+    api_base: &'a str,
+}
+
+/// JSON text written as it is; text that is not JSON as a JSON string; nothing as `null`.
+#[derive(Debug)]
+struct Json<'a>(Option<&'a [u8]>);
+
+impl serde::Serialize for Json<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Some(bytes) = self.0.filter(|b| !b.is_empty()) else {
+            return s.serialize_none();
+        };
+        match serde_json::from_slice::<&serde_json::value::RawValue>(bytes) {
+            Ok(raw) => raw.serialize(s),
+            Err(_) => {
+                let text = &bytes[..bytes.len().min(crate::transcript::LIMIT)];
+                s.serialize_str(&String::from_utf8_lossy(text))
+            }
+        }
+    }
+}
+
+impl<'a> Payload<'a> {
+    /// The payload of `log`, with `bodies` when message logging is on.
+    pub fn new(log: &'a SpendLog, bodies: Option<&'a Bodies>) -> Payload<'a> {
+        let secs = |ms: i64| ms as f64 / 1000.0;
+        let cost = log.spend_nano as f64 / 1e9;
+        Payload {
+            id: &log.request_id,
+            trace_id: &log.request_id,
+            call_type: &log.call_type,
+            stream: log.stream,
+            status: &log.status,
+            response_cost: cost,
+            total_tokens: log.total_tokens,
+            prompt_tokens: log.prompt_tokens,
+            completion_tokens: log.completion_tokens,
+            start_time: secs(log.start_time),
+            end_time: secs(log.end_time),
+            completion_start_time: log.completion_start_time.map(secs),
+            response_time: secs(log.request_duration_ms),
+            model: &log.model,
+            model_id: &log.model_id,
+            model_group: &log.model_group,
+            custom_llm_provider: &log.provider,
+            api_base: &log.api_base,
+            cache_hit: log.cache_hit,
+            end_user: log.end_user.as_deref(),
+            request_tags: &log.request_tags,
+            error_str: log.error_reason.as_deref(),
+            error_information: log.error_reason.as_deref().map(|r| ErrorInformation {
+                error_code: log.status_code.to_string(),
+                error_class: r,
+            }),
+            metadata: PayloadMetadata {
+                user_api_key_hash: log.api_key.as_deref(),
+                user_api_key_alias: log.key_alias.as_deref(),
+                user_api_key_user_id: log.user_id.as_deref(),
+                user_api_key_team_id: log.team_id.as_deref(),
+                user_api_key_end_user_id: log.end_user.as_deref(),
+                spend_logs_metadata: log.metadata.get("spend_logs_metadata"),
+                attempted_retries: log.attempted_retries,
+                attempted_fallbacks: log.attempted_fallbacks,
+                usage_object: UsageObject {
+                    prompt_tokens: log.prompt_tokens,
+                    completion_tokens: log.completion_tokens,
+                    total_tokens: log.total_tokens,
+                    cache_read_input_tokens: log.cache_read_tokens,
+                    cache_creation_input_tokens: log.cache_write_tokens,
+                    reasoning_tokens: log.reasoning_tokens,
+                },
             },
-        },
-        "hidden_params": {"response_cost": log.spend_nano as f64 / 1e9, "api_base": log.api_base},
-        "messages": messages,
-        "response": response,
-    })
+            hidden_params: HiddenParams {
+                response_cost: cost,
+                api_base: &log.api_base,
+            },
+            messages: Json(bodies.map(|b| &b.messages[..])),
+            response: Json(bodies.map(|b| &b.response[..])),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn payload_writes_json_bodies_as_they_are_and_text_as_a_string() {
+        let log = SpendLog {
+            request_id: "r1".into(),
+            status: "failure".into(),
+            status_code: 502,
+            error_reason: Some("upstream".into()),
+            spend_nano: 1_500_000_000,
+            metadata: json!({"spend_logs_metadata": {"team": "a"}}),
+            ..SpendLog::default()
+        };
+        let bodies = Bodies {
+            messages: Bytes::from_static(br#"[{"role":"user","content":"hi"}]"#),
+            response: Bytes::from_static(b"upstream said: no"),
+        };
+        let v = serde_json::to_value(Payload::new(&log, Some(&bodies))).unwrap();
+        assert_eq!(v["messages"], json!([{"role": "user", "content": "hi"}]));
+        assert_eq!(v["response"], "upstream said: no");
+        assert_eq!(v["response_cost"], 1.5);
+        assert_eq!(v["error_information"]["error_code"], "502");
+        assert_eq!(v["metadata"]["spend_logs_metadata"], json!({"team": "a"}));
+        // Encoded straight to bytes, the same document.
+        let jsonl = jsonl(&[Payload::new(&log, Some(&bodies))]).unwrap();
+        let line: Value = serde_json::from_slice(jsonl.trim_ascii_end()).unwrap();
+        assert_eq!(line, v);
+        // No bodies (message logging off), or an answer left out: null.
+        let none = serde_json::to_value(Payload::new(&log, None)).unwrap();
+        assert!(none["messages"].is_null() && none["response"].is_null());
+        let empty = Bodies::default();
+        let v = serde_json::to_value(Payload::new(&log, Some(&empty))).unwrap();
+        assert!(v["response"].is_null());
+    }
 }

@@ -7,6 +7,7 @@
 //! Anthropic content deltas, Responses text deltas) into one chat completion, bounded to
 //! [`LIMIT`] bytes of text.
 
+use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 /// Text kept from one streamed answer at most.
@@ -179,16 +180,14 @@ impl StreamText {
     }
 }
 
-/// A complete answer's body as logged: its JSON, or its text when it is not JSON (audio is
-/// left out).
-pub fn body(bytes: &[u8], content_type: Option<&str>) -> Value {
+/// A complete answer's body as logged: the bytes the client got (shared, not copied), left
+/// out (empty) when they are neither JSON nor text, such as audio. A sink writes JSON as it
+/// is and other text as a string.
+pub fn body(bytes: &Bytes, content_type: Option<&str>) -> Bytes {
     if content_type.is_some_and(|c| !c.contains("json") && !c.starts_with("text/")) {
-        return Value::Null;
+        return Bytes::new();
     }
-    serde_json::from_slice(bytes).unwrap_or_else(|_| {
-        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(LIMIT)]);
-        Value::String(text.into_owned())
-    })
+    bytes.clone()
 }
 
 #[cfg(test)]
