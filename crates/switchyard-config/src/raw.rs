@@ -340,6 +340,10 @@ pub struct LitellmSettings {
     /// Keep prompts and responses out of logs and sinks.
     #[serde(default)]
     pub turn_off_message_logging: Option<Scalar<bool>>,
+    /// Upstream certificate checks: `false` turns them off; a path names a PEM CA bundle
+    /// that replaces the built-in roots (`SSL_VERIFY` and `SSL_CERT_FILE` win over it).
+    #[serde(default)]
+    pub ssl_verify: Option<EnvString>,
     /// Keep key, user and team info out of logs.
     #[serde(default)]
     pub redact_user_api_key_info: Option<Scalar<bool>>,

@@ -18,9 +18,11 @@ mod health;
 mod native;
 pub mod params;
 mod passthrough;
+pub mod pool;
 mod routed;
 pub mod sdk;
 pub mod strategy;
+pub mod tls;
 pub mod trace;
 mod transcription;
 pub mod upstream;
@@ -324,7 +326,7 @@ impl Router {
         })?;
         let client = upstream::Client::new(&config).map_err(|e| ConfigError::Invalid {
             file: config.source.clone(),
-            key: "(http client)".into(),
+            key: "litellm_settings.ssl_verify".into(),
             line: None,
             message: e,
         })?;

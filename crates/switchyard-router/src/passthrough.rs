@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use crate::pool::UpstreamBody;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method};
-use hyper::body::Incoming;
 use switchyard_providers::UpstreamRequest;
 
 use crate::{deployment, Backend, CallMeta, Deployment, GatewayError, Router};
@@ -80,7 +80,7 @@ impl Router {
         mut headers: Vec<(HeaderName, HeaderValue)>,
         body: Bytes,
         opts: &crate::CallOptions,
-    ) -> Result<(CallMeta, http::Response<Incoming>), GatewayError> {
+    ) -> Result<(CallMeta, http::Response<UpstreamBody>), GatewayError> {
         let Backend::Http(translator) = d.backend else {
             return Err(GatewayError::bad_request(
                 "a mock deployment cannot serve a pass-through request",

@@ -1,10 +1,12 @@
 //! The one place the gateway talks to providers: a pooled HTTP client, timeouts, and the
 //! mapping of transport failures to [`GatewayError`]s.
 //!
-//! The client is hyper-util's pooled client with rustls (ring, webpki roots), HTTP/1.1 and
-//! HTTP/2 by ALPN, TCP_NODELAY on every connection. It replaced reqwest on the request path:
-//! reqwest re-parses the URL with the `url` crate and adds layers (redirects, proxies)
-//! a gateway does not use; profiling showed those at about 6 % of the gateway's CPU.
+//! The client is hyper-util's pooled client with rustls (ring; webpki roots unless
+//! `ssl_verify` / `SSL_CERT_FILE` say otherwise, see [`crate::tls`]), HTTP/1.1 and HTTP/2 by
+//! ALPN, TCP_NODELAY on every connection, in several pools so that no HTTP/2 connection runs
+//! out of streams (see [`crate::pool`]). It replaced reqwest on the request path: reqwest
+//! re-parses the URL with the `url` crate and adds layers (redirects, proxies) a gateway does
+//! not use; profiling showed those at about 6 % of the gateway's CPU.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -17,14 +19,18 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
-use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use switchyard_config::Config;
 use switchyard_providers::{ChatOutput, ChatProvider, StreamTranslator, Target, UpstreamRequest};
 use switchyard_types::ChatCompletionRequest;
 
+use crate::pool::{Pools, UpstreamBody};
+use crate::tls::Trust;
 use crate::{GatewayError, UsageSlot};
+
+/// What an upstream answers with: hyper's body, counted in flight on its pool until it ends.
+type Incoming = UpstreamBody;
 
 /// Connect timeout for every provider.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,10 +43,12 @@ pub type Upload = BoxStream<'static, Result<Bytes, std::io::Error>>;
 /// A request body: whole (every API call), or streamed (an upload).
 type OutBody = http_body_util::Either<Full<Bytes>, UnsyncBoxBody<Bytes, std::io::Error>>;
 
+type Http = hyper_util::client::legacy::Client<Connector, OutBody>;
+
 /// A pooled HTTP/1.1 + HTTP/2 client with rustls.
 #[derive(Clone)]
 pub struct Client {
-    http: hyper_util::client::legacy::Client<Connector, OutBody>,
+    pools: Arc<Pools<Http>>,
 }
 
 /// A failure below HTTP: connecting, sending, or reading the body.
@@ -311,23 +319,40 @@ pub struct StreamCall {
 
 impl Client {
     /// A client with the gateway's pool settings.
-    pub fn new(_config: &Config) -> Result<Client, String> {
+    pub fn new(config: &Config) -> Result<Client, String> {
+        let tls = Trust::from_config(config)
+            .client_config()
+            .map_err(|e| format!("{e} (from ssl_verify or SSL_CERT_FILE)"))?;
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         http.enforce_http(false);
         http.set_keepalive(Some(Duration::from_secs(60)));
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .build(https);
-        Ok(Client { http: client })
+        let https = match tls {
+            Some(tls) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls),
+            None => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
+        }
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+        let pools = Arc::new(Pools::new(|| {
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .pool_max_idle_per_host(1024)
+                .build(https.clone())
+        }));
+        Ok(Client { pools })
+    }
+
+    /// Sends `req` on the pool with room for it; the answer's body keeps it counted there.
+    async fn request(
+        &self,
+        req: Request<OutBody>,
+    ) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
+        let (http, in_flight) = self.pools.pick();
+        let resp = http.request(req).await?;
+        Ok(resp.map(|body| UpstreamBody::new(body, in_flight)))
     }
 
     async fn send(&self, up: UpstreamRequest) -> Result<http::Response<Incoming>, Transport> {
@@ -345,7 +370,7 @@ impl Client {
         let req = req
             .body(http_body_util::Either::Left(Full::new(up.body)))
             .map_err(|e| Transport::Build(e.to_string()))?;
-        self.http.request(req).await.map_err(Transport::Client)
+        self.request(req).await.map_err(Transport::Client)
     }
 
     /// Sends `up` (whose own body is ignored) with `upload` as its body, streamed as it
@@ -377,7 +402,7 @@ impl Client {
         let req = req
             .body(http_body_util::Either::Right(body))
             .map_err(|e| transport_error(Transport::Build(e.to_string()), target, timeout))?;
-        let sent = async { self.http.request(req).await.map_err(Transport::Client) };
+        let sent = async { self.request(req).await.map_err(Transport::Client) };
         self.answer(target, translator, timeout, sent).await
     }
 
