@@ -120,6 +120,27 @@ pub async fn post_json(t: &Target) -> anyhow::Result<(u16, serde_json::Value)> {
     Ok((status, serde_json::from_slice(&body).unwrap_or_default()))
 }
 
+/// A GET's body (empty on any failure).
+pub async fn get_text(addr: SocketAddr, path: &str) -> String {
+    let Ok(mut conn) = connect(addr).await else {
+        return String::new();
+    };
+    let req = Request::get(path)
+        .header("host", "bench")
+        .body(Full::new(Bytes::new()))
+        .expect("a valid request");
+    if conn.ready().await.is_err() {
+        return String::new();
+    }
+    match conn.send_request(req).await {
+        Ok(r) => match r.into_body().collect().await {
+            Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+            Err(_) => String::new(),
+        },
+        Err(_) => String::new(),
+    }
+}
+
 /// A GET that answers 200.
 pub async fn get_ok(conn: &mut SendRequest<Full<Bytes>>, t: &Target) -> bool {
     let req = Request::get(t.path.as_str())

@@ -251,6 +251,29 @@ fn start_gateway_on(
     Ok(Gateway { child, addr })
 }
 
+/// Waits (up to 60 s) until the gateway at `addr` has written every queued spend record
+/// (`litellm_in_memory_spend_update_queue_size` is 0): the spend writer runs at background
+/// priority and may trail a saturating run, and its catch-up is part of what the run cost.
+/// Returns how long that took, and the rows dropped so far.
+async fn drained(addr: SocketAddr) -> (Duration, u64) {
+    let t0 = Instant::now();
+    let metric = |text: &str, name: &str| -> Option<f64> {
+        text.lines()
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    loop {
+        let text = load::get_text(addr, "/metrics").await;
+        let queued = metric(&text, "litellm_in_memory_spend_update_queue_size");
+        if queued.is_none_or(|q| q == 0.0) || t0.elapsed() > Duration::from_secs(60) {
+            let dropped = metric(&text, "switchyard_spend_logs_dropped").unwrap_or(0.0);
+            return (t0.elapsed(), dropped as u64);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Resident memory (kB) and CPU time (s) of a process, from /proc.
 fn proc_usage(pid: u32) -> (u64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -312,7 +335,10 @@ fn fmt_us(v: f64) -> String {
 struct Lane {
     c64: Stats,
     fixed: Stats,
+    /// CPU per request, the spend writer's catch-up after the run included.
     cpu_us: f64,
+    catch_up: Duration,
+    dropped: u64,
 }
 
 impl Lane {
@@ -326,6 +352,9 @@ impl Lane {
             "store": store, "limits_enforced": true, "redis": std::env::var("REDIS_URL").is_ok(),
             "c64": stats_json(&self.c64),
             "c64_cpu_us_per_request": self.cpu_us,
+            "sustainable_rps_one_core": 1e6 / self.cpu_us.max(1e-9),
+            "spend_writer_catch_up_ms": self.catch_up.as_secs_f64() * 1e3,
+            "spend_rows_dropped": self.dropped,
             "fixed500": stats_json(&self.fixed),
             "throughput_cost_vs_master_key_pct": cost_pct,
         })
@@ -375,9 +404,12 @@ async fn governed_lane(
     };
     let (_, cpu0) = proc_usage(gw.child.id());
     let c64 = load::closed_loop(&target, 64, warmup, duration).await;
+    let (catch_up, dropped) = drained(gw.addr).await;
     let (_, cpu1) = proc_usage(gw.child.id());
     let fixed = load::fixed_rate(&target, 500.0, warmup, duration).await;
     Ok(Lane {
+        catch_up,
+        dropped,
         cpu_us: (cpu1 - cpu0) * 1e6 / (c64.ok.max(1) as f64),
         c64,
         fixed,
@@ -565,6 +597,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let f = load::closed_loop(&floor_json, c, warmup, duration).await;
         let (_, cpu0) = proc_usage(gw.child.id());
         let g = load::closed_loop(&gw_json, c, warmup, duration).await;
+        let (catch_up, dropped) = drained(gw.addr).await;
         let (_, cpu1) = proc_usage(gw.child.id());
         row(&mut table, &format!("throughput c={c}"), "direct", &d);
         row(&mut table, &format!("throughput c={c}"), "floor proxy", &f);
@@ -573,7 +606,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         thr.insert(
             format!("c{c}"),
             json!({"direct": stats_json(&d), "floor": stats_json(&f), "gateway": stats_json(&g),
-            "gateway_cpu_us_per_request": cpu_per_req_us}),
+            "gateway_cpu_us_per_request": cpu_per_req_us,
+            "spend_writer_catch_up_ms": catch_up.as_secs_f64() * 1e3, "spend_rows_dropped": dropped}),
         );
     }
     results["throughput"] = Value::Object(thr);
@@ -882,27 +916,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.streams, cpu_pct
     );
     for c in [1, 64, 256] {
-        let v = &results["throughput"][format!("c{c}")]["gateway_cpu_us_per_request"];
+        let r = &results["throughput"][format!("c{c}")];
         let _ = writeln!(
             out,
-            "| CPU per request at c={c} | {:.1} µs |",
-            v.as_f64().unwrap_or(0.0)
+            "| CPU per request at c={c} (spend writer's catch-up included: {:.0} ms) | {:.1} µs |",
+            r["spend_writer_catch_up_ms"].as_f64().unwrap_or(0.0),
+            r["gateway_cpu_us_per_request"].as_f64().unwrap_or(0.0)
         );
     }
     let _ = writeln!(
         out,
-        "| governed lane (virtual key with budget and limits, SQLite spend records) c=64 | {:.0} RPS, {:.1} µs CPU per request, {:.0} % below the master-key lane |",
+        "| governed lane (virtual key with budget and limits, SQLite spend records) c=64 | {:.0} RPS, {:.0} % below the master-key lane; {:.1} µs CPU per request with the spend writer's catch-up ({:.0} ms after the run), so {:.0} RPS sustained on one core; {} rows dropped |",
         results["governed_lane"]["c64"]["rps"].as_f64().unwrap_or(0.0),
+        results["governed_lane"]["throughput_cost_vs_master_key_pct"].as_f64().unwrap_or(0.0),
         results["governed_lane"]["c64_cpu_us_per_request"].as_f64().unwrap_or(0.0),
-        results["governed_lane"]["throughput_cost_vs_master_key_pct"].as_f64().unwrap_or(0.0)
+        results["governed_lane"]["spend_writer_catch_up_ms"].as_f64().unwrap_or(0.0),
+        results["governed_lane"]["sustainable_rps_one_core"].as_f64().unwrap_or(0.0),
+        results["governed_lane"]["spend_rows_dropped"].as_u64().unwrap_or(0)
     );
     if let Some(pg) = results.get("governed_lane_postgres") {
         let _ = writeln!(
             out,
-            "| governed lane, PostgreSQL spend records, c=64 | {:.0} RPS, {:.1} µs CPU per request, {:.0} % below the master-key lane |",
+            "| governed lane, PostgreSQL spend records, c=64 | {:.0} RPS, {:.0} % below the master-key lane; {:.1} µs CPU per request with the spend writer's catch-up ({:.0} ms after the run), so {:.0} RPS sustained on one core; {} rows dropped |",
             pg["c64"]["rps"].as_f64().unwrap_or(0.0),
+            pg["throughput_cost_vs_master_key_pct"].as_f64().unwrap_or(0.0),
             pg["c64_cpu_us_per_request"].as_f64().unwrap_or(0.0),
-            pg["throughput_cost_vs_master_key_pct"].as_f64().unwrap_or(0.0)
+            pg["spend_writer_catch_up_ms"].as_f64().unwrap_or(0.0),
+            pg["sustainable_rps_one_core"].as_f64().unwrap_or(0.0),
+            pg["spend_rows_dropped"].as_u64().unwrap_or(0)
         );
     }
     out.push_str(&compare);
