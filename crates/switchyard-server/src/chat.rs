@@ -421,23 +421,23 @@ impl Settle {
             .and_then(Caller::principal)
             .map(|p| {
                 let k = &p.key.record;
-                m.usage(&crate::telemetry::UsageLabels {
-                    model: meta.model.clone(),
-                    model_group: meta.model_group.clone(),
-                    api_provider: meta.provider.clone(),
-                    end_user: String::new(),
-                    hashed_api_key: p.hash.to_string(),
-                    api_key_alias: k.key_alias.clone().unwrap_or_default(),
-                    team: k.team_id.clone().unwrap_or_default(),
+                m.keyed_usage(&crate::telemetry::UsageLabelsRef {
+                    model: &meta.model,
+                    model_group: &meta.model_group,
+                    api_provider: &meta.provider,
+                    end_user: "",
+                    hashed_api_key: &p.hash,
+                    api_key_alias: k.key_alias.as_deref().unwrap_or_default(),
+                    team: k.team_id.as_deref().unwrap_or_default(),
                     team_alias: p
                         .team
                         .as_ref()
-                        .and_then(|t| t.record.team_alias.clone())
+                        .and_then(|t| t.record.team_alias.as_deref())
                         .unwrap_or_default(),
-                    user: k.user_id.clone().unwrap_or_default(),
+                    user: k.user_id.as_deref().unwrap_or_default(),
                 })
             });
-        let counters = keyed.as_ref().unwrap_or(&series.usage);
+        let counters = keyed.as_deref().unwrap_or(&series.usage);
         if let Some(u) = usage {
             counters.input_tokens.inc_by(u.prompt_tokens);
             counters.output_tokens.inc_by(u.completion_tokens);

@@ -6,6 +6,7 @@
 //! atomic add per metric; nothing here blocks the request path.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -75,6 +76,60 @@ pub struct UsageLabels {
     pub team_alias: String,
     /// The key's user.
     pub user: String,
+}
+
+/// [`UsageLabels`] borrowed: a request's labels, to find its counters without building the
+/// nine strings. Hashes as `UsageLabels` does (same fields, same order).
+#[derive(Debug, Hash)]
+pub struct UsageLabelsRef<'a> {
+    /// See [`UsageLabels`].
+    pub model: &'a str,
+    /// See [`UsageLabels`].
+    pub model_group: &'a str,
+    /// See [`UsageLabels`].
+    pub api_provider: &'a str,
+    /// See [`UsageLabels`].
+    pub end_user: &'a str,
+    /// See [`UsageLabels`].
+    pub hashed_api_key: &'a str,
+    /// See [`UsageLabels`].
+    pub api_key_alias: &'a str,
+    /// See [`UsageLabels`].
+    pub team: &'a str,
+    /// See [`UsageLabels`].
+    pub team_alias: &'a str,
+    /// See [`UsageLabels`].
+    pub user: &'a str,
+}
+
+impl hashbrown::Equivalent<UsageLabels> for UsageLabelsRef<'_> {
+    fn equivalent(&self, k: &UsageLabels) -> bool {
+        self.model == k.model
+            && self.model_group == k.model_group
+            && self.api_provider == k.api_provider
+            && self.end_user == k.end_user
+            && self.hashed_api_key == k.hashed_api_key
+            && self.api_key_alias == k.api_key_alias
+            && self.team == k.team
+            && self.team_alias == k.team_alias
+            && self.user == k.user
+    }
+}
+
+impl UsageLabelsRef<'_> {
+    fn owned(&self) -> UsageLabels {
+        UsageLabels {
+            model: self.model.to_owned(),
+            model_group: self.model_group.to_owned(),
+            api_provider: self.api_provider.to_owned(),
+            end_user: self.end_user.to_owned(),
+            hashed_api_key: self.hashed_api_key.to_owned(),
+            api_key_alias: self.api_key_alias.to_owned(),
+            team: self.team.to_owned(),
+            team_alias: self.team_alias.to_owned(),
+            user: self.user.to_owned(),
+        }
+    }
 }
 
 /// Usage and spend counters of one label set.
@@ -249,6 +304,9 @@ pub struct Metrics {
     pub fallbacks: Family<FallbackLabels, Counter>,
     /// `switchyard_attempted_retries`: failed attempts retried before an answer, by group.
     pub retries: Family<LatencyLabels, Counter>,
+    /// The usage counters of each key's label sets, found in one lookup per request (the
+    /// families would take four, each hashing and comparing the nine labels).
+    keyed_usage: std::sync::RwLock<hashbrown::HashMap<UsageLabels, Arc<UsageCounters>>>,
 }
 
 impl Default for Metrics {
@@ -442,6 +500,7 @@ impl Metrics {
             deployment_state,
             fallbacks,
             retries,
+            keyed_usage: std::sync::RwLock::default(),
         }
     }
 
@@ -474,6 +533,24 @@ impl Metrics {
         }
     }
 
+    /// The usage and spend counters of a request's label set, made on first use.
+    pub fn keyed_usage(&self, labels: &UsageLabelsRef<'_>) -> Arc<UsageCounters> {
+        if let Some(c) = self
+            .keyed_usage
+            .read()
+            .ok()
+            .and_then(|m| m.get(labels).cloned())
+        {
+            return c;
+        }
+        let owned = labels.owned();
+        let counters = Arc::new(self.usage(&owned));
+        if let Ok(mut m) = self.keyed_usage.write() {
+            m.entry(owned).or_insert_with(|| Arc::clone(&counters));
+        }
+        counters
+    }
+
     /// The usage and spend counters of one label set.
     pub fn usage(&self, labels: &UsageLabels) -> UsageCounters {
         UsageCounters {
@@ -496,5 +573,42 @@ impl Metrics {
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_keys_usage_counters_are_found_again_and_exported_with_its_labels() {
+        let m = Metrics::new();
+        let labels = |alias| UsageLabelsRef {
+            model: "gpt-4o",
+            model_group: "gpt",
+            api_provider: "openai",
+            end_user: "",
+            hashed_api_key: "ab12",
+            api_key_alias: alias,
+            team: "t1",
+            team_alias: "search",
+            user: "u1",
+        };
+        let a = m.keyed_usage(&labels("ci"));
+        a.input_tokens.inc_by(5);
+        let again = m.keyed_usage(&labels("ci"));
+        assert!(Arc::ptr_eq(&a, &again));
+        // The borrowed labels find the family's own series.
+        let owned = labels("ci").owned();
+        assert_eq!(m.input_tokens.get_or_create(&owned).get(), 5);
+        // A renamed key is a new series.
+        let renamed = m.keyed_usage(&labels("ci-2"));
+        assert!(!Arc::ptr_eq(&a, &renamed));
+        let text = m.encode();
+        assert!(
+            text.contains(r#"api_key_alias="ci",team="t1",team_alias="search",user="u1"} 5"#),
+            "{text}"
+        );
     }
 }

@@ -245,9 +245,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listener.local_addr().unwrap_or(addr)
         );
         let grace = Duration::from_secs_f64(cli.drain_timeout.clamp(0.0, 3600.0));
-        switchyard_server::serve(listener, state, shutdown_signal(), grace)
-            .await
-            .context("server failed")?;
+        // On a worker, not in block_on's thread: accepting a connection and serving it then
+        // happen on the same thread, with no wake-up of another in between.
+        tokio::spawn(switchyard_server::serve(
+            listener,
+            state,
+            shutdown_signal(),
+            grace,
+        ))
+        .await
+        .context("server task failed")?
+        .context("server failed")?;
         tracing::info!("stopped");
         Ok(())
     })
