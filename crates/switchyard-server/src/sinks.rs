@@ -14,12 +14,14 @@
 //! - Any other sink is one [`Sink`] impl.
 //!
 //! Nothing here touches the request path but a clone of the spend record, the request's
-//! messages and answer as JSON bytes, and a `try_send`. Each sink has a bounded queue and a
-//! task that batches (up to [`BATCH`] records or [`FLUSH`]), encodes the batch once (payloads
-//! are serialised straight from the records), delivers, and retries a failed batch three
-//! times with backoff. Those tasks run on a thread and runtime of their own, at background
-//! priority, with their own HTTP client: encoding, TLS and the kernel's work of sending a
-//! megabyte batch all happen there, never on a request worker. A slow or dead sink fills only its own queue;
+//! messages and answer as JSON bytes, and a push onto a vector under a short lock (the
+//! sink's task is woken only when a batch is full, not per request). Each sink has a bounded
+//! queue and a task that takes it every [`FLUSH`] (or when [`BATCH`] records wait), encodes
+//! each batch once (payloads are serialised straight from the records), delivers, and
+//! retries a failed batch three times with backoff. Those tasks run on a thread and runtime
+//! of their own, at background priority, with their own HTTP client: encoding, TLS and the
+//! kernel's work of sending a megabyte batch all happen there, never on a request worker.
+//! A slow or dead sink fills only its own queue;
 //! past [`QUEUE`] records are dropped and counted (`switchyard_sink_dropped_total`). Shutdown
 //! delivers what is queued. Records carry the request's messages and the answer (LiteLLM's
 //! `messages` and `response`) unless `litellm_settings.turn_off_message_logging` is set.
@@ -35,10 +37,12 @@ use serde_json::{json, Value};
 use switchyard_config::Config;
 use switchyard_governance::SpendLog;
 use switchyard_router::upstream::Client;
-use tokio::sync::mpsc;
 
-/// Records a sink's queue holds at most.
-pub const QUEUE: usize = 10_000;
+/// Records a sink's queue holds at most: four batches, about four seconds of a dead sink at
+/// 500 RPS. A longer queue buys little and costs the request path: while it grows, every
+/// record is fresh memory. With 10,000, a hanging sink raised p99 at 500 RPS from 0.35 ms to
+/// 0.7–2.7 ms for the 20 s the queue took to fill; with 1,000, p99 stayed at 0.3–0.4 ms.
+pub const QUEUE: usize = 2_000;
 /// Records per delivery at most.
 pub const BATCH: usize = 500;
 /// Longest a record waits for its batch to fill.
@@ -87,11 +91,28 @@ pub struct Bodies {
     pub response: Bytes,
 }
 
-/// What a sink's queue carries.
-enum Msg {
-    Record(Arc<Record>),
-    /// Deliver what is queued and stop.
-    Drain,
+/// A sink's queue. A request pushes under a short lock and wakes the sink's task only when a
+/// batch is full; otherwise the task comes round every [`FLUSH`]. So a request costs no
+/// wake-up of the sink thread.
+#[derive(Default)]
+struct Queue {
+    records: std::sync::Mutex<Vec<Arc<Record>>>,
+    wake: tokio::sync::Notify,
+    /// Set at shutdown: deliver what is queued, then stop.
+    draining: std::sync::atomic::AtomicBool,
+}
+
+impl Queue {
+    fn take(&self) -> Vec<Arc<Record>> {
+        self.records
+            .lock()
+            .map(|mut q| std::mem::take(&mut *q))
+            .unwrap_or_default()
+    }
+
+    fn len(&self) -> usize {
+        self.records.lock().map_or(0, |q| q.len())
+    }
 }
 
 /// LiteLLM's generic API logger: a JSON array per batch.
@@ -336,7 +357,7 @@ enum Takes {
 struct Lane {
     name: &'static str,
     takes: Takes,
-    tx: mpsc::Sender<Msg>,
+    queue: Arc<Queue>,
     counts: Arc<Counts>,
 }
 
@@ -505,13 +526,13 @@ impl Sinks {
         let mut lanes = Vec::new();
         let mut runs = Vec::new();
         for (sink, takes) in sinks {
-            let (tx, rx) = mpsc::channel(QUEUE);
+            let queue = Arc::new(Queue::default());
             let counts = Arc::new(Counts::default());
-            runs.push(run(sink.clone(), rx, Arc::clone(&counts)));
+            runs.push(run(sink.clone(), Arc::clone(&queue), Arc::clone(&counts)));
             lanes.push(Lane {
                 name: sink.name(),
                 takes,
-                tx,
+                queue,
                 counts,
             });
         }
@@ -563,8 +584,19 @@ impl Sinks {
                     bodies: bodies.take().flatten(),
                 })
             });
-            if lane.tx.try_send(Msg::Record(Arc::clone(r))).is_err() {
-                lane.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            let queued = match lane.queue.records.lock() {
+                Ok(mut q) if q.len() < QUEUE => {
+                    q.push(Arc::clone(r));
+                    Some(q.len())
+                }
+                _ => None,
+            };
+            match queued {
+                Some(BATCH) => lane.queue.wake.notify_one(),
+                Some(_) => {}
+                None => {
+                    lane.counts.dropped.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }
@@ -576,7 +608,7 @@ impl Sinks {
             .map(|l| {
                 (
                     l.name,
-                    QUEUE - l.tx.capacity(),
+                    l.queue.len(),
                     l.counts.dropped.load(Ordering::Relaxed),
                     l.counts.delivered.load(Ordering::Relaxed),
                 )
@@ -589,38 +621,27 @@ impl Sinks {
         let Some(done) = self.done.lock().await.take() else {
             return;
         };
-        // The senders stay (requests may still finish); each task drains what is queued now.
+        // Requests may still finish and queue records; each task delivers what is queued now.
         for lane in &self.lanes {
-            let _ = lane.tx.send(Msg::Drain).await;
+            lane.queue.draining.store(true, Ordering::SeqCst);
+            lane.queue.wake.notify_one();
         }
         let _ = done.await;
     }
 }
 
-/// A sink's task: batch, encode, deliver, retry; [`Msg::Drain`] asks it to drain and stop.
-async fn run(sink: Arc<dyn Sink>, mut rx: mpsc::Receiver<Msg>, counts: Arc<Counts>) {
-    let mut batch: Vec<Arc<Record>> = Vec::with_capacity(BATCH);
+/// A sink's task: every [`FLUSH`], or as soon as a batch is full, take what is queued and
+/// encode, deliver and retry it in batches of [`BATCH`]; after `draining` is set, do that
+/// once more and stop.
+async fn run(sink: Arc<dyn Sink>, queue: Arc<Queue>, counts: Arc<Counts>) {
     loop {
-        let mut stop = false;
-        match rx.recv().await {
-            None | Some(Msg::Drain) => stop = true,
-            Some(Msg::Record(r)) => batch.push(r),
+        tokio::select! {
+            _ = queue.wake.notified() => {}
+            _ = tokio::time::sleep(FLUSH) => {}
         }
-        if !stop {
-            let deadline = tokio::time::Instant::now() + FLUSH;
-            while batch.len() < BATCH {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(Msg::Record(r))) => batch.push(r),
-                    Ok(None | Some(Msg::Drain)) => {
-                        stop = true;
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-        }
-        if !batch.is_empty() {
-            let records = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+        let stop = queue.draining.load(Ordering::SeqCst);
+        let records = queue.take();
+        for records in records.chunks(BATCH) {
             let n = records.len() as u64;
             // CPU work proportional to the batch, on the sinks' own thread (see `Sinks`).
             let payloads: Vec<Payload<'_>> = records
@@ -629,7 +650,6 @@ async fn run(sink: Arc<dyn Sink>, mut rx: mpsc::Receiver<Msg>, counts: Arc<Count
                 .collect();
             let encoded = sink.encode(&payloads);
             drop(payloads);
-            drop(records);
             match encoded {
                 Ok(body) => deliver(&*sink, body, n, &counts).await,
                 Err(e) => {
