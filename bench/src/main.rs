@@ -68,6 +68,11 @@ struct Args {
     /// Only run the log-sink lane (no sink, a hanging one, a failing one) and stop.
     #[arg(long)]
     sink_probe: bool,
+    /// Profile-guided optimisation: run this (instrumented) gateway binary through the
+    /// bench's request mix, stop it gracefully so it writes its profile, and exit
+    /// (`scripts/pgo.sh` drives it).
+    #[arg(long)]
+    train: Option<PathBuf>,
 }
 
 const KEY: &str = "sk-bench-master";
@@ -460,6 +465,55 @@ async fn sink_lane(
     Ok(sink_lane)
 }
 
+/// `--train`: the request mix of a full run, short, against `bin`, which is then stopped
+/// with SIGTERM (an instrumented binary writes its profile on a clean exit).
+async fn train(
+    bin: &Path,
+    dir: &Path,
+    mock: SocketAddr,
+    core: Option<usize>,
+) -> anyhow::Result<()> {
+    let cfg = dir.join("config-train.yaml");
+    std::fs::write(&cfg, config_with_sink(mock, "fail"))?;
+    let mut gw = start_gateway(bin, &cfg, core)?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let auth = Some(format!("Bearer {KEY}"));
+    let target = |model: &str, stream: bool| Target {
+        addr: gw.addr,
+        path: "/v1/chat/completions".into(),
+        body: chat_body(model, stream),
+        auth: auth.clone(),
+    };
+    let (warmup, run) = (Duration::from_millis(200), Duration::from_secs(3));
+    let plain = target("bench-json", false);
+    let c64 = load::closed_loop(&plain, 64, warmup, run).await;
+    let c1 = load::closed_loop(&plain, 1, warmup, run).await;
+    let fixed = load::fixed_rate(&plain, 500.0, warmup, run).await;
+    let lane = governed_lane(&gw, &auth, &plain, warmup, run).await?;
+    let stream = target("bench-stream", true);
+    let mut conn = load::connect(gw.addr).await?;
+    for _ in 0..20 {
+        load::stream_once(&mut conn, &stream).await?;
+    }
+    let served = c64.ok + c1.ok + fixed.ok + lane.c64.ok + lane.fixed.ok;
+    eprintln!("trained on {served} requests and 20 streams; stopping the gateway");
+    let status = Command::new("kill")
+        .args(["-TERM", &gw.child.id().to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "could not signal the gateway");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if gw.child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the gateway did not stop within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// One row of the main table.
 fn table_row(t: &mut String, scen: &str, who: &str, s: &Stats) {
     let _ = writeln!(
@@ -493,13 +547,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let _ = rlimit::increase_nofile_limit(u64::MAX);
 
+    let mock = mock::start()?;
+    let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    if let Some(bin) = &args.train {
+        let trained = train(bin, &dir, mock, gw_core).await;
+        std::fs::remove_dir_all(&dir).ok();
+        return trained;
+    }
     let bin = match &args.gateway {
         Some(b) => b.clone(),
         None => build_gateway()?,
     };
-    let mock = mock::start()?;
-    let dir = std::env::temp_dir().join(format!("switchyard-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
     let cfg = dir.join("config.yaml");
     std::fs::write(&cfg, config(mock))?;
     let gw = start_gateway(&bin, &cfg, gw_core)?;
