@@ -472,21 +472,34 @@ pub async fn serve(
             Ok(())
         }
     };
-    // Every finished request has queued its spend and its log records: deliver them all.
-    if let Some(s) = &sinks {
-        s.shutdown().await;
-    }
-    if let Some(o) = &otel {
-        o.shutdown().await;
-    }
+    // Every finished request has queued its spend and its log records. Spend is written
+    // first: it is money, and an orchestrator's kill may follow the drain period.
     governor.shutdown().await;
     tracing::info!(
         written = governor.accounting().written_logs(),
         dropped = governor.accounting().dropped_logs(),
         "spend flushed"
     );
+    // Then the log sinks, for at most SINK_DRAIN: a dead sink retries a batch for ~45 s.
+    if let Some(s) = &sinks {
+        if tokio::time::timeout(SINK_DRAIN, s.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                seconds = SINK_DRAIN.as_secs(),
+                "log sinks did not deliver everything before shutdown; the rest is dropped"
+            );
+        }
+    }
+    if let Some(o) = &otel {
+        o.shutdown().await;
+    }
     result
 }
+
+/// Longest a graceful shutdown waits for the log sinks to deliver what is queued.
+pub const SINK_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

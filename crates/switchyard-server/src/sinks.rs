@@ -23,7 +23,7 @@
 //! kernel's work of sending a megabyte batch all happen there, never on a request worker.
 //! A slow or dead sink fills only its own queue;
 //! past [`QUEUE`] records are dropped and counted (`switchyard_sink_dropped_total`). Shutdown
-//! delivers what is queued. Records carry the request's messages and the answer (LiteLLM's
+//! delivers what is queued (the server bounds that wait). Records carry the request's messages and the answer (LiteLLM's
 //! `messages` and `response`) unless `litellm_settings.turn_off_message_logging` is set.
 
 use std::future::Future;
