@@ -309,6 +309,16 @@ fn minor_faults(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// A chat request for `model` to a gateway at `addr`.
+fn chat_target(addr: SocketAddr, auth: &Option<String>, model: &str, stream: bool) -> Target {
+    Target {
+        addr,
+        path: "/v1/chat/completions".into(),
+        body: chat_body(model, stream),
+        auth: auth.clone(),
+    }
+}
+
 fn chat_body(model: &str, stream: bool) -> Bytes {
     let mut v = json!({
         "model": model,
@@ -478,12 +488,7 @@ async fn train(
     let mut gw = start_gateway(bin, &cfg, core)?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let auth = Some(format!("Bearer {KEY}"));
-    let target = |model: &str, stream: bool| Target {
-        addr: gw.addr,
-        path: "/v1/chat/completions".into(),
-        body: chat_body(model, stream),
-        auth: auth.clone(),
-    };
+    let target = |model: &str, stream: bool| chat_target(gw.addr, &auth, model, stream);
     let (warmup, run) = (Duration::from_millis(200), Duration::from_secs(3));
     let plain = target("bench-json", false);
     let c64 = load::closed_loop(&plain, 64, warmup, run).await;
@@ -567,12 +572,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (idle_rss_kb, _) = proc_usage(gw.child.id());
 
     let auth = Some(format!("Bearer {KEY}"));
-    let via_gw = |model: &str, stream: bool| Target {
-        addr: gw.addr,
-        path: "/v1/chat/completions".into(),
-        body: chat_body(model, stream),
-        auth: auth.clone(),
-    };
+    let via_gw = |model: &str, stream: bool| chat_target(gw.addr, &auth, model, stream);
     let direct = |path: &str, stream: bool| Target {
         addr: mock,
         path: path.into(),

@@ -652,20 +652,23 @@ async fn run(sink: Arc<dyn Sink>, queue: Arc<Queue>, counts: Arc<Counts>) {
             drop(payloads);
             match encoded {
                 Ok(body) => deliver(&*sink, body, n, &counts).await,
-                Err(e) => {
-                    counts.dropped.fetch_add(n, Ordering::Relaxed);
-                    tracing::warn!(
-                        sink = sink.name(),
-                        records = n,
-                        "sink batch not encoded, records dropped: {e}"
-                    );
-                }
+                Err(e) => dropped(&*sink, n, &counts, "not encoded", &e),
             }
         }
         if stop {
             return;
         }
     }
+}
+
+/// Counts and logs a batch of `n` records given up on.
+fn dropped(sink: &dyn Sink, n: u64, counts: &Counts, what: &str, e: &str) {
+    counts.dropped.fetch_add(n, Ordering::Relaxed);
+    tracing::warn!(
+        sink = sink.name(),
+        records = n,
+        "sink batch {what}, records dropped: {e}"
+    );
 }
 
 async fn deliver(sink: &dyn Sink, body: Bytes, n: u64, counts: &Counts) {
@@ -681,14 +684,7 @@ async fn deliver(sink: &dyn Sink, body: Bytes, n: u64, counts: &Counts) {
                 tokio::time::sleep(wait).await;
                 wait *= 4;
             }
-            Err(e) => {
-                counts.dropped.fetch_add(n, Ordering::Relaxed);
-                tracing::warn!(
-                    sink = sink.name(),
-                    records = n,
-                    "sink delivery failed, records dropped: {e}"
-                );
-            }
+            Err(e) => dropped(sink, n, counts, "not delivered", &e),
         }
     }
 }
