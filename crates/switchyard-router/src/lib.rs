@@ -19,6 +19,7 @@ mod native;
 pub mod params;
 mod passthrough;
 pub mod pool;
+pub mod protocols;
 mod routed;
 pub mod sdk;
 pub mod strategy;

@@ -10,9 +10,9 @@
 //! [`POOLS`] connections, each kept under common stream limits. HTTP/1.1 upstreams are
 //! unaffected: a pool opens a connection per concurrent request anyway, and below
 //! [`STREAMS_PER_POOL`] in flight everything stays in the first pool and its warm
-//! connections. A pool learns that a host speaks HTTP/2 from ALPN, once connected: a burst
-//! on a pool with no connection yet opens one per request, as HTTP/1.1 would, and later
-//! requests share the one most recently used (idle ones close after 90 s).
+//! connections. Which hosts speak HTTP/2 is learnt from ALPN ([`crate::protocols`]), so a
+//! burst on a pool with no connection yet waits for one connection rather than opening one
+//! per request; idle connections close after 90 s.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -26,6 +26,7 @@ use switchyard_providers::{ChatOutput, ChatProvider, StreamTranslator, Target, U
 use switchyard_types::ChatCompletionRequest;
 
 use crate::pool::{Pools, UpstreamBody};
+use crate::protocols::{Learning, Protocols, Route};
 use crate::tls::Trust;
 use crate::{GatewayError, UsageSlot};
 
@@ -35,7 +36,7 @@ type Incoming = UpstreamBody;
 /// Connect timeout for every provider.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+type Connector = Learning<hyper_rustls::HttpsConnector<HttpConnector>>;
 
 /// An upload forwarded as it arrives (a multipart audio file), never held whole.
 pub type Upload = BoxStream<'static, Result<Bytes, std::io::Error>>;
@@ -45,10 +46,18 @@ type OutBody = http_body_util::Either<Full<Bytes>, UnsyncBoxBody<Bytes, std::io:
 
 type Http = hyper_util::client::legacy::Client<Connector, OutBody>;
 
+/// One pool's clients: HTTP/1.1 or HTTP/2 by ALPN, and HTTP/2 only for hosts known to
+/// speak it (see [`crate::protocols`]).
+struct PoolClients {
+    alpn: Http,
+    h2: Http,
+}
+
 /// A pooled HTTP/1.1 + HTTP/2 client with rustls.
 #[derive(Clone)]
 pub struct Client {
-    pools: Arc<Pools<Http>>,
+    pools: Arc<Pools<PoolClients>>,
+    protocols: Arc<Protocols>,
 }
 
 /// A failure below HTTP: connecting, sending, or reading the body.
@@ -336,23 +345,43 @@ impl Client {
         .enable_http1()
         .enable_http2()
         .wrap_connector(http);
-        let pools = Arc::new(Pools::new(|| {
+        let protocols = Arc::new(Protocols::default());
+        let connector = Learning::new(https, Arc::clone(&protocols));
+        let build = |h2_only: bool| {
             hyper_util::client::legacy::Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(90))
                 .pool_max_idle_per_host(1024)
-                .build(https.clone())
+                .http2_only(h2_only)
+                .build(connector.clone())
+        };
+        let pools = Arc::new(Pools::new(|| PoolClients {
+            alpn: build(false),
+            h2: build(true),
         }));
-        Ok(Client { pools })
+        Ok(Client { pools, protocols })
     }
 
     /// Sends `req` on the pool with room for it; the answer's body keeps it counted there.
+    /// A host known to speak HTTP/2 gets the pool's HTTP/2-only client (one connection per
+    /// pool, however large the burst); a host not connected to yet is probed first.
     async fn request(
         &self,
         req: Request<OutBody>,
     ) -> Result<http::Response<Incoming>, hyper_util::client::legacy::Error> {
-        let (http, in_flight) = self.pools.pick();
-        let resp = http.request(req).await?;
-        Ok(resp.map(|body| UpstreamBody::new(body, in_flight)))
+        let route = self.protocols.route(req.uri()).await;
+        let (clients, in_flight) = self.pools.pick();
+        let sent = match &route {
+            Route::Http2(_) => clients.h2.request(req).await,
+            Route::Alpn | Route::Probe(_) => clients.alpn.request(req).await,
+        };
+        match (sent, route) {
+            (Ok(resp), _) => Ok(resp.map(|body| UpstreamBody::new(body, in_flight))),
+            (Err(e), Route::Http2(host)) => {
+                self.protocols.demote(&host);
+                Err(e)
+            }
+            (Err(e), _) => Err(e),
+        }
     }
 
     async fn send(&self, up: UpstreamRequest) -> Result<http::Response<Incoming>, Transport> {

@@ -1,8 +1,8 @@
 //! Providers over TLS: which certificates the gateway trusts (`ssl_verify`, `SSL_CERT_FILE`),
 //! and HTTP/2 upstreams whose stream limit one connection would hit.
 //!
-//! The upstream is a mock OpenAI server on 127.0.0.1 speaking HTTP/2 only (ALPN `h2`), with a
-//! certificate from the private test CA in `fixtures/`.
+//! The upstream is a mock OpenAI server on 127.0.0.1 speaking HTTP/2 only (ALPN `h2`), or
+//! HTTP/1.1 only, with a certificate from the private test CA in `fixtures/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -42,6 +42,9 @@ struct Seen {
     /// seen at once tells whether the gateway could send them all together.
     hold_until: AtomicUsize,
     released: tokio::sync::Notify,
+    /// Milliseconds the upstream waits before its side of each TLS handshake, as a distant
+    /// host would: a burst arriving meanwhile finds no connection ready.
+    handshake_delay_ms: AtomicUsize,
 }
 
 async fn answer(
@@ -73,6 +76,11 @@ async fn answer(
 
 /// An HTTP/2-only TLS upstream allowing `max_streams` concurrent streams per connection.
 async fn start_tls_upstream(max_streams: u32) -> (String, Arc<Seen>) {
+    start_tls_upstream_speaking(max_streams, b"h2").await
+}
+
+/// A TLS upstream speaking only `alpn` (`h2`, or `http/1.1`).
+async fn start_tls_upstream_speaking(max_streams: u32, alpn: &'static [u8]) -> (String, Arc<Seen>) {
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_file_iter(fixture("tls-test-server.pem"))
             .unwrap()
@@ -87,7 +95,7 @@ async fn start_tls_upstream(max_streams: u32) -> (String, Arc<Seen>) {
     .with_no_client_auth()
     .with_single_cert(certs, key)
     .unwrap();
-    tls.alpn_protocols = vec![b"h2".to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -100,18 +108,26 @@ async fn start_tls_upstream(max_streams: u32) -> (String, Arc<Seen>) {
             };
             let (acceptor, seen) = (acceptor.clone(), Arc::clone(&s));
             tokio::spawn(async move {
+                let delay = seen.handshake_delay_ms.load(Ordering::SeqCst) as u64;
+                tokio::time::sleep(Duration::from_millis(delay)).await;
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+                if tls.get_ref().1.alpn_protocol() != Some(alpn) {
                     return;
                 }
                 seen.connections.fetch_add(1, Ordering::SeqCst);
                 let svc = hyper::service::service_fn(move |req| answer(req, Arc::clone(&seen)));
-                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                    .max_concurrent_streams(max_streams)
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
+                if alpn == b"h2" {
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .max_concurrent_streams(max_streams)
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
+                } else {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .await;
+                }
             });
         }
     });
@@ -145,12 +161,28 @@ async fn http2_requests_past_one_connections_stream_limit_all_go_out_at_once() {
         &format!("litellm_settings:\n  ssl_verify: {}\n", ca.display()),
     ))
     .await;
-    // One request first: the gateway now holds one HTTP/2 connection, which every request
-    // would share if there were only one pool.
+    // One request first: the gateway learns the host speaks HTTP/2, and every request after
+    // would share one connection if there were only one pool.
     seen.hold_until.store(1, Ordering::SeqCst);
     assert_eq!(ask(&gw).await.0, 200);
     seen.hold_until.store(120, Ordering::SeqCst);
-    let calls: Vec<_> = (0..120)
+    burst(&gw, 120).await;
+    assert_eq!(seen.answered.load(Ordering::SeqCst), 121);
+    assert_eq!(
+        seen.most.load(Ordering::SeqCst),
+        120,
+        "all 120 requests were in flight at the upstream together"
+    );
+    // A second pool took the requests the first had no room for, on one connection of its
+    // own: the first request's connection (which found out the host speaks HTTP/2), then
+    // one HTTP/2 connection in each of the two pools.
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 3);
+    gw.stop().await;
+}
+
+/// `n` chat requests to `gw` at once; each must succeed.
+async fn burst(gw: &Gateway, n: usize) {
+    let calls: Vec<_> = (0..n)
         .map(|_| {
             let base = gw.base.clone();
             tokio::spawn(async move {
@@ -171,15 +203,52 @@ async fn http2_requests_past_one_connections_stream_limit_all_go_out_at_once() {
         assert_eq!(status, 200, "{v}");
         assert_eq!(v["choices"][0]["message"]["content"], "over h2");
     }
-    assert_eq!(seen.answered.load(Ordering::SeqCst), 121);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_burst_to_an_http2_host_waits_for_one_connection_instead_of_opening_one_each() {
+    let (base, seen) = start_tls_upstream(100).await;
+    let ca = fixture("tls-test-ca.pem");
+    let gw = start_gateway(&config(
+        &base,
+        &format!("litellm_settings:\n  ssl_verify: {}\n", ca.display()),
+    ))
+    .await;
+    // 50 requests at once to a host the gateway has never connected to, all answered only
+    // once all 50 are in flight. Without knowing the protocol each would open its own
+    // TCP and TLS connection; here the first connects, the others wait for its ALPN answer
+    // and share the pool's one HTTP/2 connection.
+    seen.hold_until.store(50, Ordering::SeqCst);
+    seen.handshake_delay_ms.store(300, Ordering::SeqCst);
+    burst(&gw, 50).await;
+    assert_eq!(seen.most.load(Ordering::SeqCst), 50);
     assert_eq!(
-        seen.most.load(Ordering::SeqCst),
-        120,
-        "all 120 requests were in flight at the upstream together"
+        seen.connections.load(Ordering::SeqCst),
+        2,
+        "the first request's connection and the pool's HTTP/2 connection"
     );
-    // A second pool took the requests the first had no room for, on connections of its own
-    // (opened as the burst arrived: a pool learns a host speaks HTTP/2 only once connected).
-    assert!(seen.connections.load(Ordering::SeqCst) >= 2);
+    // A second burst reuses them.
+    burst(&gw, 50).await;
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http1_tls_host_gets_a_connection_per_concurrent_request_without_waiting() {
+    let (base, seen) = start_tls_upstream_speaking(0, b"http/1.1").await;
+    let ca = fixture("tls-test-ca.pem");
+    let gw = start_gateway(&config(
+        &base,
+        &format!("litellm_settings:\n  ssl_verify: {}\n", ca.display()),
+    ))
+    .await;
+    // Answered only once all 20 are in flight: HTTP/1.1 needs 20 connections, and the
+    // requests that waited for the first one's ALPN answer then open theirs together.
+    seen.hold_until.store(20, Ordering::SeqCst);
+    seen.handshake_delay_ms.store(300, Ordering::SeqCst);
+    burst(&gw, 20).await;
+    assert_eq!(seen.most.load(Ordering::SeqCst), 20);
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 20);
     gw.stop().await;
 }
 
