@@ -182,6 +182,11 @@ fn spawn_pinned(
             "1",
         ])
         .args(extra_args)
+        // Limits count in Redis only in the lane that asks for it, and the store is the
+        // `--database-url` given (LiteLLM with DATABASE_URL set needs Prisma, fetched from
+        // the network, and does not start without it).
+        .env_remove("REDIS_URL")
+        .env_remove("DATABASE_URL")
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -240,12 +245,23 @@ fn start_gateway_on(
     pin: Option<usize>,
     db: &str,
 ) -> anyhow::Result<Gateway> {
+    start_gateway_with(bin, config_path, pin, db, &[])
+}
+
+/// [`start_gateway_on`] with extra environment (`REDIS_URL` for the Redis lane).
+fn start_gateway_with(
+    bin: &Path,
+    config_path: &Path,
+    pin: Option<usize>,
+    db: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Gateway> {
     let (child, port) = spawn_pinned(
         bin,
         config_path,
         pin,
         &["--log-level", "warn", "--database-url", db],
-        &[],
+        env,
     )?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -357,14 +373,14 @@ struct Lane {
 }
 
 impl Lane {
-    fn json(&self, store: &str, plain_c64: f64) -> Value {
+    fn json(&self, store: &str, redis: bool, plain_c64: f64) -> Value {
         let cost_pct = if plain_c64 > 0.0 {
             (1.0 - self.c64.rps() / plain_c64) * 100.0
         } else {
             0.0
         };
         json!({
-            "store": store, "limits_enforced": true, "redis": std::env::var("REDIS_URL").is_ok(),
+            "store": store, "limits_enforced": true, "redis": redis,
             "c64": stats_json(&self.c64),
             "c64_cpu_us_per_request": self.cpu_us,
             "sustainable_rps_one_core": 1e6 / self.cpu_us.max(1e-9),
@@ -783,7 +799,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let lane = governed_lane(&gw, &auth, &via_gw("bench-json", false), warmup, duration).await?;
     row(&mut table, "governed c=64", "gateway", &lane.c64);
     row(&mut table, "governed fixed 500 RPS", "gateway", &lane.fixed);
-    results["governed_lane"] = lane.json("sqlite", plain_c64);
+    results["governed_lane"] = lane.json("sqlite", false, plain_c64);
     if let Ok(url) = std::env::var("DATABASE_URL") {
         eprintln!("governed lane on PostgreSQL ...");
         let pg = start_gateway_on(&bin, &cfg, gw_core, &url)?;
@@ -805,9 +821,44 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     "gateway",
                     &lane.fixed,
                 );
-                results["governed_lane_postgres"] = lane.json("postgres", plain_c64);
+                results["governed_lane_postgres"] = lane.json("postgres", false, plain_c64);
             }
             Err(e) => eprintln!("governed lane on PostgreSQL failed: {e:#}"),
+        }
+    }
+    // Limits and budgets counted in Redis, as several instances behind a load balancer
+    // count them: one Redis round trip per admission.
+    if let Ok(url) = std::env::var("REDIS_URL") {
+        eprintln!("governed lane with Redis limits ...");
+        let db = dir.join("bench-redis.db");
+        let rd = start_gateway_with(
+            &bin,
+            &cfg,
+            gw_core,
+            db.to_str().unwrap_or("bench-redis.db"),
+            &[("REDIS_URL", &url)],
+        )?;
+        let target = Target {
+            addr: rd.addr,
+            ..via_gw("bench-json", false)
+        };
+        match governed_lane(&rd, &auth, &target, warmup, duration).await {
+            Ok(lane) => {
+                row(
+                    &mut table,
+                    "governed c=64, Redis limits",
+                    "gateway",
+                    &lane.c64,
+                );
+                row(
+                    &mut table,
+                    "governed fixed 500 RPS, Redis limits",
+                    "gateway",
+                    &lane.fixed,
+                );
+                results["governed_lane_redis"] = lane.json("sqlite", true, plain_c64);
+            }
+            Err(e) => eprintln!("governed lane with Redis failed: {e:#}"),
         }
     }
     // 6. A log sink that hangs, and one that fails: requests must not notice either.
@@ -993,16 +1044,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         results["governed_lane"]["sustainable_rps_one_core"].as_f64().unwrap_or(0.0),
         results["governed_lane"]["spend_rows_dropped"].as_u64().unwrap_or(0)
     );
-    if let Some(pg) = results.get("governed_lane_postgres") {
+    for (key, what) in [
+        ("governed_lane_postgres", "PostgreSQL spend records"),
+        ("governed_lane_redis", "limits and budgets counted in Redis"),
+    ] {
+        let Some(l) = results.get(key) else { continue };
         let _ = writeln!(
             out,
-            "| governed lane, PostgreSQL spend records, c=64 | {:.0} RPS, {:.0} % below the master-key lane; {:.1} µs CPU per request with the spend writer's catch-up ({:.0} ms after the run), so {:.0} RPS sustained on one core; {} rows dropped |",
-            pg["c64"]["rps"].as_f64().unwrap_or(0.0),
-            pg["throughput_cost_vs_master_key_pct"].as_f64().unwrap_or(0.0),
-            pg["c64_cpu_us_per_request"].as_f64().unwrap_or(0.0),
-            pg["spend_writer_catch_up_ms"].as_f64().unwrap_or(0.0),
-            pg["sustainable_rps_one_core"].as_f64().unwrap_or(0.0),
-            pg["spend_rows_dropped"].as_u64().unwrap_or(0)
+            "| governed lane, {what}, c=64 | {:.0} RPS, {:.0} % below the master-key lane; {:.1} µs CPU per request with the spend writer's catch-up ({:.0} ms after the run), so {:.0} RPS sustained on one core; {} rows dropped |",
+            l["c64"]["rps"].as_f64().unwrap_or(0.0),
+            l["throughput_cost_vs_master_key_pct"].as_f64().unwrap_or(0.0),
+            l["c64_cpu_us_per_request"].as_f64().unwrap_or(0.0),
+            l["spend_writer_catch_up_ms"].as_f64().unwrap_or(0.0),
+            l["sustainable_rps_one_core"].as_f64().unwrap_or(0.0),
+            l["spend_rows_dropped"].as_u64().unwrap_or(0)
         );
     }
     out.push_str(&compare);
