@@ -68,6 +68,14 @@ struct Args {
     /// Only run the log-sink lane (no sink, a hanging one, a failing one) and stop.
     #[arg(long)]
     sink_probe: bool,
+    /// Only run this fixed rate (requests per second) against direct, the floor proxy and
+    /// the gateway, print the latencies, and stop: for investigating tail latency.
+    #[arg(long)]
+    rate_probe: Option<f64>,
+    /// Before `--rate-probe`, fill the gateway's spend log this many seconds at c=256 (the
+    /// full run's fixed-rate lanes follow its saturating lanes).
+    #[arg(long, default_value_t = 0.0)]
+    rate_probe_fill: f64,
     /// Profile-guided optimisation: run this (instrumented) gateway binary through the
     /// bench's request mix, stop it gracefully so it writes its profile, and exit
     /// (`scripts/pgo.sh` drives it).
@@ -624,6 +632,32 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await?;
         println!("{table}");
         drop(lane);
+        return Ok(());
+    }
+    if let Some(rate) = args.rate_probe {
+        if args.rate_probe_fill > 0.0 {
+            let fill = Duration::from_secs_f64(args.rate_probe_fill);
+            let f = load::closed_loop(&gw_json, 256, Duration::ZERO, fill).await;
+            let (catch_up, _) = drained(gw.addr).await;
+            eprintln!(
+                "filled: {} requests, spend written {catch_up:?} later",
+                f.ok
+            );
+        }
+        for (name, t) in [
+            ("direct", &direct_json),
+            ("floor proxy", &floor_json),
+            ("gateway", &gw_json),
+        ] {
+            let s = load::fixed_rate(t, rate, warmup, duration).await;
+            println!(
+                "{name:>12}: p50 {:>8} p99 {:>8} p99.9 {:>8} ({} errors)",
+                fmt_us(s.us(50.0)),
+                fmt_us(s.us(99.0)),
+                fmt_us(s.us(99.9)),
+                s.errors
+            );
+        }
         return Ok(());
     }
     if let Some(n) = args.ttft_probe {
