@@ -706,8 +706,10 @@ impl Router {
                     .ok_or_else(|| GatewayError::internal("request consumed"))?,
             };
             let traced = opts.trace.attempt(&deployment, attempt);
+            // Boxed: an attempt's future is kilobytes (the upstream call and its answer), and
+            // every future holding it inline is moved whole when it starts.
             let result = traced
-                .run(R::attempt(self, &deployment, req, params, opts))
+                .run(Box::pin(R::attempt(self, &deployment, req, params, opts)))
                 .await;
             match result {
                 Ok(mut r) => {

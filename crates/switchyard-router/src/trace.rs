@@ -148,11 +148,12 @@ pub(crate) struct Attempt {
 }
 
 impl Attempt {
-    /// Runs the attempt; its upstream requests carry the attempt's trace context.
-    pub(crate) async fn run<F: Future>(&self, call: F) -> F::Output {
+    /// Runs the attempt; its upstream requests carry the attempt's trace context. Not an
+    /// `async fn`: that would hold `call` twice (as its argument, and inside the scope).
+    pub(crate) fn run<F: Future>(&self, call: F) -> impl Future<Output = F::Output> {
         match &self.headers {
-            Some(h) => UPSTREAM.scope(Arc::clone(h), call).await,
-            None => call.await,
+            Some(h) => futures_util::future::Either::Left(UPSTREAM.scope(Arc::clone(h), call)),
+            None => futures_util::future::Either::Right(call),
         }
     }
 

@@ -1050,7 +1050,9 @@ pub(crate) async fn handle_parsed<R: Ingress>(
         } else {
             "other".to_owned()
         };
-        let mut answer = request.call(&state.router, &opts).await?;
+        // Boxed: the routed call's future is kilobytes, and this one would hold it inline
+        // and be moved whole when the handler starts.
+        let mut answer = Box::pin(request.call(&state.router, &opts)).await?;
         // A chat answer to a client of another dialect is translated back.
         if let ChatResponse::Complete(c) = &mut answer {
             if c.format == Format::OpenAi {
