@@ -1129,7 +1129,7 @@ async fn start_litellm(
     ];
     let (child, port) = spawn_pinned(bin, config_path, pin, &[], &env)?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-    let gw = Gateway { child, addr };
+    let mut gw = Gateway { child, addr };
     let probe = Target {
         addr,
         path: "/health/liveliness".into(),
@@ -1142,6 +1142,9 @@ async fn start_litellm(
             Instant::now() < deadline,
             "LiteLLM did not answer within 120 s"
         );
+        if let Some(status) = gw.child.try_wait()? {
+            anyhow::bail!("LiteLLM exited at start-up ({status})");
+        }
         if let Ok(mut c) = load::connect(addr).await {
             if load::get_ok(&mut c, &probe).await {
                 break;
