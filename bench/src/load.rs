@@ -36,6 +36,9 @@ pub struct Target {
 pub struct Stats {
     /// Successful requests measured.
     pub ok: u64,
+    /// Successful requests in all, warm-up included: what a process's CPU time or page
+    /// faults over the whole run are divided by.
+    pub answered: u64,
     /// Failed requests (transport error or non-200).
     pub errors: u64,
     /// Measured wall time.
@@ -171,7 +174,7 @@ pub async fn closed_loop(
         let t = t.clone();
         tasks.push(tokio::spawn(async move {
             let (mut hist, mut overhead) = (histogram(), histogram());
-            let (mut ok, mut errors) = (0u64, 0u64);
+            let (mut ok, mut errors, mut answered) = (0u64, 0u64, 0u64);
             let mut conn = None;
             while Instant::now() < end {
                 if conn.is_none() {
@@ -187,6 +190,7 @@ pub async fn closed_loop(
                 let res = one(c, &t).await;
                 let t1 = Instant::now();
                 let counted = t0 >= measure_from && t1 <= end;
+                answered += u64::from(matches!(&res, Ok(a) if a.ok));
                 match res {
                     Ok(a) if a.ok && counted => {
                         ok += 1;
@@ -203,21 +207,23 @@ pub async fn closed_loop(
                     }
                 }
             }
-            (hist, overhead, ok, errors)
+            (hist, overhead, ok, errors, answered)
         }));
     }
     let mut stats = Stats {
         ok: 0,
+        answered: 0,
         errors: 0,
         elapsed: duration,
         hist: histogram(),
         overhead: histogram(),
     };
     for task in tasks {
-        if let Ok((h, o, ok, errors)) = task.await {
+        if let Ok((h, o, ok, errors, answered)) = task.await {
             let _ = stats.hist.add(h);
             let _ = stats.overhead.add(o);
             stats.ok += ok;
+            stats.answered += answered;
             stats.errors += errors;
         }
     }
@@ -261,6 +267,7 @@ pub async fn fixed_rate(t: &Target, rps: f64, warmup: Duration, duration: Durati
         hist: Histogram<u64>,
         overhead: Histogram<u64>,
         ok: u64,
+        answered: u64,
         errors: u64,
     }
     let pool: Arc<Mutex<Vec<SendRequest<Full<Bytes>>>>> = Arc::new(Mutex::new(Vec::new()));
@@ -268,6 +275,7 @@ pub async fn fixed_rate(t: &Target, rps: f64, warmup: Duration, duration: Durati
         hist: histogram(),
         overhead: histogram(),
         ok: 0,
+        answered: 0,
         errors: 0,
     }));
     let period = Duration::from_secs_f64(1.0 / rps);
@@ -296,6 +304,7 @@ pub async fn fixed_rate(t: &Target, rps: f64, warmup: Duration, duration: Durati
             let res = one(&mut conn, &t).await;
             let done = Instant::now();
             if let Ok(mut s) = shared.lock() {
+                s.answered += u64::from(matches!(&res, Ok(a) if a.ok));
                 match &res {
                     Ok(a) if a.ok && counted => {
                         let _ = s.hist.record((done - sent).as_nanos() as u64);
@@ -327,11 +336,13 @@ pub async fn fixed_rate(t: &Target, rps: f64, warmup: Duration, duration: Durati
             hist: histogram(),
             overhead: histogram(),
             ok: 0,
+            answered: 0,
             errors: 0,
         },
     };
     Stats {
         ok: s.ok,
+        answered: s.answered,
         errors: s.errors,
         elapsed: duration,
         hist: s.hist,

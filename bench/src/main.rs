@@ -449,7 +449,7 @@ async fn governed_lane(
     Ok(Lane {
         catch_up,
         dropped,
-        cpu_us: (cpu1 - cpu0) * 1e6 / (c64.ok.max(1) as f64),
+        cpu_us: (cpu1 - cpu0) * 1e6 / (c64.answered.max(1) as f64),
         c64,
         fixed,
     })
@@ -486,7 +486,7 @@ async fn sink_lane(
         let faults = minor_faults(sgw.child.id()) - faults;
         eprintln!(
             "sink {sink}: {:.2} minor page faults per request",
-            faults as f64 / (fixed.ok.max(1) as f64)
+            faults as f64 / (fixed.answered.max(1) as f64)
         );
         let label = if sink == "hang" {
             "fixed 500 RPS, sink never answers"
@@ -711,7 +711,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         row(&mut table, &format!("throughput c={c}"), "direct", &d);
         row(&mut table, &format!("throughput c={c}"), "floor proxy", &f);
         row(&mut table, &format!("throughput c={c}"), "gateway", &g);
-        let cpu_per_req_us = (cpu1 - cpu0) * 1e6 / (g.ok.max(1) as f64);
+        let cpu_per_req_us = (cpu1 - cpu0) * 1e6 / (g.answered.max(1) as f64);
         thr.insert(
             format!("c{c}"),
             json!({"direct": stats_json(&d), "floor": stats_json(&f), "gateway": stats_json(&g),
@@ -942,7 +942,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     );
                 }
                 let ll_ttft = median(&mut ttfts);
-                let ll_cpu = (cpu1 - cpu0) * 1e6 / (c64.ok.max(1) as f64);
+                let ll_cpu = (cpu1 - cpu0) * 1e6 / (c64.answered.max(1) as f64);
                 let d100 = &results["fixed_rate"]["rps50"];
                 let direct_p50 = d100["direct"]["p50_us"].as_f64().unwrap_or(0.0);
                 let direct_p99 = d100["direct"]["p99_us"].as_f64().unwrap_or(0.0);
