@@ -381,6 +381,22 @@ struct Lane {
 }
 
 impl Lane {
+    /// The lane's two table rows, their scenario names ending in `suffix`.
+    fn rows(&self, table: &mut String, suffix: &str) {
+        table_row(
+            table,
+            &format!("governed c=64{suffix}"),
+            "gateway",
+            &self.c64,
+        );
+        table_row(
+            table,
+            &format!("governed fixed 500 RPS{suffix}"),
+            "gateway",
+            &self.fixed,
+        );
+    }
+
     fn json(&self, store: &str, redis: bool, plain_c64: f64) -> Value {
         let cost_pct = if plain_c64 > 0.0 {
             (1.0 - self.c64.rps() / plain_c64) * 100.0
@@ -831,68 +847,44 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .as_f64()
         .unwrap_or(0.0);
     let lane = governed_lane(&gw, &auth, &via_gw("bench-json", false), warmup, duration).await?;
-    row(&mut table, "governed c=64", "gateway", &lane.c64);
-    row(&mut table, "governed fixed 500 RPS", "gateway", &lane.fixed);
+    lane.rows(&mut table, "");
     results["governed_lane"] = lane.json("sqlite", false, plain_c64);
+    // Then on PostgreSQL, and with limits and budgets counted in Redis as several instances
+    // behind a load balancer count them (one Redis round trip per admission), when set.
+    let mut further = Vec::new();
     if let Ok(url) = std::env::var("DATABASE_URL") {
-        eprintln!("governed lane on PostgreSQL ...");
-        let pg = start_gateway_on(&bin, &cfg, gw_core, &url)?;
-        let target = Target {
-            addr: pg.addr,
-            ..via_gw("bench-json", false)
-        };
-        match governed_lane(&pg, &auth, &target, warmup, duration).await {
-            Ok(lane) => {
-                row(
-                    &mut table,
-                    "governed c=64, PostgreSQL",
-                    "gateway",
-                    &lane.c64,
-                );
-                row(
-                    &mut table,
-                    "governed fixed 500 RPS, PostgreSQL",
-                    "gateway",
-                    &lane.fixed,
-                );
-                results["governed_lane_postgres"] = lane.json("postgres", false, plain_c64);
-            }
-            Err(e) => eprintln!("governed lane on PostgreSQL failed: {e:#}"),
-        }
+        further.push((
+            ", PostgreSQL",
+            "governed_lane_postgres",
+            "postgres",
+            url,
+            None,
+        ));
     }
-    // Limits and budgets counted in Redis, as several instances behind a load balancer
-    // count them: one Redis round trip per admission.
     if let Ok(url) = std::env::var("REDIS_URL") {
-        eprintln!("governed lane with Redis limits ...");
-        let db = dir.join("bench-redis.db");
-        let rd = start_gateway_with(
-            &bin,
-            &cfg,
-            gw_core,
-            db.to_str().unwrap_or("bench-redis.db"),
-            &[("REDIS_URL", &url)],
-        )?;
+        let db = dir.join("bench-redis.db").to_string_lossy().into_owned();
+        further.push((
+            ", Redis limits",
+            "governed_lane_redis",
+            "sqlite",
+            db,
+            Some(url),
+        ));
+    }
+    for (suffix, key, store, db, redis) in further {
+        eprintln!("governed lane{suffix} ...");
+        let env: Vec<(&str, &str)> = redis.iter().map(|u| ("REDIS_URL", u.as_str())).collect();
+        let g = start_gateway_with(&bin, &cfg, gw_core, &db, &env)?;
         let target = Target {
-            addr: rd.addr,
+            addr: g.addr,
             ..via_gw("bench-json", false)
         };
-        match governed_lane(&rd, &auth, &target, warmup, duration).await {
+        match governed_lane(&g, &auth, &target, warmup, duration).await {
             Ok(lane) => {
-                row(
-                    &mut table,
-                    "governed c=64, Redis limits",
-                    "gateway",
-                    &lane.c64,
-                );
-                row(
-                    &mut table,
-                    "governed fixed 500 RPS, Redis limits",
-                    "gateway",
-                    &lane.fixed,
-                );
-                results["governed_lane_redis"] = lane.json("sqlite", true, plain_c64);
+                lane.rows(&mut table, suffix);
+                results[key] = lane.json(store, redis.is_some(), plain_c64);
             }
-            Err(e) => eprintln!("governed lane with Redis failed: {e:#}"),
+            Err(e) => eprintln!("governed lane{suffix} failed: {e:#}"),
         }
     }
     // 6. A log sink that hangs, and one that fails: requests must not notice either.

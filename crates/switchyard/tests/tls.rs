@@ -140,6 +140,16 @@ fn config(api_base: &str, extra: &str) -> String {
     )
 }
 
+/// A gateway in front of `api_base` that trusts the test CA (`ssl_verify: <bundle>`).
+async fn gateway_trusting_test_ca(api_base: &str) -> Gateway {
+    let ca = fixture("tls-test-ca.pem");
+    start_gateway(&config(
+        api_base,
+        &format!("litellm_settings:\n  ssl_verify: {}\n", ca.display()),
+    ))
+    .await
+}
+
 async fn ask(gw: &Gateway) -> (u16, Value) {
     let r = client()
         .post(format!("{}/v1/chat/completions", gw.base))
@@ -155,12 +165,7 @@ async fn http2_requests_past_one_connections_stream_limit_all_go_out_at_once() {
     // 120 requests at once against 80 streams per connection: on one connection at most 80
     // could be in flight, and the rest would wait for them.
     let (base, seen) = start_tls_upstream(80).await;
-    let ca = fixture("tls-test-ca.pem");
-    let gw = start_gateway(&config(
-        &base,
-        &format!("litellm_settings:\n  ssl_verify: {}\n", ca.display()),
-    ))
-    .await;
+    let gw = gateway_trusting_test_ca(&base).await;
     // One request first: the gateway learns the host speaks HTTP/2, and every request after
     // would share one connection if there were only one pool.
     seen.hold_until.store(1, Ordering::SeqCst);
@@ -208,12 +213,7 @@ async fn burst(gw: &Gateway, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_burst_to_an_http2_host_waits_for_one_connection_instead_of_opening_one_each() {
     let (base, seen) = start_tls_upstream(100).await;
-    let ca = fixture("tls-test-ca.pem");
-    let gw = start_gateway(&config(
-        &base,
-        &format!("litellm_settings:\n  ssl_verify: {}\n", ca.display()),
-    ))
-    .await;
+    let gw = gateway_trusting_test_ca(&base).await;
     // 50 requests at once to a host the gateway has never connected to, all answered only
     // once all 50 are in flight. Without knowing the protocol each would open its own
     // TCP and TLS connection; here the first connects, the others wait for its ALPN answer
@@ -236,12 +236,7 @@ async fn a_cold_burst_to_an_http2_host_waits_for_one_connection_instead_of_openi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http1_tls_host_gets_a_connection_per_concurrent_request_without_waiting() {
     let (base, seen) = start_tls_upstream_speaking(0, b"http/1.1").await;
-    let ca = fixture("tls-test-ca.pem");
-    let gw = start_gateway(&config(
-        &base,
-        &format!("litellm_settings:\n  ssl_verify: {}\n", ca.display()),
-    ))
-    .await;
+    let gw = gateway_trusting_test_ca(&base).await;
     // Answered only once all 20 are in flight: HTTP/1.1 needs 20 connections, and the
     // requests that waited for the first one's ALPN answer then open theirs together.
     seen.hold_until.store(20, Ordering::SeqCst);
