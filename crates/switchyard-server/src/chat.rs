@@ -343,48 +343,33 @@ impl Settle {
         if let Some(p) = self.owner.caller.as_ref().and_then(Caller::principal) {
             let k = &p.key.record;
             let team = p.team.as_ref().map(|t| &t.record);
-            let alias = k.key_alias.clone().unwrap_or_default();
-            m.key_requests
-                .get_or_create(&crate::telemetry::KeyLabels {
-                    end_user: String::new(),
-                    hashed_api_key: p.hash.to_string(),
-                    api_key_alias: alias.clone(),
-                    requested_model: self.requested_model.clone(),
-                    model: meta.map(|m| m.model_group.clone()).unwrap_or_default(),
-                    team: k.team_id.clone().unwrap_or_default(),
-                    team_alias: team.and_then(|t| t.team_alias.clone()).unwrap_or_default(),
-                    user: k.user_id.clone().unwrap_or_default(),
-                })
-                .inc();
+            let series = m.key_series(&crate::telemetry::KeyLabelsRef {
+                end_user: "",
+                hashed_api_key: &p.hash,
+                api_key_alias: k.key_alias.as_deref().unwrap_or_default(),
+                requested_model: &self.requested_model,
+                model: meta.map_or("", |m| m.model_group.as_str()),
+                team: k.team_id.as_deref().unwrap_or_default(),
+                team_alias: team
+                    .and_then(|t| t.team_alias.as_deref())
+                    .unwrap_or_default(),
+                user: k.user_id.as_deref().unwrap_or_default(),
+            });
+            series.requests.inc();
             let key_headers = self.owner.admitted.as_ref().and_then(|a| a.key.as_ref());
             if let Some(r) = key_headers.map(|h| &h.remaining) {
-                let labels = crate::telemetry::KeyModelLabels {
-                    hashed_api_key: p.hash.to_string(),
-                    api_key_alias: alias.clone(),
-                    model: meta.map(|m| m.model_group.clone()).unwrap_or_default(),
-                };
                 let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
                 if r.limit_requests.is_some() {
-                    m.key_requests_left
-                        .get_or_create(&labels)
-                        .set(n(r.remaining_requests));
+                    series.requests_left(m).set(n(r.remaining_requests));
                 }
                 if r.limit_tokens.is_some() {
-                    m.key_tokens_left
-                        .get_or_create(&labels)
-                        .set(n(r.remaining_tokens));
+                    series.tokens_left(m).set(n(r.remaining_tokens));
                 }
             }
             if let Some(max) = key_headers.and_then(|h| h.max_budget) {
-                let labels = crate::telemetry::BudgetLabels {
-                    hashed_api_key: p.hash.to_string(),
-                    api_key_alias: alias,
-                };
                 let spent = key_headers.map_or(0.0, |h| h.spend) + o.cost_usd();
-                m.key_max_budget.get_or_create(&labels).set(max);
-                m.key_budget_remaining
-                    .get_or_create(&labels)
-                    .set(max - spent);
+                series.max_budget(m).set(max);
+                series.budget_remaining(m).set(max - spent);
             }
         }
         let Some(meta) = meta else { return };

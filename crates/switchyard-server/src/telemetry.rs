@@ -6,7 +6,7 @@
 //! atomic add per metric; nothing here blocks the request path.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -167,6 +167,123 @@ pub struct KeyLabels {
     pub user: String,
 }
 
+/// [`KeyLabels`] borrowed, to find a key's series without building the eight strings.
+/// Hashes as `KeyLabels` does (same fields, same order).
+#[derive(Debug, Hash)]
+pub struct KeyLabelsRef<'a> {
+    /// See [`KeyLabels`].
+    pub end_user: &'a str,
+    /// See [`KeyLabels`].
+    pub hashed_api_key: &'a str,
+    /// See [`KeyLabels`].
+    pub api_key_alias: &'a str,
+    /// See [`KeyLabels`].
+    pub requested_model: &'a str,
+    /// See [`KeyLabels`].
+    pub model: &'a str,
+    /// See [`KeyLabels`].
+    pub team: &'a str,
+    /// See [`KeyLabels`].
+    pub team_alias: &'a str,
+    /// See [`KeyLabels`].
+    pub user: &'a str,
+}
+
+impl hashbrown::Equivalent<KeyLabels> for KeyLabelsRef<'_> {
+    fn equivalent(&self, k: &KeyLabels) -> bool {
+        self.end_user == k.end_user
+            && self.hashed_api_key == k.hashed_api_key
+            && self.api_key_alias == k.api_key_alias
+            && self.requested_model == k.requested_model
+            && self.model == k.model
+            && self.team == k.team
+            && self.team_alias == k.team_alias
+            && self.user == k.user
+    }
+}
+
+impl KeyLabelsRef<'_> {
+    fn owned(&self) -> KeyLabels {
+        KeyLabels {
+            end_user: self.end_user.to_owned(),
+            hashed_api_key: self.hashed_api_key.to_owned(),
+            api_key_alias: self.api_key_alias.to_owned(),
+            requested_model: self.requested_model.to_owned(),
+            model: self.model.to_owned(),
+            team: self.team.to_owned(),
+            team_alias: self.team_alias.to_owned(),
+            user: self.user.to_owned(),
+        }
+    }
+}
+
+/// A key's request counter, and its limit and budget gauges once it has those, resolved
+/// once per label set (see [`Metrics::key_series`]).
+#[derive(Debug)]
+pub struct KeySeries {
+    labels: KeyLabels,
+    /// `litellm_requests_metric` for these labels.
+    pub requests: Counter,
+    requests_left: OnceLock<Gauge>,
+    tokens_left: OnceLock<Gauge>,
+    max_budget: OnceLock<Gauge<f64, AtomicU64>>,
+    budget_remaining: OnceLock<Gauge<f64, AtomicU64>>,
+}
+
+impl KeySeries {
+    fn model_labels(&self) -> KeyModelLabels {
+        KeyModelLabels {
+            hashed_api_key: self.labels.hashed_api_key.clone(),
+            api_key_alias: self.labels.api_key_alias.clone(),
+            model: self.labels.model.clone(),
+        }
+    }
+
+    fn budget_labels(&self) -> BudgetLabels {
+        BudgetLabels {
+            hashed_api_key: self.labels.hashed_api_key.clone(),
+            api_key_alias: self.labels.api_key_alias.clone(),
+        }
+    }
+
+    /// The key's remaining-requests gauge (made the first time it is asked for, so a key
+    /// without a limit has no such series).
+    pub fn requests_left(&self, m: &Metrics) -> &Gauge {
+        self.requests_left.get_or_init(|| {
+            m.key_requests_left
+                .get_or_create(&self.model_labels())
+                .clone()
+        })
+    }
+
+    /// The key's remaining-tokens gauge (made on first use).
+    pub fn tokens_left(&self, m: &Metrics) -> &Gauge {
+        self.tokens_left.get_or_init(|| {
+            m.key_tokens_left
+                .get_or_create(&self.model_labels())
+                .clone()
+        })
+    }
+
+    /// The key's max-budget gauge (made on first use).
+    pub fn max_budget(&self, m: &Metrics) -> &Gauge<f64, AtomicU64> {
+        self.max_budget.get_or_init(|| {
+            m.key_max_budget
+                .get_or_create(&self.budget_labels())
+                .clone()
+        })
+    }
+
+    /// The key's remaining-budget gauge (made on first use).
+    pub fn budget_remaining(&self, m: &Metrics) -> &Gauge<f64, AtomicU64> {
+        self.budget_remaining.get_or_init(|| {
+            m.key_budget_remaining
+                .get_or_create(&self.budget_labels())
+                .clone()
+        })
+    }
+}
+
 /// Labels of a key's budget gauges.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BudgetLabels {
@@ -307,6 +424,7 @@ pub struct Metrics {
     /// The usage counters of each key's label sets, found in one lookup per request (the
     /// families would take four, each hashing and comparing the nine labels).
     keyed_usage: std::sync::RwLock<hashbrown::HashMap<UsageLabels, Arc<UsageCounters>>>,
+    key_series: std::sync::RwLock<hashbrown::HashMap<KeyLabels, Arc<KeySeries>>>,
 }
 
 impl Default for Metrics {
@@ -501,6 +619,7 @@ impl Metrics {
             fallbacks,
             retries,
             keyed_usage: std::sync::RwLock::default(),
+            key_series: std::sync::RwLock::default(),
         }
     }
 
@@ -549,6 +668,32 @@ impl Metrics {
             m.entry(owned).or_insert_with(|| Arc::clone(&counters));
         }
         counters
+    }
+
+    /// A key's series for `labels`, found by borrowed labels once made: a governed request
+    /// would otherwise build and hash up to thirteen label strings in five families.
+    pub fn key_series(&self, labels: &KeyLabelsRef<'_>) -> Arc<KeySeries> {
+        if let Some(s) = self
+            .key_series
+            .read()
+            .ok()
+            .and_then(|m| m.get(labels).cloned())
+        {
+            return s;
+        }
+        let owned = labels.owned();
+        let series = Arc::new(KeySeries {
+            requests: self.key_requests.get_or_create(&owned).clone(),
+            labels: owned.clone(),
+            requests_left: OnceLock::new(),
+            tokens_left: OnceLock::new(),
+            max_budget: OnceLock::new(),
+            budget_remaining: OnceLock::new(),
+        });
+        match self.key_series.write() {
+            Ok(mut m) => Arc::clone(m.entry(owned).or_insert(series)),
+            Err(_) => series,
+        }
     }
 
     /// The usage and spend counters of one label set.
@@ -610,5 +755,52 @@ mod tests {
             text.contains(r#"api_key_alias="ci",team="t1",team_alias="search",user="u1"} 5"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_keys_series_are_found_again_and_its_gauges_exist_only_once_used() {
+        let m = Metrics::new();
+        let labels = |model| KeyLabelsRef {
+            end_user: "",
+            hashed_api_key: "ab12",
+            api_key_alias: "ci",
+            requested_model: "gpt",
+            model,
+            team: "t1",
+            team_alias: "search",
+            user: "u1",
+        };
+        let a = m.key_series(&labels("gpt"));
+        a.requests.inc();
+        let again = m.key_series(&labels("gpt"));
+        assert!(Arc::ptr_eq(&a, &again));
+        again.requests.inc();
+        assert_eq!(
+            m.key_requests.get_or_create(&labels("gpt").owned()).get(),
+            2
+        );
+        // No limit gauges until a limited request sets them.
+        let text = m.encode();
+        assert!(
+            !text.contains("ab12\",api_key_alias=\"ci\",model=\"gpt\"}"),
+            "{text}"
+        );
+        a.requests_left(&m).set(41);
+        a.max_budget(&m).set(10.0);
+        a.budget_remaining(&m).set(7.5);
+        let model_labels = KeyModelLabels {
+            hashed_api_key: "ab12".into(),
+            api_key_alias: "ci".into(),
+            model: "gpt".into(),
+        };
+        assert_eq!(m.key_requests_left.get_or_create(&model_labels).get(), 41);
+        let budget = BudgetLabels {
+            hashed_api_key: "ab12".into(),
+            api_key_alias: "ci".into(),
+        };
+        assert_eq!(m.key_budget_remaining.get_or_create(&budget).get(), 7.5);
+        // Another model group is another series.
+        let other = m.key_series(&labels("claude"));
+        assert!(!Arc::ptr_eq(&a, &other));
     }
 }
