@@ -54,6 +54,36 @@ pub struct ModelLabels {
     pub api_provider: String,
 }
 
+/// A label set borrowed from a request, to find series already made for it without
+/// building its strings: the struct, its `Equivalent` to the owned set (so it hashes and
+/// compares as that set does: same fields, same order), and `owned()`.
+macro_rules! borrowed_labels {
+    ($(#[$doc:meta])* $name:ident for $owned:ident { $($field:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Hash)]
+        pub struct $name<'a> {
+            $(
+                #[doc = concat!("See [`", stringify!($owned), "`].")]
+                pub $field: &'a str,
+            )+
+        }
+
+        impl hashbrown::Equivalent<$owned> for $name<'_> {
+            fn equivalent(&self, k: &$owned) -> bool {
+                true $(&& self.$field == k.$field)+
+            }
+        }
+
+        impl $name<'_> {
+            fn owned(&self) -> $owned {
+                $owned {
+                    $($field: self.$field.to_owned(),)+
+                }
+            }
+        }
+    };
+}
+
 /// Labels of usage and spend by model and by who made the request (LiteLLM's labels of
 /// `litellm_spend_metric` and the token counters; key fields are empty without a key).
 #[derive(Clone, Debug, Default, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,57 +108,12 @@ pub struct UsageLabels {
     pub user: String,
 }
 
-/// [`UsageLabels`] borrowed: a request's labels, to find its counters without building the
-/// nine strings. Hashes as `UsageLabels` does (same fields, same order).
-#[derive(Debug, Hash)]
-pub struct UsageLabelsRef<'a> {
-    /// See [`UsageLabels`].
-    pub model: &'a str,
-    /// See [`UsageLabels`].
-    pub model_group: &'a str,
-    /// See [`UsageLabels`].
-    pub api_provider: &'a str,
-    /// See [`UsageLabels`].
-    pub end_user: &'a str,
-    /// See [`UsageLabels`].
-    pub hashed_api_key: &'a str,
-    /// See [`UsageLabels`].
-    pub api_key_alias: &'a str,
-    /// See [`UsageLabels`].
-    pub team: &'a str,
-    /// See [`UsageLabels`].
-    pub team_alias: &'a str,
-    /// See [`UsageLabels`].
-    pub user: &'a str,
-}
-
-impl hashbrown::Equivalent<UsageLabels> for UsageLabelsRef<'_> {
-    fn equivalent(&self, k: &UsageLabels) -> bool {
-        self.model == k.model
-            && self.model_group == k.model_group
-            && self.api_provider == k.api_provider
-            && self.end_user == k.end_user
-            && self.hashed_api_key == k.hashed_api_key
-            && self.api_key_alias == k.api_key_alias
-            && self.team == k.team
-            && self.team_alias == k.team_alias
-            && self.user == k.user
-    }
-}
-
-impl UsageLabelsRef<'_> {
-    fn owned(&self) -> UsageLabels {
-        UsageLabels {
-            model: self.model.to_owned(),
-            model_group: self.model_group.to_owned(),
-            api_provider: self.api_provider.to_owned(),
-            end_user: self.end_user.to_owned(),
-            hashed_api_key: self.hashed_api_key.to_owned(),
-            api_key_alias: self.api_key_alias.to_owned(),
-            team: self.team.to_owned(),
-            team_alias: self.team_alias.to_owned(),
-            user: self.user.to_owned(),
-        }
+borrowed_labels! {
+    /// [`UsageLabels`] borrowed: a request's labels, to find its counters without building the
+    /// nine strings. Hashes as `UsageLabels` does (same fields, same order).
+    UsageLabelsRef for UsageLabels {
+        model, model_group, api_provider, end_user, hashed_api_key, api_key_alias, team,
+        team_alias, user,
     }
 }
 
@@ -167,53 +152,11 @@ pub struct KeyLabels {
     pub user: String,
 }
 
-/// [`KeyLabels`] borrowed, to find a key's series without building the eight strings.
-/// Hashes as `KeyLabels` does (same fields, same order).
-#[derive(Debug, Hash)]
-pub struct KeyLabelsRef<'a> {
-    /// See [`KeyLabels`].
-    pub end_user: &'a str,
-    /// See [`KeyLabels`].
-    pub hashed_api_key: &'a str,
-    /// See [`KeyLabels`].
-    pub api_key_alias: &'a str,
-    /// See [`KeyLabels`].
-    pub requested_model: &'a str,
-    /// See [`KeyLabels`].
-    pub model: &'a str,
-    /// See [`KeyLabels`].
-    pub team: &'a str,
-    /// See [`KeyLabels`].
-    pub team_alias: &'a str,
-    /// See [`KeyLabels`].
-    pub user: &'a str,
-}
-
-impl hashbrown::Equivalent<KeyLabels> for KeyLabelsRef<'_> {
-    fn equivalent(&self, k: &KeyLabels) -> bool {
-        self.end_user == k.end_user
-            && self.hashed_api_key == k.hashed_api_key
-            && self.api_key_alias == k.api_key_alias
-            && self.requested_model == k.requested_model
-            && self.model == k.model
-            && self.team == k.team
-            && self.team_alias == k.team_alias
-            && self.user == k.user
-    }
-}
-
-impl KeyLabelsRef<'_> {
-    fn owned(&self) -> KeyLabels {
-        KeyLabels {
-            end_user: self.end_user.to_owned(),
-            hashed_api_key: self.hashed_api_key.to_owned(),
-            api_key_alias: self.api_key_alias.to_owned(),
-            requested_model: self.requested_model.to_owned(),
-            model: self.model.to_owned(),
-            team: self.team.to_owned(),
-            team_alias: self.team_alias.to_owned(),
-            user: self.user.to_owned(),
-        }
+borrowed_labels! {
+    /// [`KeyLabels`] borrowed, to find a key's series without building the eight strings.
+    /// Hashes as `KeyLabels` does (same fields, same order).
+    KeyLabelsRef for KeyLabels {
+        end_user, hashed_api_key, api_key_alias, requested_model, model, team, team_alias, user,
     }
 }
 
