@@ -597,46 +597,24 @@ impl Metrics {
 
     /// The usage and spend counters of a request's label set, made on first use.
     pub fn keyed_usage(&self, labels: &UsageLabelsRef<'_>) -> Arc<UsageCounters> {
-        if let Some(c) = self
-            .keyed_usage
-            .read()
-            .ok()
-            .and_then(|m| m.get(labels).cloned())
-        {
-            return c;
-        }
-        let owned = labels.owned();
-        let counters = Arc::new(self.usage(&owned));
-        if let Ok(mut m) = self.keyed_usage.write() {
-            m.entry(owned).or_insert_with(|| Arc::clone(&counters));
-        }
-        counters
+        cached(&self.keyed_usage, labels, UsageLabelsRef::owned, |o| {
+            self.usage(o)
+        })
     }
 
     /// A key's series for `labels`, found by borrowed labels once made: a governed request
     /// would otherwise build and hash up to thirteen label strings in five families.
     pub fn key_series(&self, labels: &KeyLabelsRef<'_>) -> Arc<KeySeries> {
-        if let Some(s) = self
-            .key_series
-            .read()
-            .ok()
-            .and_then(|m| m.get(labels).cloned())
-        {
-            return s;
-        }
-        let owned = labels.owned();
-        let series = Arc::new(KeySeries {
-            requests: self.key_requests.get_or_create(&owned).clone(),
-            labels: owned.clone(),
-            requests_left: OnceLock::new(),
-            tokens_left: OnceLock::new(),
-            max_budget: OnceLock::new(),
-            budget_remaining: OnceLock::new(),
-        });
-        match self.key_series.write() {
-            Ok(mut m) => Arc::clone(m.entry(owned).or_insert(series)),
-            Err(_) => series,
-        }
+        cached(&self.key_series, labels, KeyLabelsRef::owned, |o| {
+            KeySeries {
+                requests: self.key_requests.get_or_create(o).clone(),
+                labels: o.clone(),
+                requests_left: OnceLock::new(),
+                tokens_left: OnceLock::new(),
+                max_budget: OnceLock::new(),
+                budget_remaining: OnceLock::new(),
+            }
+        })
     }
 
     /// The usage and spend counters of one label set.
@@ -655,6 +633,29 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// What `map` holds for the borrowed `labels`, made by `make` from the owned labels the
+/// first time (two requests racing may both make it; the first stored wins).
+fn cached<K, Q, V>(
+    map: &std::sync::RwLock<hashbrown::HashMap<K, Arc<V>>>,
+    labels: &Q,
+    owned: impl FnOnce(&Q) -> K,
+    make: impl FnOnce(&K) -> V,
+) -> Arc<V>
+where
+    K: std::hash::Hash + Eq,
+    Q: std::hash::Hash + hashbrown::Equivalent<K>,
+{
+    if let Some(v) = map.read().ok().and_then(|m| m.get(labels).cloned()) {
+        return v;
+    }
+    let owned = owned(labels);
+    let made = Arc::new(make(&owned));
+    match map.write() {
+        Ok(mut m) => Arc::clone(m.entry(owned).or_insert(made)),
+        Err(_) => made,
     }
 }
 
