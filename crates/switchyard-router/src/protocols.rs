@@ -154,7 +154,8 @@ impl Protocols {
 
     /// What is known of `host`: `Some(true)` HTTP/2, `Some(false)` ALPN, `None` nothing yet
     /// or a probe under way.
-    pub fn known(&self, host: &str) -> Option<bool> {
+    #[cfg(test)]
+    fn known(&self, host: &str) -> Option<bool> {
         let hosts = self.hosts.read().unwrap_or_else(PoisonError::into_inner);
         match hosts.get(host)? {
             Learnt::Http2 => Some(true),
