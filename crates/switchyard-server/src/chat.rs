@@ -21,6 +21,8 @@ use switchyard_router::{
 };
 use switchyard_types::{ChatCompletionRequest, Usage};
 
+use crate::fixed::Fixed;
+
 use crate::dialect::Dialect;
 use crate::telemetry::{FailureLabels, RequestLabels};
 use crate::{AppState, VERSION};
@@ -460,7 +462,9 @@ impl Settle {
             error,
             ..
         } = o;
-        let latency_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        // Milliseconds to the microsecond: `12.345`, not `12.344999999999999`.
+        let ms = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1000.0;
+        let latency_ms = ms(self.started.elapsed());
         let (group, deployment, provider) = meta.map_or(("", "", ""), |m| {
             (
                 m.model_group.as_str(),
@@ -468,16 +472,27 @@ impl Settle {
                 m.provider.as_str(),
             )
         });
-        let upstream_ms = meta.map_or(0.0, |m| m.upstream_latency.as_secs_f64() * 1000.0);
+        let upstream_ms = meta.map_or(0.0, |m| ms(m.upstream_latency));
         let (prompt, completion) = usage.map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
         match error {
-            None => tracing::info!(
-                target: "switchyard::request",
-                call_id = %self.call_id, model_group = group, deployment, provider, status,
-                stream = self.stream, latency_ms, upstream_ms,
-                prompt_tokens = prompt, completion_tokens = completion, cost_usd,
-                "request done"
-            ),
+            // Formatted off the request path (see `request_log`).
+            None => {
+                if crate::request_log::enabled() {
+                    crate::request_log::send(crate::request_log::Line {
+                        call_id: self.call_id.clone(),
+                        model_group: group.to_owned(),
+                        deployment: deployment.to_owned(),
+                        provider: provider.to_owned(),
+                        status,
+                        stream: self.stream,
+                        latency_ms,
+                        upstream_ms,
+                        prompt_tokens: prompt,
+                        completion_tokens: completion,
+                        cost_usd,
+                    });
+                }
+            }
             // Client mistakes are routine; upstream and gateway failures need attention.
             Some(e) if e.origin == Origin::Client => tracing::info!(
                 target: "switchyard::request",
@@ -514,7 +529,7 @@ fn set_call_headers(
         HeaderName::from_static("x-litellm-version"),
         HeaderValue::from_static(VERSION),
     );
-    let total_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let total = started.elapsed();
     if let Some(m) = meta {
         for (name, value) in &m.upstream_headers {
             if let Ok(n) = HeaderName::try_from(format!("llm_provider-{}", name.as_str())) {
@@ -561,14 +576,15 @@ fn set_call_headers(
         {
             headers.insert(HeaderName::from_static("x-litellm-model-api-base"), v);
         }
-        let overhead_ms = (total_ms - m.upstream_latency.as_secs_f64() * 1000.0).max(0.0);
-        if let Some(v) = hv(&format!("{overhead_ms:.3}")) {
-            headers.insert(HeaderName::from_static("x-litellm-overhead-duration-ms"), v);
-        }
+        headers.insert(
+            HeaderName::from_static("x-litellm-overhead-duration-ms"),
+            Fixed::millis(total.saturating_sub(m.upstream_latency)).header(),
+        );
     }
-    if let Some(v) = hv(&format!("{total_ms:.3}")) {
-        headers.insert(HeaderName::from_static("x-litellm-response-duration-ms"), v);
-    }
+    headers.insert(
+        HeaderName::from_static("x-litellm-response-duration-ms"),
+        Fixed::millis(total).header(),
+    );
 }
 
 /// Logs a stream's line when it ends, completed or not (a client may go away mid-way).
@@ -1074,7 +1090,7 @@ pub(crate) async fn handle_parsed<R: Ingress>(
             resp
         }
         Ok(ChatResponse::Complete(c)) => {
-            let cost = c.cost.map_or(0.0, |c| c.usd());
+            let cost = Fixed::usd_from_pico(c.cost.map_or(0, |c| c.total_pico()));
             if settle.input.is_some() {
                 let ct = c.meta.content_type.as_ref().and_then(|v| v.to_str().ok());
                 settle.output = Some(crate::transcript::body(&c.body, ct));
@@ -1095,10 +1111,10 @@ pub(crate) async fn handle_parsed<R: Ingress>(
             set_call_headers(resp.headers_mut(), &call_id, Some(&c.meta), started);
             add_key_headers(resp.headers_mut());
             // LiteLLM sends the cost of every answered call, 0 for unpriced models.
-            if let Some(v) = hv(&cost.to_string()) {
-                resp.headers_mut()
-                    .insert(HeaderName::from_static("x-litellm-response-cost"), v);
-            }
+            resp.headers_mut().insert(
+                HeaderName::from_static("x-litellm-response-cost"),
+                cost.header(),
+            );
             resp
         }
         Ok(ChatResponse::Stream(s)) => {

@@ -1,5 +1,6 @@
 //! The `switchyard` binary: the gateway server, and `check-config`.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,6 +91,7 @@ fn load(
 ) -> Result<(Loaded, Router, Vec<String>), switchyard_config::ConfigError> {
     let sub = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .finish();
     tracing::subscriber::with_default(sub, || {
@@ -191,10 +193,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .is_some_and(|v| v.0);
     // Log lines go to stdout from a thread of their own: a slow terminal or pipe never
     // holds up a request (past 128k waiting lines, new ones are dropped and counted). The
-    // guard flushes what is queued when `run` returns.
+    // guard flushes what is queued when `run` returns. Colours only for a terminal: a file
+    // or a log collector gets plain text (and the escape codes were a tenth of a request's
+    // instructions).
     let (writer, _log_guard) = tracing_appender::non_blocking(std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(&cli))
+        .with_ansi(std::io::stdout().is_terminal())
         .with_writer(writer);
     if json {
         builder.json().flatten_event(true).init();
@@ -256,6 +261,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .await
         .context("server task failed")?
         .context("server failed")?;
+        switchyard_server::request_log::flush();
         tracing::info!("stopped");
         Ok(())
     })

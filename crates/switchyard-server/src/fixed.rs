@@ -1,0 +1,129 @@
+//! Fixed-point decimals for headers and log lines: integer arithmetic, no float formatting
+//! (which costs a request about as much as parsing its body).
+
+use std::fmt;
+use std::time::Duration;
+
+/// `units` scaled down by 10^`decimals`: `Fixed::new(12_345, 3)` shows as `12.345`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fixed {
+    units: u64,
+    decimals: u8,
+    /// Drop trailing zeros of the fraction (and the point with them).
+    trim: bool,
+}
+
+impl Fixed {
+    /// Milliseconds with three decimals (microsecond resolution, rounded).
+    pub(crate) fn millis(d: Duration) -> Self {
+        let micros = d.as_nanos().saturating_add(500) / 1000;
+        Fixed {
+            units: u64::try_from(micros).unwrap_or(u64::MAX),
+            decimals: 3,
+            trim: false,
+        }
+    }
+
+    /// US dollars from picodollars, as short as exact: `0.000123`, `0`, `12.5`.
+    pub(crate) fn usd_from_pico(pico: u64) -> Self {
+        Fixed {
+            units: pico,
+            decimals: 12,
+            trim: true,
+        }
+    }
+
+    /// The text in a header value.
+    pub(crate) fn header(self) -> http::HeaderValue {
+        let mut buf = Buf::default();
+        let _ = fmt::write(&mut buf, format_args!("{self}"));
+        http::HeaderValue::from_bytes(buf.as_bytes()).unwrap_or(http::HeaderValue::from_static("0"))
+    }
+}
+
+impl fmt::Display for Fixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scale = 10u64.pow(u32::from(self.decimals));
+        let (int, mut frac) = (self.units / scale, self.units % scale);
+        write!(f, "{int}")?;
+        let mut width = usize::from(self.decimals);
+        if self.trim {
+            if frac == 0 {
+                return Ok(());
+            }
+            while frac % 10 == 0 {
+                frac /= 10;
+                width -= 1;
+            }
+        }
+        if width > 0 {
+            write!(f, ".{frac:0width$}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A stack buffer long enough for any `Fixed` (20 digits, a point).
+#[derive(Default)]
+struct Buf {
+    bytes: [u8; 24],
+    len: usize,
+}
+
+impl Buf {
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl fmt::Write for Buf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_keep_three_decimals_and_round() {
+        assert_eq!(
+            Fixed::millis(Duration::from_nanos(12_345_499)).to_string(),
+            "12.345"
+        );
+        assert_eq!(
+            Fixed::millis(Duration::from_nanos(12_345_500)).to_string(),
+            "12.346"
+        );
+        assert_eq!(Fixed::millis(Duration::ZERO).to_string(), "0.000");
+        assert_eq!(Fixed::millis(Duration::from_micros(7)).to_string(), "0.007");
+        assert_eq!(Fixed::millis(Duration::from_secs(3)).header(), "3000.000");
+    }
+
+    #[test]
+    fn dollars_are_as_short_as_exact_and_match_float_display() {
+        for pico in [
+            0u64,
+            1,
+            10,
+            123_456_789,
+            1_500_000_000_000,
+            2_000_000_000_000,
+            99_999,
+        ] {
+            let fixed = Fixed::usd_from_pico(pico).to_string();
+            assert_eq!(fixed, (pico as f64 / 1e12).to_string(), "{pico}");
+        }
+        assert_eq!(
+            Fixed::usd_from_pico(u64::MAX).header(),
+            "18446744.073709551615"
+        );
+    }
+}
