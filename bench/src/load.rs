@@ -98,6 +98,11 @@ fn request(t: &Target) -> Request<Full<Bytes>> {
     b.body(Full::new(t.body.clone())).expect("a valid request")
 }
 
+/// Sends one request on `conn`, reads the whole answer, and tells whether it was a 200.
+pub async fn one_ok(conn: &mut SendRequest<Full<Bytes>>, t: &Target) -> anyhow::Result<bool> {
+    Ok(one(conn, t).await?.ok)
+}
+
 /// Sends one request on `conn` and reads the whole answer.
 async fn one(conn: &mut SendRequest<Full<Bytes>>, t: &Target) -> anyhow::Result<Answer> {
     conn.ready().await?;

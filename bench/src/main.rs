@@ -11,6 +11,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod floor;
+mod instructions;
 mod load;
 mod mock;
 
@@ -76,6 +77,11 @@ struct Args {
     /// full run's fixed-rate lanes follow its saturating lanes).
     #[arg(long, default_value_t = 0.0)]
     rate_probe_fill: f64,
+    /// Only count the instructions per request (valgrind's callgrind) of the gateway and the
+    /// floor proxy, this many requests per scenario, print them, and stop: a measure that
+    /// does not move with the machine's noise (see `instructions.rs`).
+    #[arg(long)]
+    instructions: Option<usize>,
     /// Profile-guided optimisation: run this (instrumented) gateway binary through the
     /// bench's request mix, stop it gracefully so it writes its profile, and exit
     /// (`scripts/pgo.sh` drives it).
@@ -143,6 +149,10 @@ fn config(mock: SocketAddr) -> String {
     litellm_params: {{model: openai/gpt-4o-mini, api_key: sk-upstream, api_base: "{base}/stream/100/1/v1"}}
   - model_name: bench-open
     litellm_params: {{model: openai/gpt-4o-mini, api_key: sk-upstream, api_base: "{base}/stream/100/100/v1"}}
+  - model_name: bench-stream1
+    litellm_params: {{model: openai/gpt-4o-mini, api_key: sk-upstream, api_base: "{base}/stream/1/0/v1"}}
+  - model_name: bench-stream100
+    litellm_params: {{model: openai/gpt-4o-mini, api_key: sk-upstream, api_base: "{base}/stream/100/0/v1"}}
 general_settings:
   master_key: {KEY}
 "#
@@ -606,6 +616,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let cfg = dir.join("config.yaml");
     std::fs::write(&cfg, config(mock))?;
+    if let Some(n) = args.instructions {
+        let counted = instructions::run(&bin, &cfg, &dir, mock, gw_core, n.max(1)).await;
+        std::fs::remove_dir_all(&dir).ok();
+        let (table, value) = counted?;
+        println!("{table}");
+        let out = json!({"machine": machine(), "instructions": value});
+        if let Some(parent) = args.out.parent() {
+            std::fs::create_dir_all(parent).ok();
+        }
+        std::fs::write(&args.out, serde_json::to_string_pretty(&out)?)?;
+        eprintln!("wrote {}", args.out.display());
+        return Ok(());
+    }
     let gw = start_gateway(&bin, &cfg, gw_core)?;
     let floor_proxy = start_floor(mock, gw_core)?;
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -1,0 +1,317 @@
+//! `--instructions`: instructions executed per request, counted by valgrind's callgrind, for the
+//! gateway and the floor proxy. Unlike times, the count does not move with a noisy machine:
+//! the same binary and requests give the same number within a fraction of a percent, so a
+//! change that saves 5 % shows as 5 % on any machine, in one run.
+//!
+//! Each process runs under `valgrind --tool=callgrind --separate-threads=yes`, is warmed up,
+//! and then for each scenario its counters are zeroed, `n` requests are sent one after the
+//! other, and the counters are dumped: one file per thread. The busiest thread is the request
+//! worker (what a request waits for); the others are the background threads (spend writer,
+//! its SQLite connection, log writer), reported apart.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use crate::load::{self, Target};
+
+/// One scenario's count, per request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Count {
+    /// On the busiest thread: the request worker.
+    pub worker: f64,
+    /// On every other thread.
+    pub background: f64,
+}
+
+/// A process under callgrind, killed on drop.
+struct Counted {
+    child: Child,
+    dir: PathBuf,
+    dumps: usize,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Counted {
+    fn start(
+        dir: &Path,
+        tag: &str,
+        pin: Option<usize>,
+        program: &Path,
+        args: &[String],
+    ) -> anyhow::Result<Counted> {
+        let dir = dir.join(format!("callgrind-{tag}"));
+        std::fs::create_dir_all(&dir)?;
+        let mut cmd = match pin {
+            Some(core) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &core.to_string(), "valgrind"]);
+                c
+            }
+            None => Command::new("valgrind"),
+        };
+        let child = cmd
+            .args([
+                "--tool=callgrind",
+                "--separate-threads=yes",
+                &format!("--callgrind-out-file={}/cg.%p", dir.display()),
+            ])
+            .arg(program)
+            .args(args)
+            .env_remove("REDIS_URL")
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {} under valgrind", program.display()))?;
+        Ok(Counted {
+            child,
+            dir,
+            dumps: 0,
+        })
+    }
+
+    fn control(&self, flag: &str) -> anyhow::Result<()> {
+        let status = Command::new("callgrind_control")
+            .args([flag, &self.child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("running callgrind_control")?;
+        anyhow::ensure!(status.success(), "callgrind_control {flag} failed");
+        Ok(())
+    }
+
+    /// Counts what `send` costs, per request: zero, send, dump, read the dump's files.
+    async fn count<F, Fut>(&mut self, n: usize, send: F) -> anyhow::Result<Count>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        self.control("-z")?;
+        for _ in 0..n {
+            send().await?;
+        }
+        self.control("-d")?;
+        self.dumps += 1;
+        let prefix = format!("cg.{}.{}-", self.child.id(), self.dumps);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let totals = loop {
+            let totals = summaries(&self.dir, &prefix)?;
+            if !totals.is_empty() || Instant::now() > deadline {
+                break totals;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        anyhow::ensure!(!totals.is_empty(), "callgrind wrote no dump {prefix}*");
+        let worker = totals.iter().copied().max().unwrap_or(0);
+        let all: u64 = totals.iter().sum();
+        Ok(Count {
+            worker: worker as f64 / n as f64,
+            background: (all - worker) as f64 / n as f64,
+        })
+    }
+}
+
+/// The `summary:` of every file in `dir` whose name starts with `prefix` (one per thread).
+fn summaries(dir: &Path, prefix: &str) -> anyhow::Result<Vec<u64>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_name().to_string_lossy().starts_with(prefix) {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path())?;
+        if let Some(n) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("summary:"))
+            .and_then(|v| v.trim().parse().ok())
+        {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+async fn wait_for(addr: SocketAddr, what: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{what} did not start under valgrind"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+/// The three scenarios against one process: a non-streamed answer, a one-chunk stream (what
+/// starting and ending a stream costs) and a 100-chunk stream.
+async fn scenarios(
+    p: &mut Counted,
+    json_t: &Target,
+    stream1: &Target,
+    stream100: &Target,
+    n: usize,
+) -> anyhow::Result<[Count; 3]> {
+    let mut conn = load::connect(json_t.addr).await?;
+    // Warm-up: connections, pools, caches, prepared statements.
+    for _ in 0..30 {
+        load::one_ok(&mut conn, json_t).await?;
+    }
+    for t in [stream1, stream100] {
+        for _ in 0..10 {
+            load::stream_once(&mut conn, t).await?;
+        }
+    }
+    let conn = tokio::sync::Mutex::new(conn);
+    let json_c = p
+        .count(n, || async {
+            let ok = load::one_ok(&mut *conn.lock().await, json_t).await?;
+            anyhow::ensure!(ok, "a request failed");
+            Ok(())
+        })
+        .await?;
+    let mut streams = [Count::default(); 2];
+    for (i, t) in [stream1, stream100].into_iter().enumerate() {
+        streams[i] = p
+            .count(n, || async {
+                load::stream_once(&mut *conn.lock().await, t).await?;
+                Ok(())
+            })
+            .await?;
+    }
+    Ok([json_c, streams[0], streams[1]])
+}
+
+/// Runs `--instructions`: the table rows and the JSON.
+pub async fn run(
+    gateway: &Path,
+    config: &Path,
+    dir: &Path,
+    mock: SocketAddr,
+    pin: Option<usize>,
+    n: usize,
+) -> anyhow::Result<(String, Value)> {
+    let found = Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status();
+    anyhow::ensure!(
+        found.is_ok_and(|s| s.success()),
+        "--instructions needs valgrind (and callgrind_control) on PATH"
+    );
+    let auth = Some(format!("Bearer {}", crate::KEY));
+    let gw_port = crate::free_port();
+    let gw_addr: SocketAddr = format!("127.0.0.1:{gw_port}").parse()?;
+    let db = dir.join("instructions.db");
+    let mut gw = Counted::start(
+        dir,
+        "gateway",
+        pin,
+        gateway,
+        &[
+            "--config".into(),
+            config.display().to_string(),
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            gw_port.to_string(),
+            "--num_workers".into(),
+            "1".into(),
+            "--log-level".into(),
+            "warn".into(),
+            "--database-url".into(),
+            db.display().to_string(),
+        ],
+    )?;
+    let floor_port = crate::free_port();
+    let floor_addr: SocketAddr = format!("127.0.0.1:{floor_port}").parse()?;
+    let mut floor = Counted::start(
+        dir,
+        "floor",
+        pin,
+        &std::env::current_exe()?,
+        &[
+            "--floor-only".into(),
+            floor_port.to_string(),
+            "--upstream".into(),
+            mock.to_string(),
+        ],
+    )?;
+    wait_for(gw_addr, "the gateway").await?;
+    wait_for(floor_addr, "the floor proxy").await?;
+
+    let via_gw = |model: &str, stream: bool| crate::chat_target(gw_addr, &auth, model, stream);
+    let direct = |path: &str, stream: bool| Target {
+        addr: floor_addr,
+        path: path.into(),
+        body: crate::chat_body("gpt-4o-mini", stream),
+        auth: Some("Bearer sk-upstream".into()),
+    };
+    eprintln!("instructions: gateway under callgrind ...");
+    let g = scenarios(
+        &mut gw,
+        &via_gw("bench-json", false),
+        &via_gw("bench-stream1", true),
+        &via_gw("bench-stream100", true),
+        n,
+    )
+    .await?;
+    eprintln!("instructions: floor proxy under callgrind ...");
+    let f = scenarios(
+        &mut floor,
+        &direct("/json/v1/chat/completions", false),
+        &direct("/stream/1/0/v1/chat/completions", true),
+        &direct("/stream/100/0/v1/chat/completions", true),
+        n,
+    )
+    .await?;
+    let per_chunk = |c: &[Count; 3]| (c[2].worker - c[1].worker) / 99.0;
+    let k = |v: f64| format!("{:.1}k", v / 1000.0);
+    let mut table = String::new();
+    table.push_str(
+        "| instructions (callgrind) | gateway, request worker | gateway, background threads | floor proxy | gateway worker / floor |\n",
+    );
+    table.push_str("| --- | --- | --- | --- | --- |\n");
+    for (name, i) in [
+        ("per non-streamed request", 0),
+        ("per stream of one chunk (start and end)", 1),
+    ] {
+        table.push_str(&format!(
+            "| {name} | {} | {} | {} | {:.2} |\n",
+            k(g[i].worker),
+            k(g[i].background),
+            k(f[i].worker),
+            g[i].worker / f[i].worker.max(1.0)
+        ));
+    }
+    table.push_str(&format!(
+        "| per further chunk of a 100-chunk stream | {} | | {} | {:.2} |\n",
+        k(per_chunk(&g)),
+        k(per_chunk(&f)),
+        per_chunk(&g) / per_chunk(&f).max(1.0)
+    ));
+    let j = |c: &[Count; 3]| {
+        json!({
+            "json_request": {"worker": c[0].worker, "background": c[0].background},
+            "stream_1_chunk": {"worker": c[1].worker, "background": c[1].background},
+            "stream_100_chunks": {"worker": c[2].worker, "background": c[2].background},
+            "per_chunk_worker": per_chunk(c),
+        })
+    };
+    Ok((
+        table,
+        json!({"requests_per_scenario": n, "gateway": j(&g), "floor": j(&f)}),
+    ))
+}
