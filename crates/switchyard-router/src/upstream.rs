@@ -9,6 +9,7 @@
 //! not use; profiling showed those at about 6 % of the gateway's CPU.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -215,55 +216,106 @@ impl StreamState {
             None => Ok(()),
         }
     }
+}
 
-    async fn next(&mut self) -> Option<Result<Bytes, GatewayError>> {
+/// A stream's translated events, polled by hand: a chunk costs no timer registration (the
+/// idle timer is armed once, and moved only when it fires before the silence is long enough)
+/// and no move of the state into a fresh future.
+struct Events {
+    state: StreamState,
+    idle_timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    last_chunk: tokio::time::Instant,
+}
+
+impl Events {
+    fn new(state: StreamState) -> Events {
+        let now = tokio::time::Instant::now();
+        Events {
+            idle_timer: Box::pin(tokio::time::sleep_until(now + state.idle)),
+            last_chunk: now,
+            state,
+        }
+    }
+
+    /// Whether the provider has been silent for the whole idle timeout; registers for a wake
+    /// at its end otherwise.
+    fn silent_too_long(&mut self, cx: &mut std::task::Context<'_>) -> bool {
         loop {
-            if let Some(b) = self.pending.pop_front() {
-                return Some(Ok(b));
+            if self.idle_timer.as_mut().poll(cx).is_pending() {
+                return false;
             }
-            if self.finished {
-                if std::mem::take(&mut self.cut) {
-                    return Some(Err(GatewayError::bad_gateway(format!(
+            let deadline = self.last_chunk + self.state.idle;
+            if tokio::time::Instant::now() >= deadline {
+                return true;
+            }
+            // Chunks came since it was armed: wait for the rest of the current silence.
+            self.idle_timer.as_mut().reset(deadline);
+        }
+    }
+}
+
+impl futures_util::Stream for Events {
+    type Item = Result<Bytes, GatewayError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        loop {
+            let st = &mut this.state;
+            if let Some(b) = st.pending.pop_front() {
+                return Poll::Ready(Some(Ok(b)));
+            }
+            if st.finished {
+                if std::mem::take(&mut st.cut) {
+                    return Poll::Ready(Some(Err(GatewayError::bad_gateway(format!(
                         "{} ended the stream before it was complete",
-                        self.target.api_base
-                    ))));
+                        st.target.api_base
+                    )))));
                 }
-                return None;
+                return Poll::Ready(None);
             }
-            match tokio::time::timeout(self.idle, self.body.next()).await {
-                Err(_) => {
-                    self.finished = true;
-                    return Some(Err(GatewayError::timeout(format!(
+            match st.body.poll_next_unpin(cx) {
+                Poll::Pending => {
+                    if !this.silent_too_long(cx) {
+                        return Poll::Pending;
+                    }
+                    let st = &mut this.state;
+                    st.finished = true;
+                    return Poll::Ready(Some(Err(GatewayError::timeout(format!(
                         "{} sent nothing for {:.3}s in the middle of a stream",
-                        self.target.api_base,
-                        self.idle.as_secs_f64()
+                        st.target.api_base,
+                        st.idle.as_secs_f64()
+                    )))));
+                }
+                Poll::Ready(Some(Ok(chunk))) => {
+                    this.last_chunk = tokio::time::Instant::now();
+                    let out = st.translator.push(&chunk);
+                    if let Err(e) = st.take(out) {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    st.finished = true;
+                    return Poll::Ready(Some(Err(transport_error(
+                        Transport::Body(e),
+                        &st.target,
+                        st.idle,
                     ))));
                 }
-                Ok(Some(Ok(chunk))) => {
-                    let out = self.translator.push(&chunk);
-                    if let Err(e) = self.take(out) {
-                        return Some(Err(e));
-                    }
-                }
-                Ok(Some(Err(e))) => {
-                    self.finished = true;
-                    return Some(Err(transport_error(
-                        Transport::Body(e),
-                        &self.target,
-                        self.idle,
-                    )));
-                }
-                Ok(None) => {
-                    let out = self.translator.finish();
+                Poll::Ready(None) => {
+                    let out = st.translator.finish();
                     let failed = out.error.is_some();
-                    if let Err(e) = self.take(out) {
-                        return Some(Err(e));
+                    if let Err(e) = st.take(out) {
+                        return Poll::Ready(Some(Err(e)));
                     }
-                    self.count_if_no_usage();
-                    self.finished = true;
+                    st.count_if_no_usage();
+                    st.finished = true;
                     // No end marker and no provider error: the stream was cut; say so after
                     // what was received.
-                    self.cut = !self.done && !failed;
+                    st.cut = !st.done && !failed;
                 }
             }
         }
@@ -673,10 +725,7 @@ impl Client {
             }
         }
         let usage = Arc::clone(&state.usage);
-        let events = futures_util::stream::unfold(state, |mut st| async move {
-            st.next().await.map(|item| (item, st))
-        })
-        .boxed();
+        let events = Events::new(state).boxed();
         Ok((headers, events, usage))
     }
 }

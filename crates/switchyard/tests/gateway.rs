@@ -437,6 +437,21 @@ async fn unreachable_malformed_and_slow_upstreams() {
     let data = sse_data(&resp.text().await.unwrap());
     let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
     assert_eq!(last["error"]["code"], "408", "{last}");
+    // Chunks 0.2 s apart for a second: every silence is within the 0.5 s timeout, the whole
+    // stream is not, and it is not cut.
+    let resp = post(
+        &gw,
+        json!({"model": "tricklestream", "messages": msgs(), "stream": true, "timeout": 0.5}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let data = sse_data(&resp.text().await.unwrap());
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{data:?}");
+    assert_eq!(
+        data.iter().filter(|d| d.contains("\"t\"")).count(),
+        5,
+        "{data:?}"
+    );
 }
 
 #[tokio::test]

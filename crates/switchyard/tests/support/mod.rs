@@ -214,6 +214,16 @@ async fn chat(State(st): State<Arc<UpstreamState>>, headers: HeaderMap, body: By
         if model == "slowstream" {
             steps.push(Step::Sleep(Duration::from_secs(5)));
         }
+        if model == "tricklestream" {
+            for _ in 0..5 {
+                steps.push(Step::Sleep(Duration::from_millis(200)));
+                steps.push(Step::Send(sse(&chunk(
+                    &model,
+                    json!({"content": "t"}),
+                    None,
+                ))));
+            }
+        }
         steps.push(Step::Send(sse(&chunk(
             &model,
             json!({"content": "b"}),
@@ -368,6 +378,7 @@ pub fn config_for(upstream: &Upstream, extra: &str) -> String {
         "cut",
         "gated",
         "slowstream",
+        "tricklestream",
         "status-400",
         "status-401",
         "status-403",
