@@ -522,6 +522,8 @@ fn set_call_headers(
     meta: Option<&CallMeta>,
     started: Instant,
 ) {
+    // Up to a dozen headers follow: one allocation, not a growth per few.
+    headers.reserve(12 + meta.map_or(0, |m| m.upstream_headers.len()));
     if let Some(v) = hv(call_id) {
         headers.insert(HeaderName::from_static("x-litellm-call-id"), v);
     }

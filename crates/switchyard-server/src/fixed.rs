@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-/// `units` scaled down by 10^`decimals`: `Fixed::new(12_345, 3)` shows as `12.345`.
+/// `units` scaled down by 10^`decimals`: 12,345 units with 3 decimals show as `12.345`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Fixed {
     units: u64,
@@ -35,56 +35,65 @@ impl Fixed {
 
     /// The text in a header value.
     pub(crate) fn header(self) -> http::HeaderValue {
-        let mut buf = Buf::default();
-        let _ = fmt::write(&mut buf, format_args!("{self}"));
-        http::HeaderValue::from_bytes(buf.as_bytes()).unwrap_or(http::HeaderValue::from_static("0"))
+        http::HeaderValue::from_bytes(self.digits().as_bytes())
+            .unwrap_or(http::HeaderValue::from_static("0"))
     }
-}
 
-impl fmt::Display for Fixed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// The text, written right to left into a stack buffer.
+    fn digits(self) -> Buf {
+        let mut buf = Buf {
+            bytes: [0; 24],
+            start: 24,
+        };
         let scale = 10u64.pow(u32::from(self.decimals));
-        let (int, mut frac) = (self.units / scale, self.units % scale);
-        write!(f, "{int}")?;
+        let (mut int, mut frac) = (self.units / scale, self.units % scale);
         let mut width = usize::from(self.decimals);
         if self.trim {
             if frac == 0 {
-                return Ok(());
+                width = 0;
             }
-            while frac % 10 == 0 {
+            while width > 0 && frac % 10 == 0 {
                 frac /= 10;
                 width -= 1;
             }
         }
         if width > 0 {
-            write!(f, ".{frac:0width$}")?;
+            for _ in 0..width {
+                buf.put(b'0' + (frac % 10) as u8);
+                frac /= 10;
+            }
+            buf.put(b'.');
         }
-        Ok(())
+        loop {
+            buf.put(b'0' + (int % 10) as u8);
+            int /= 10;
+            if int == 0 {
+                return buf;
+            }
+        }
     }
 }
 
-/// A stack buffer long enough for any `Fixed` (20 digits, a point).
-#[derive(Default)]
+impl fmt::Display for Fixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(std::str::from_utf8(self.digits().as_bytes()).map_err(|_| fmt::Error)?)
+    }
+}
+
+/// A stack buffer long enough for any `Fixed` (20 digits, a point), filled from the end.
 struct Buf {
     bytes: [u8; 24],
-    len: usize,
+    start: usize,
 }
 
 impl Buf {
-    fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
+    fn put(&mut self, b: u8) {
+        self.start -= 1;
+        self.bytes[self.start] = b;
     }
-}
 
-impl fmt::Write for Buf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        self.bytes
-            .get_mut(self.len..end)
-            .ok_or(fmt::Error)?
-            .copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
     }
 }
 
