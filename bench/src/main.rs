@@ -152,7 +152,7 @@ fn config(mock: SocketAddr) -> String {
   - model_name: bench-stream1
     litellm_params: {{model: openai/gpt-4o-mini, api_key: sk-upstream, api_base: "{base}/stream/1/0/v1"}}
   - model_name: bench-stream100
-    litellm_params: {{model: openai/gpt-4o-mini, api_key: sk-upstream, api_base: "{base}/stream/100/0/v1"}}
+    litellm_params: {{model: openai/gpt-4o-mini, api_key: sk-upstream, api_base: "{base}/stream/100/1/v1"}}
 general_settings:
   master_key: {KEY}
 "#

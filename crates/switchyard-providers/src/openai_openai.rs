@@ -369,6 +369,9 @@ fn append_string_values(data: &[u8], key: &memchr::memmem::Finder<'_>, out: &mut
             if data[j] == b'\\' {
                 escaped = true;
                 i = j + 2; // skip the escaped byte
+                if i > data.len() {
+                    return; // a value cut after its backslash: nothing to keep
+                }
                 continue;
             }
             let raw = &data[start..=j];
@@ -714,6 +717,10 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, "a\u{e9}\n");
+        // A value that ends on its backslash (a broken chunk) is skipped, without a panic.
+        let mut out = String::new();
+        append_string_values(b"{\"content\":\"abc\\", &FINDERS.content, &mut out);
+        assert!(out.is_empty());
         assert!(usage_object_follows(b"{\"usage\": {\"prompt_tokens\":1}}"));
         assert!(!usage_object_follows(b"{\"usage\":null}"));
     }
