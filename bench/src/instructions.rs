@@ -11,7 +11,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -28,18 +28,11 @@ pub struct Count {
     pub background: f64,
 }
 
-/// A process under callgrind, killed on drop.
+/// A process under callgrind (killed on drop, as every process the bench starts).
 struct Counted {
-    child: Child,
+    process: crate::Gateway,
     dir: PathBuf,
     dumps: usize,
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Counted {
@@ -47,6 +40,7 @@ impl Counted {
         dir: &Path,
         tag: &str,
         pin: Option<usize>,
+        addr: SocketAddr,
         program: &Path,
         args: &[String],
     ) -> anyhow::Result<Counted> {
@@ -75,7 +69,7 @@ impl Counted {
             .spawn()
             .with_context(|| format!("starting {} under valgrind", program.display()))?;
         Ok(Counted {
-            child,
+            process: crate::Gateway { child, addr },
             dir,
             dumps: 0,
         })
@@ -83,7 +77,7 @@ impl Counted {
 
     fn control(&self, flag: &str) -> anyhow::Result<()> {
         let status = Command::new("callgrind_control")
-            .args([flag, &self.child.id().to_string()])
+            .args([flag, &self.process.child.id().to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -104,7 +98,7 @@ impl Counted {
         }
         self.control("-d")?;
         self.dumps += 1;
-        let prefix = format!("cg.{}.{}-", self.child.id(), self.dumps);
+        let prefix = format!("cg.{}.{}-", self.process.child.id(), self.dumps);
         let deadline = Instant::now() + Duration::from_secs(30);
         let totals = loop {
             let totals = summaries(&self.dir, &prefix)?;
@@ -218,71 +212,68 @@ pub async fn run(
         "--instructions needs valgrind (and callgrind_control) on PATH"
     );
     let auth = Some(format!("Bearer {}", crate::KEY));
+    let local = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
     let gw_port = crate::free_port();
-    let gw_addr: SocketAddr = format!("127.0.0.1:{gw_port}").parse()?;
     let db = dir.join("instructions.db");
-    let mut gw = Counted::start(
-        dir,
-        "gateway",
-        pin,
-        gateway,
-        &[
-            "--config".into(),
-            config.display().to_string(),
-            "--host".into(),
-            "127.0.0.1".into(),
-            "--port".into(),
-            gw_port.to_string(),
-            "--num_workers".into(),
-            "1".into(),
-            "--log-level".into(),
-            "warn".into(),
-            "--database-url".into(),
-            db.display().to_string(),
-        ],
-    )?;
+    let gw_args = [
+        "--config".into(),
+        config.display().to_string(),
+        "--host".into(),
+        "127.0.0.1".into(),
+        "--port".into(),
+        gw_port.to_string(),
+        "--num_workers".into(),
+        "1".into(),
+        "--log-level".into(),
+        "warn".into(),
+        "--database-url".into(),
+        db.display().to_string(),
+    ];
+    let mut gw = Counted::start(dir, "gateway", pin, local(gw_port), gateway, &gw_args)?;
     let floor_port = crate::free_port();
-    let floor_addr: SocketAddr = format!("127.0.0.1:{floor_port}").parse()?;
-    let mut floor = Counted::start(
-        dir,
-        "floor",
-        pin,
-        &std::env::current_exe()?,
-        &[
-            "--floor-only".into(),
-            floor_port.to_string(),
-            "--upstream".into(),
-            mock.to_string(),
-        ],
-    )?;
-    wait_for(gw_addr, "the gateway").await?;
-    wait_for(floor_addr, "the floor proxy").await?;
+    let floor_args = [
+        "--floor-only".into(),
+        floor_port.to_string(),
+        "--upstream".into(),
+        mock.to_string(),
+    ];
+    let exe = std::env::current_exe()?;
+    let mut floor = Counted::start(dir, "floor", pin, local(floor_port), &exe, &floor_args)?;
 
-    let via_gw = |model: &str, stream: bool| crate::chat_target(gw_addr, &auth, model, stream);
+    let via_gw =
+        |model: &str, stream: bool| crate::chat_target(local(gw_port), &auth, model, stream);
     let direct = |path: &str, stream: bool| Target {
-        addr: floor_addr,
+        addr: local(floor_port),
         path: path.into(),
         body: crate::chat_body("gpt-4o-mini", stream),
         auth: Some("Bearer sk-upstream".into()),
     };
-    eprintln!("instructions: gateway under callgrind ...");
-    let g = scenarios(
-        &mut gw,
-        &via_gw("bench-json", false),
-        &via_gw("bench-stream1", true),
-        &via_gw("bench-stream100", true),
-        n,
-    )
-    .await?;
-    eprintln!("instructions: floor proxy under callgrind ...");
-    let f = scenarios(
-        &mut floor,
-        &direct("/json/v1/chat/completions", false),
-        &direct("/stream/1/0/v1/chat/completions", true),
-        &direct("/stream/100/1/v1/chat/completions", true),
-        n,
-    )
-    .await?;
+    let mut counts = Vec::new();
+    for (name, p, targets) in [
+        (
+            "gateway",
+            &mut gw,
+            [
+                via_gw("bench-json", false),
+                via_gw("bench-stream1", true),
+                via_gw("bench-stream100", true),
+            ],
+        ),
+        (
+            "floor proxy",
+            &mut floor,
+            [
+                direct("/json/v1/chat/completions", false),
+                direct("/stream/1/0/v1/chat/completions", true),
+                direct("/stream/100/1/v1/chat/completions", true),
+            ],
+        ),
+    ] {
+        wait_for(p.process.addr, name).await?;
+        eprintln!("instructions: {name} under callgrind ...");
+        counts.push(scenarios(p, &targets[0], &targets[1], &targets[2], n).await?);
+    }
+    let (g, f) = (counts[0], counts[1]);
     let per_chunk = |c: &[Count; 3]| (c[2].worker - c[1].worker) / 99.0;
     let k = |v: f64| format!("{:.1}k", v / 1000.0);
     let mut table = String::new();

@@ -427,25 +427,23 @@ async fn unreachable_malformed_and_slow_upstreams() {
         .await
         .unwrap();
     assert_eq!(error_of(resp).await.0, 408);
+    // A stream with a 0.5 s timeout: its data events (the stream started: a 200).
+    let stream_with_timeout = |model: &'static str| {
+        let gw = &gw;
+        async move {
+            let body = json!({"model": model, "messages": msgs(), "stream": true, "timeout": 0.5});
+            let resp = post(gw, body).await;
+            assert_eq!(resp.status(), 200);
+            sse_data(&resp.text().await.unwrap())
+        }
+    };
     // A stream that stalls after its first chunk ends with an error event.
-    let resp = post(
-        &gw,
-        json!({"model": "slowstream", "messages": msgs(), "stream": true, "timeout": 0.5}),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
-    let data = sse_data(&resp.text().await.unwrap());
+    let data = stream_with_timeout("slowstream").await;
     let last: Value = serde_json::from_str(data.last().unwrap()).unwrap();
     assert_eq!(last["error"]["code"], "408", "{last}");
     // Chunks 0.2 s apart for a second: every silence is within the 0.5 s timeout, the whole
     // stream is not, and it is not cut.
-    let resp = post(
-        &gw,
-        json!({"model": "tricklestream", "messages": msgs(), "stream": true, "timeout": 0.5}),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
-    let data = sse_data(&resp.text().await.unwrap());
+    let data = stream_with_timeout("tricklestream").await;
     assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{data:?}");
     assert_eq!(
         data.iter().filter(|d| d.contains("\"t\"")).count(),
