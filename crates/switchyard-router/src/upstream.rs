@@ -218,6 +218,13 @@ impl StreamState {
     }
 }
 
+/// `t + d`, or about thirty years on when a configured timeout is too large to add (as
+/// `tokio::time::timeout` does): never a panic.
+fn later(t: tokio::time::Instant, d: Duration) -> tokio::time::Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    t.checked_add(d.min(FAR)).unwrap_or(t)
+}
+
 /// A stream's translated events, polled by hand: a chunk costs no timer registration (the
 /// idle timer is armed once, and moved only when it fires before the silence is long enough)
 /// and no move of the state into a fresh future.
@@ -231,7 +238,7 @@ impl Events {
     fn new(state: StreamState) -> Events {
         let now = tokio::time::Instant::now();
         Events {
-            idle_timer: Box::pin(tokio::time::sleep_until(now + state.idle)),
+            idle_timer: Box::pin(tokio::time::sleep_until(later(now, state.idle))),
             last_chunk: now,
             state,
         }
@@ -244,7 +251,7 @@ impl Events {
             if self.idle_timer.as_mut().poll(cx).is_pending() {
                 return false;
             }
-            let deadline = self.last_chunk + self.state.idle;
+            let deadline = later(self.last_chunk, self.state.idle);
             if tokio::time::Instant::now() >= deadline {
                 return true;
             }
@@ -727,5 +734,24 @@ impl Client {
         let usage = Arc::clone(&state.usage);
         let events = Events::new(state).boxed();
         Ok((headers, events, usage))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_idle_timeout_is_far_off_not_a_panic() {
+        let now = tokio::time::Instant::now();
+        assert_eq!(
+            later(now, Duration::from_secs(2)),
+            now + Duration::from_secs(2)
+        );
+        let far = later(now, Duration::MAX);
+        assert!(
+            far >= now + Duration::from_secs(86_400 * 365 * 29),
+            "{far:?}"
+        );
     }
 }
