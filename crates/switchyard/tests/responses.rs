@@ -27,6 +27,25 @@ async fn post(gw: &Gateway, key: &str, body: Value) -> reqwest::Response {
 }
 
 /// `(event type, data)` of each SSE event.
+/// Asks for `url` (as the master key) until it answers `want`, up to `tries` times `pause_ms`
+/// apart: for what another instance learns off the request path.
+async fn status_becomes(url: &str, want: u16, tries: usize, pause_ms: u64) -> bool {
+    for _ in 0..tries {
+        let s = client()
+            .get(url)
+            .bearer_auth("sk-master")
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if s == want {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+    }
+    false
+}
+
 fn events(text: &str) -> Vec<(String, Value)> {
     text.split("\n\n")
         .filter(|e| !e.trim().is_empty())
@@ -323,21 +342,7 @@ async fn every_instance_sees_every_response() {
             .to_owned();
         let on = |gw: &Gateway| format!("{}/v1/responses/{id}", gw.base);
         // The write lands off the request path: the other instance sees it shortly.
-        let mut seen = false;
-        for _ in 0..100 {
-            let s = client()
-                .get(on(&b))
-                .bearer_auth("sk-master")
-                .send()
-                .await
-                .unwrap()
-                .status();
-            if s == 200 {
-                seen = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        let seen = status_becomes(&on(&b), 200, 100, 20).await;
         assert!(seen, "{db:?}: instance b reads a's response");
         let r = post(
             &b,
@@ -358,21 +363,7 @@ async fn every_instance_sees_every_response() {
         assert_eq!(r.status(), 200);
         // a answers from memory for 2 s after it kept the response, then asks the store: within
         // a few seconds (a loaded machine can delay a read) it must be gone there too.
-        let mut gone = false;
-        for _ in 0..50 {
-            let s = client()
-                .get(on(&a))
-                .bearer_auth("sk-master")
-                .send()
-                .await
-                .unwrap()
-                .status();
-            if s == 404 {
-                gone = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
+        let gone = status_becomes(&on(&a), 404, 50, 200).await;
         assert!(
             gone,
             "{db:?}: deleted through b, still served by a after 10 s"
