@@ -145,7 +145,7 @@ pub async fn messages(
     if body["stream"].as_bool() == Some(true) {
         let mut out = sse(
             "message_start",
-            json!({"type": "message_start", "message": {"id": "msg_mock", "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "usage": {"input_tokens": 11, "output_tokens": 1, "cache_read_input_tokens": 3}}}),
+            json!({"type": "message_start", "message": {"id": message_id(), "type": "message", "role": "assistant", "model": model, "content": [], "stop_reason": null, "usage": {"input_tokens": 11, "output_tokens": 1, "cache_read_input_tokens": 3}}}),
         );
         out += &sse("ping", json!({"type": "ping"}));
         match &tool {
@@ -208,9 +208,17 @@ pub async fn messages(
     };
     (
         [("content-type", "application/json")],
-        json!({"id": "msg_mock", "type": "message", "role": "assistant", "model": model, "content": content,
+        json!({"id": message_id(), "type": "message", "role": "assistant", "model": model, "content": content,
                "stop_reason": stop, "stop_sequence": null, "usage": usage})
         .to_string(),
     )
         .into_response()
+}
+
+/// A message id of its own for every answer, as Anthropic's are (`msg_mock_1`, …): ids derived
+/// from it (a kept response's) must not collide across turns.
+fn message_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("msg_mock_{n}")
 }
