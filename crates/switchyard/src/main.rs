@@ -145,24 +145,30 @@ fn check_config(
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT or SIGTERM. SIGTERM's listener is registered now, not when the future is first
+/// polled (in a task spawned later): a SIGTERM sent right after "listening" is not missed.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let term = async move {
+            match term {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => tracing::info!("SIGINT received"),
+            () = term => tracing::info!("SIGTERM received"),
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received"),
-        () = term => tracing::info!("SIGTERM received"),
     }
 }
 
@@ -243,6 +249,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "no general_settings.master_key (or LITELLM_MASTER_KEY): the gateway is open to anyone who can reach it"
             );
         }
+        // Before "listening": a SIGTERM from then on is seen.
+        let shutdown = shutdown_signal();
         tracing::info!(
             models = ?state.router.model_names(),
             "Switchyard {} listening on http://{}",
@@ -255,7 +263,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         tokio::spawn(switchyard_server::serve(
             listener,
             state,
-            shutdown_signal(),
+            shutdown,
             grace,
         ))
         .await
