@@ -56,8 +56,18 @@ pub struct Stored {
     pub seen: std::time::Instant,
 }
 
-/// Kept responses by id, and their ids oldest first (for eviction).
-type Kept = (HashMap<String, Arc<Stored>>, VecDeque<String>);
+/// The responses this instance holds.
+#[derive(Default)]
+struct Kept {
+    /// Kept responses by id.
+    map: HashMap<String, Arc<Stored>>,
+    /// Their ids, oldest first (for eviction).
+    order: VecDeque<String>,
+    /// Ids whose write to the store is on its way, and whether they were deleted meanwhile: a
+    /// delete that reaches the store before the write finds nothing, so the writer deletes
+    /// again once its write has landed, or the row would come back.
+    writing: HashMap<String, bool>,
+}
 
 /// The kept responses: the store, and the most recent in memory.
 #[derive(Default)]
@@ -84,7 +94,7 @@ impl Store {
 
     fn remember(&self, id: String, s: Arc<Stored>) {
         let Ok(mut g) = self.inner.lock() else { return };
-        let (map, order) = &mut *g;
+        let Kept { map, order, .. } = &mut *g;
         if map.insert(id.clone(), s).is_none() {
             order.push_back(id);
         }
@@ -96,7 +106,7 @@ impl Store {
     }
 
     /// Keeps a response: in memory now, in the store from a task of its own.
-    fn insert(&self, id: String, s: Stored) {
+    fn insert(self: &Arc<Self>, id: String, s: Stored) {
         let s = Arc::new(s);
         self.remember(id.clone(), Arc::clone(&s));
         let Some(db) = self.db.clone() else { return };
@@ -113,9 +123,24 @@ impl Store {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             % 1024
             == 0;
+        if let Ok(mut g) = self.inner.lock() {
+            g.writing.insert(row.id.clone(), false);
+        }
+        let me = Arc::clone(self);
         tokio::spawn(async move {
             if let Err(e) = db.put_response(&row).await {
                 tracing::warn!(response_id = %row.id, "could not keep a response: {e}");
+            }
+            let deleted = me
+                .inner
+                .lock()
+                .ok()
+                .and_then(|mut g| g.writing.remove(&row.id))
+                .unwrap_or(false);
+            if deleted {
+                if let Err(e) = db.delete_response(&row.id).await {
+                    tracing::warn!(response_id = %row.id, "could not delete a kept response: {e}");
+                }
             }
             if prune {
                 let _ = db.prune_responses(row.created_ms - RETENTION_MS).await;
@@ -127,7 +152,7 @@ impl Store {
     /// [`FRESH`] (its write to the store may still be on its way); otherwise the store does,
     /// so a response deleted through another instance is gone here too.
     async fn get(&self, id: &str) -> Option<Arc<Stored>> {
-        let held = self.inner.lock().ok().and_then(|g| g.0.get(id).cloned());
+        let held = self.inner.lock().ok().and_then(|g| g.map.get(id).cloned());
         let Some(db) = self.db.as_ref() else {
             return held;
         };
@@ -162,7 +187,7 @@ impl Store {
 
     fn forget(&self, id: &str) {
         if let Ok(mut g) = self.inner.lock() {
-            let (map, order) = &mut *g;
+            let Kept { map, order, .. } = &mut *g;
             if map.remove(id).is_some() {
                 order.retain(|k| k != id);
             }
@@ -170,6 +195,11 @@ impl Store {
     }
 
     async fn remove(&self, id: &str) {
+        if let Ok(mut g) = self.inner.lock() {
+            if let Some(deleted) = g.writing.get_mut(id) {
+                *deleted = true;
+            }
+        }
         self.forget(id);
         if let Some(db) = &self.db {
             if let Err(e) = db.delete_response(id).await {
@@ -391,4 +421,66 @@ pub async fn delete(
     Ok(Json(
         json!({"id": id, "object": "response", "deleted": true}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn stored() -> Stored {
+        Stored {
+            response: json!({"id": "resp_x", "object": "response"}),
+            items: Vec::new(),
+            owner: None,
+            openai: false,
+            seen: std::time::Instant::now(),
+        }
+    }
+
+    /// Waits until no write to the store is on its way.
+    async fn settled(store: &Store) {
+        for _ in 0..500 {
+            if store.inner.lock().unwrap().writing.is_empty() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("a write to the store never finished");
+    }
+
+    /// A response deleted while its write to the store is on its way stays deleted: the delete
+    /// reaches the store first and finds nothing, then the write lands.
+    #[tokio::test]
+    async fn a_response_deleted_before_its_write_lands_stays_deleted() {
+        let path = std::env::temp_dir().join(format!(
+            "switchyard-responses-{}-{}.db",
+            std::process::id(),
+            switchyard_store::now_ms()
+        ));
+        let db = switchyard_store::Store::connect(path.to_str().unwrap(), Default::default())
+            .await
+            .unwrap();
+        let store = Arc::new(Store::new(Some(db.clone())));
+
+        // Kept and not deleted: the write lands (the test would prove nothing otherwise).
+        store.insert("resp_kept".into(), stored());
+        settled(&store).await;
+        assert!(db.get_response("resp_kept").await.unwrap().is_some());
+
+        // Deleted at once, before the spawned write has run.
+        store.insert("resp_gone".into(), stored());
+        assert!(store
+            .inner
+            .lock()
+            .unwrap()
+            .writing
+            .contains_key("resp_gone"));
+        store.remove("resp_gone").await;
+        settled(&store).await;
+        assert!(db.get_response("resp_gone").await.unwrap().is_none());
+        assert!(store.get("resp_gone").await.is_none());
+
+        let _ = std::fs::remove_file(&path);
+    }
 }
