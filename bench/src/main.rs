@@ -82,6 +82,10 @@ struct Args {
     /// does not move with the machine's noise (see `instructions.rs`).
     #[arg(long)]
     instructions: Option<usize>,
+    /// With `--instructions`: keep callgrind's dumps (one per scenario and thread) and print
+    /// where, for `callgrind_annotate`.
+    #[arg(long)]
+    keep_dumps: bool,
     /// Profile-guided optimisation: run this (instrumented) gateway binary through the
     /// bench's request mix, stop it gracefully so it writes its profile, and exit
     /// (`scripts/pgo.sh` drives it).
@@ -618,7 +622,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     std::fs::write(&cfg, config(mock))?;
     if let Some(n) = args.instructions {
         let counted = instructions::run(&bin, &cfg, &dir, mock, gw_core, n.max(1)).await;
-        std::fs::remove_dir_all(&dir).ok();
+        if args.keep_dumps {
+            eprintln!("callgrind dumps kept in {}", dir.display());
+        } else {
+            std::fs::remove_dir_all(&dir).ok();
+        }
         let (table, value) = counted?;
         println!("{table}");
         let out = json!({"machine": machine(), "instructions": value});
