@@ -170,6 +170,70 @@ struct Peek {
     usage: Option<Usage>,
 }
 
+/// The top-level `usage` of a chat completion body, read without walking the rest of it: the
+/// body is forwarded as it is, so only `usage` needs parsing, and OpenAI puts it at the end.
+///
+/// The last `"usage"` key is parsed where it stands, then the bytes after it are followed to
+/// check that the object holding it is the body's own (its closing brace ends the body).
+/// `None` when that does not hold (no such key, a `usage` of a nested object, no `choices`,
+/// a truncated body): the caller then parses the whole body, as before.
+fn top_level_usage(body: &[u8]) -> Option<Option<Usage>> {
+    let finders = &*FINDERS;
+    if skip_ws(body).first() != Some(&b'{') {
+        return None;
+    }
+    let key = finders.usage_last.rfind(body)?;
+    // `"` after a backslash is inside a string (a quote that closed a string cannot be
+    // followed by `usage`).
+    if key.checked_sub(1).and_then(|i| body.get(i)) == Some(&b'\\') {
+        return None;
+    }
+    finders.choices.find(body)?;
+    let rest = skip_ws(body.get(key + 7..)?);
+    let value = skip_ws(rest.strip_prefix(b":")?);
+    let mut values = serde_json::Deserializer::from_slice(value).into_iter::<Option<Usage>>();
+    let usage = values.next()?.ok()?;
+    let tail = value.get(values.byte_offset()..)?;
+    closes_the_body(tail).then_some(usage)
+}
+
+fn skip_ws(b: &[u8]) -> &[u8] {
+    let n = b
+        .iter()
+        .position(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
+        .unwrap_or(b.len());
+    &b[n..]
+}
+
+/// Whether `tail`, the bytes after a member of an object, closes that object at the end of the
+/// body: its one unmatched closer is a `}`, and only whitespace follows it.
+fn closes_the_body(tail: &[u8]) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in tail.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth > 0 => depth -= 1,
+            b'}' => return skip_ws(&tail[i + 1..]).is_empty(),
+            b']' => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
 impl ChatProvider for OpenAi {
     fn chat_request(
         &self,
@@ -185,11 +249,14 @@ impl ChatProvider for OpenAi {
     }
 
     fn chat_response(&self, _target: &Target, body: Bytes) -> Result<ChatOutput, ProviderError> {
-        let peek: Peek = serde_json::from_slice(&body).map_err(ProviderError::malformed)?;
-        Ok(ChatOutput {
-            body,
-            usage: peek.usage,
-        })
+        let usage = match top_level_usage(&body) {
+            Some(usage) => usage,
+            None => {
+                let peek: Peek = serde_json::from_slice(&body).map_err(ProviderError::malformed)?;
+                peek.usage
+            }
+        };
+        Ok(ChatOutput { body, usage })
     }
 
     fn chat_stream(&self, _target: &Target, strip_usage: bool) -> Box<dyn StreamTranslator> {
@@ -330,6 +397,8 @@ pub struct OpenAiStream {
 /// Substring searchers built once: constructing one costs more than a search of a chunk.
 struct Finders {
     usage: memchr::memmem::Finder<'static>,
+    choices: memchr::memmem::Finder<'static>,
+    usage_last: memchr::memmem::FinderRev<'static>,
     error: memchr::memmem::Finder<'static>,
     content: memchr::memmem::Finder<'static>,
     name: memchr::memmem::Finder<'static>,
@@ -338,6 +407,8 @@ struct Finders {
 
 static FINDERS: std::sync::LazyLock<Finders> = std::sync::LazyLock::new(|| Finders {
     usage: memchr::memmem::Finder::new(b"\"usage\""),
+    choices: memchr::memmem::Finder::new(b"\"choices\""),
+    usage_last: memchr::memmem::FinderRev::new(b"\"usage\""),
     error: memchr::memmem::Finder::new(b"\"error\""),
     content: memchr::memmem::Finder::new(b"\"content\":"),
     name: memchr::memmem::Finder::new(b"\"name\":"),
@@ -689,6 +760,50 @@ mod tests {
             .chat_response(&target(), Bytes::from_static(b"{\"ok\":1}"))
             .unwrap_err();
         assert!(err.message.contains("choices"), "{}", err.message);
+    }
+
+    /// The usage read from the end of a body is the one a full parse finds, and every body
+    /// the shortcut cannot vouch for is parsed whole.
+    #[test]
+    fn top_level_usage_agrees_with_a_full_parse() {
+        let full = |b: &str| {
+            serde_json::from_str::<Peek>(b)
+                .ok()
+                .map(|p| p.usage.map(|u| u.total_tokens))
+        };
+        let fast = |b: &str| top_level_usage(b.as_bytes()).map(|u| u.map(|u| u.total_tokens));
+        let usage = r#""usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":1},"x":[1,{"y":"}"}]}"#;
+        // Taken: usage last, usage followed by members, usage first, `null`, whitespace.
+        for body in [
+            format!(r#"{{"id":"a","choices":[{{"message":{{"content":"hi"}}}}],{usage}}}"#),
+            format!(r#"{{"choices":[],{usage},"system_fingerprint":"fp\"}}]","n":[{{}}]}}"#),
+            format!(r#"{{{usage},"choices":[{{"message":{{"content":"\"usage\": {{"}}}}]}}"#),
+            r#"{"choices":[],"usage":null}"#.to_owned(),
+            format!("\n {{ \"choices\" : [] , {} }} \n", usage.replace(':', " : ")),
+        ] {
+            assert!(fast(&body).is_some(), "{body}");
+            assert_eq!(fast(&body), full(&body), "{body}");
+        }
+        // Declined (parsed whole): a nested usage only, a usage in a string last, a truncated
+        // body, trailing bytes, no choices, not an object.
+        for body in [
+            r#"{"choices":[{"usage":{"prompt_tokens":1}}]}"#.to_owned(),
+            format!(r#"{{{usage},"choices":[{{"message":{{"content":"say \"usage"}}}}]}}"#),
+            format!(r#"{{"choices":[],{usage}"#),
+            format!(r#"{{"choices":[],{usage}}}}}"#),
+            format!(r#"{{"choices":[],{usage}}} x"#),
+            format!(r#"{{"data":[],{usage}}}"#),
+            format!(r#"[{{"choices":[],{usage}}}]"#),
+        ] {
+            assert_eq!(fast(&body), None, "{body}");
+        }
+        // A usage the shortcut declines is still read by the full parse.
+        let body = format!(r#"{{{usage},"choices":[{{"message":{{"content":"say \"usage"}}}}]}}"#);
+        let out = OpenAi.chat_response(&target(), Bytes::from(body)).unwrap();
+        assert_eq!(out.usage.unwrap().total_tokens, 7);
+        // A truncated body is still refused.
+        let body = format!(r#"{{"choices":[],{usage}"#);
+        assert!(OpenAi.chat_response(&target(), Bytes::from(body)).is_err());
     }
 
     #[test]
