@@ -4,6 +4,8 @@
 //! fields pass through. The response body and stream events are forwarded byte for byte; only
 //! `usage` is read from them.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, Method};
@@ -47,22 +49,32 @@ pub fn request_body(
     request: &ChatCompletionRequest,
 ) -> Result<Bytes, TranslateError> {
     let row = crate::compat::lookup(&target.provider);
-    let mut req = request.clone();
-    match row {
-        Some(row) => req.model = row.model_id(&target.model).into_owned(),
-        None => req.model.clone_from(&target.model),
-    }
+    let model = row.map_or(Cow::Borrowed(target.model.as_str()), |r| {
+        r.model_id(&target.model)
+    });
+    // The router has already set the deployment's model id: the request is serialised as it
+    // is, not copied (a copy of every message) to be renamed.
+    let renamed;
+    let req = if request.model == *model {
+        request
+    } else {
+        renamed = ChatCompletionRequest {
+            model: model.into_owned(),
+            ..request.clone()
+        };
+        &renamed
+    };
     let quirks = row.map_or(&[][..], |r| r.quirks);
     let quirk_set = quirks.iter().any(|q| {
         q.applies_to(&target.model)
-            && (is_set(&req, q.param) || target.defaults.contains_key(q.param))
+            && (is_set(req, q.param) || target.defaults.contains_key(q.param))
     });
     if !quirk_set && target.defaults.is_empty() && target.extra_body.is_empty() {
-        return serde_json::to_vec(&req)
+        return serde_json::to_vec(req)
             .map(Bytes::from)
             .map_err(|e| TranslateError::Invalid(e.to_string()));
     }
-    let mut obj = match serde_json::to_value(&req) {
+    let mut obj = match serde_json::to_value(req) {
         Ok(Value::Object(o)) => o,
         Ok(_) => return Err(TranslateError::Invalid("request is not an object".into())),
         Err(e) => return Err(TranslateError::Invalid(e.to_string())),
@@ -779,7 +791,10 @@ mod tests {
             format!(r#"{{"choices":[],{usage},"system_fingerprint":"fp\"}}]","n":[{{}}]}}"#),
             format!(r#"{{{usage},"choices":[{{"message":{{"content":"\"usage\": {{"}}}}]}}"#),
             r#"{"choices":[],"usage":null}"#.to_owned(),
-            format!("\n {{ \"choices\" : [] , {} }} \n", usage.replace(':', " : ")),
+            format!(
+                "\n {{ \"choices\" : [] , {} }} \n",
+                usage.replace(':', " : ")
+            ),
         ] {
             assert!(fast(&body).is_some(), "{body}");
             assert_eq!(fast(&body), full(&body), "{body}");
