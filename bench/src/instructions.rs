@@ -149,17 +149,40 @@ async fn wait_for(addr: SocketAddr, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The three scenarios against one process: a non-streamed answer, a one-chunk stream (what
-/// starting and ending a stream costs) and a 100-chunk stream with chunks 1 ms apart (so each
-/// arrives on its own, as tokens do: back-to-back chunks would be read several at a time,
-/// and the count would depend on timing).
-async fn scenarios(
-    p: &mut Counted,
-    json_t: &Target,
-    stream1: &Target,
-    stream100: &Target,
-    n: usize,
-) -> anyhow::Result<[Count; 3]> {
+/// One non-streamed request on the shared connection, which must succeed.
+async fn answered(conn: &tokio::sync::Mutex<load::Conn>, t: &Target) -> anyhow::Result<()> {
+    let ok = load::one_ok(&mut *conn.lock().await, t).await?;
+    anyhow::ensure!(ok, "a request failed");
+    Ok(())
+}
+
+/// A 20-message conversation (about 6 kB), non-streamed; to the gateway with `num_retries`
+/// and a `fallbacks` list, as production configurations set them (LiteLLM documents 3
+/// retries as its default), so what retries and fallbacks cost when none is needed shows.
+fn conversation(model: &str, gateway: bool) -> bytes::Bytes {
+    let turn = "Tell me more about how foxes and dogs differ in their hunting, their habits and \
+                the places they live, in a few plain sentences for a benchmark.";
+    let messages: Vec<Value> =
+        std::iter::once(json!({"role": "system", "content": "You are a helpful assistant."}))
+            .chain((0..19).map(|i| {
+                let role = if i % 2 == 0 { "user" } else { "assistant" };
+                json!({"role": role, "content": format!("{turn} ({i})")})
+            }))
+            .collect();
+    let mut v = json!({"model": model, "messages": messages, "max_tokens": 64});
+    if gateway {
+        v["num_retries"] = json!(2);
+        v["fallbacks"] = json!(["bench-stream1"]);
+    }
+    bytes::Bytes::from(v.to_string())
+}
+
+/// The scenarios against one process, `targets` in order: a non-streamed answer, a one-chunk
+/// stream (what starting and ending a stream costs), a 100-chunk stream with chunks 1 ms
+/// apart (so each arrives on its own, as tokens do: back-to-back chunks would be read several
+/// at a time, and the count would depend on timing), and [`conversation`].
+async fn scenarios(p: &mut Counted, targets: &[Target; 4], n: usize) -> anyhow::Result<[Count; 4]> {
+    let [json_t, stream1, stream100, convo] = targets;
     let mut conn = load::connect(json_t.addr).await?;
     // Warm-up: connections, pools, caches, prepared statements.
     for _ in 0..30 {
@@ -171,13 +194,7 @@ async fn scenarios(
         }
     }
     let conn = tokio::sync::Mutex::new(conn);
-    let json_c = p
-        .count(n, || async {
-            let ok = load::one_ok(&mut *conn.lock().await, json_t).await?;
-            anyhow::ensure!(ok, "a request failed");
-            Ok(())
-        })
-        .await?;
+    let json_c = p.count(n, || answered(&conn, json_t)).await?;
     let mut streams = [Count::default(); 2];
     // A 100-chunk stream takes 0.1 s or more: a quarter as many of them.
     for (i, (t, n)) in [(stream1, n), (stream100, n.div_ceil(4))]
@@ -191,7 +208,11 @@ async fn scenarios(
             })
             .await?;
     }
-    Ok([json_c, streams[0], streams[1]])
+    for _ in 0..5 {
+        load::one_ok(&mut *conn.lock().await, convo).await?;
+    }
+    let convo_c = p.count(n, || answered(&conn, convo)).await?;
+    Ok([json_c, streams[0], streams[1], convo_c])
 }
 
 /// Runs `--instructions`: the table rows and the JSON.
@@ -248,6 +269,14 @@ pub async fn run(
         body: crate::chat_body("gpt-4o-mini", stream),
         auth: Some("Bearer sk-upstream".into()),
     };
+    let convo_gw = Target {
+        body: conversation("bench-json", true),
+        ..via_gw("bench-json", false)
+    };
+    let convo_direct = Target {
+        body: conversation("gpt-4o-mini", false),
+        ..direct("/json/v1/chat/completions", false)
+    };
     let mut counts = Vec::new();
     for (name, p, targets) in [
         (
@@ -257,6 +286,7 @@ pub async fn run(
                 via_gw("bench-json", false),
                 via_gw("bench-stream1", true),
                 via_gw("bench-stream100", true),
+                convo_gw,
             ],
         ),
         (
@@ -266,15 +296,16 @@ pub async fn run(
                 direct("/json/v1/chat/completions", false),
                 direct("/stream/1/0/v1/chat/completions", true),
                 direct("/stream/100/1/v1/chat/completions", true),
+                convo_direct,
             ],
         ),
     ] {
         wait_for(p.process.addr, name).await?;
         eprintln!("instructions: {name} under callgrind ...");
-        counts.push(scenarios(p, &targets[0], &targets[1], &targets[2], n).await?);
+        counts.push(scenarios(p, &targets, n).await?);
     }
     let (g, f) = (counts[0], counts[1]);
-    let per_chunk = |c: &[Count; 3]| (c[2].worker - c[1].worker) / 99.0;
+    let per_chunk = |c: &[Count; 4]| (c[2].worker - c[1].worker) / 99.0;
     let k = |v: f64| format!("{:.1}k", v / 1000.0);
     let mut table = String::new();
     table.push_str(
@@ -284,6 +315,10 @@ pub async fn run(
     for (name, i) in [
         ("per non-streamed request", 0),
         ("per stream of one chunk (start and end)", 1),
+        (
+            "per non-streamed request of a 20-message conversation, with retries and a fallback",
+            3,
+        ),
     ] {
         table.push_str(&format!(
             "| {name} | {} | {} | {} | {:.2} |\n",
@@ -299,11 +334,12 @@ pub async fn run(
         k(per_chunk(&f)),
         per_chunk(&g) / per_chunk(&f).max(1.0)
     ));
-    let j = |c: &[Count; 3]| {
+    let j = |c: &[Count; 4]| {
         json!({
             "json_request": {"worker": c[0].worker, "background": c[0].background},
             "stream_1_chunk": {"worker": c[1].worker, "background": c[1].background},
             "stream_100_chunks": {"worker": c[2].worker, "background": c[2].background},
+            "conversation_with_retries": {"worker": c[3].worker, "background": c[3].background},
             "per_chunk_worker": per_chunk(c),
         })
     };

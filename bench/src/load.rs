@@ -77,8 +77,11 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000_000, 3).expect("valid histogram bounds")
 }
 
+/// A client connection.
+pub type Conn = SendRequest<Full<Bytes>>;
+
 /// Opens a keep-alive connection.
-pub async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+pub async fn connect(addr: SocketAddr) -> anyhow::Result<Conn> {
     let tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;

@@ -15,29 +15,42 @@ impl Router {
     pub(crate) async fn attempt_embedding(
         &self,
         deployment: &Arc<Deployment>,
-        mut request: EmbeddingRequest,
+        request: &mut EmbeddingRequest,
+        params: &GatewayParams,
+        opts: &CallOptions,
+    ) -> Result<Completion, GatewayError> {
+        // Pointed at the deployment for the call, and left as it came (for a retry).
+        let group = std::mem::replace(&mut request.model, deployment.target.model.clone());
+        let result = self.embed_once(deployment, request, params, opts).await;
+        request.model = group;
+        result
+    }
+
+    async fn embed_once(
+        &self,
+        deployment: &Arc<Deployment>,
+        request: &EmbeddingRequest,
         params: &GatewayParams,
         opts: &CallOptions,
     ) -> Result<Completion, GatewayError> {
         let (mut meta, backend, timeout, _) = Self::attempt_basics(deployment, params, opts);
         let out = match backend {
-            Backend::Mock(m) => switchyard_providers::mock::embedding(&m, &request)
+            Backend::Mock(m) => switchyard_providers::mock::embedding(&m, request)
                 .map_err(|e| GatewayError::from_provider(e, "mock"))?,
             Backend::Http(translator) => {
-                request.model.clone_from(&deployment.target.model);
                 if deployment.price.is_none() {
                     self.note_unpriced(deployment);
                 }
                 let target = self.authed_target(deployment).await?;
                 let up = translator
-                    .embedding_request(&target, &request)
+                    .embedding_request(&target, request)
                     .map_err(GatewayError::from_translate)?;
                 let started = Instant::now();
                 let (headers, body) = self.client.fetch(&target, translator, up, timeout).await?;
                 meta.upstream_headers = headers;
                 meta.upstream_latency = started.elapsed();
                 translator
-                    .embedding_response(&target, &request, body)
+                    .embedding_response(&target, request, body)
                     .map_err(|e| GatewayError::from_provider(e, &target.provider))?
             }
         };

@@ -88,7 +88,7 @@ impl crate::routed::Routed for EndpointRequest {
     fn attempt<'a>(
         router: &'a Router,
         deployment: &'a Arc<Deployment>,
-        request: Self,
+        request: &'a mut Self,
         params: &'a GatewayParams,
         opts: &'a CallOptions,
     ) -> impl std::future::Future<Output = Result<ChatResponse, GatewayError>> + Send + 'a {
@@ -111,7 +111,7 @@ impl Router {
     pub(crate) async fn attempt_endpoint(
         &self,
         deployment: &Arc<Deployment>,
-        request: EndpointRequest,
+        request: &EndpointRequest,
         params: &GatewayParams,
         opts: &CallOptions,
     ) -> Result<ChatResponse, GatewayError> {

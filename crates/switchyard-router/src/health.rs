@@ -27,20 +27,21 @@ impl Router {
             None => d.target.model.contains("embed"),
         };
         if embedding {
-            let request = EmbeddingRequest {
+            let mut request = EmbeddingRequest {
                 model: d.model_name.clone(),
                 input: EmbeddingInput::Text("ping".into()),
                 ..EmbeddingRequest::default()
             };
-            self.attempt_embedding(d, request, &params, &opts).await?;
+            self.attempt_embedding(d, &mut request, &params, &opts)
+                .await?;
         } else {
-            let request = ChatCompletionRequest {
+            let mut request = ChatCompletionRequest {
                 model: d.model_name.clone(),
                 messages: vec![ChatMessage::user("ping")],
                 max_tokens: Some(1),
                 ..ChatCompletionRequest::default()
             };
-            self.attempt_chat(d, request, &params, &opts).await?;
+            self.attempt_chat(d, &mut request, &params, &opts).await?;
         }
         Ok(started.elapsed())
     }

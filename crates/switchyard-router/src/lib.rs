@@ -530,9 +530,7 @@ impl Router {
             .unwrap_or(0)
             .min(MAX_RETRIES);
         let source = request.model().to_owned();
-        // Keep a copy for fallbacks only when there can be any.
-        let base = (!params.disable_fallbacks && self.has_fallbacks(&source, &params))
-            .then(|| request.clone());
+        let may_fall_back = !params.disable_fallbacks && self.has_fallbacks(&source, &params);
         // Pre-call checks: deployments whose context window the prompt overflows are skipped.
         let prompt = if self
             .config
@@ -545,14 +543,18 @@ impl Router {
         } else {
             None
         };
+        // Attempts borrow the request, and a failed one leaves it as it came: retries and
+        // fallbacks reuse it, where each used to copy every message first.
         let mut err = match self
-            .try_group(request, retries, prompt, &params, opts)
+            .try_group(&mut request, retries, prompt, &params, opts)
             .await
         {
             Ok(r) => return Ok(r),
             Err(e) => e,
         };
-        let Some(base) = base else { return Err(err) };
+        if !may_fall_back {
+            return Err(err);
+        }
         let mut failed = vec![FallbackError {
             message: err.message.chars().take(300).collect(),
             kind: err.reason,
@@ -568,9 +570,11 @@ impl Router {
                 break;
             }
             tracing::debug!(from = %source, to = %target, reason = err.reason, "falling back");
-            let mut req = base.clone();
-            req.model_mut().clone_from(&target);
-            match self.try_group(req, retries, prompt, &params, opts).await {
+            request.model_mut().clone_from(&target);
+            match self
+                .try_group(&mut request, retries, prompt, &params, opts)
+                .await
+            {
                 Ok(mut r) => {
                     let hops = u32::try_from(hop + 1).unwrap_or(u32::MAX);
                     let meta = R::meta_mut(&mut r);
@@ -667,7 +671,7 @@ impl Router {
     /// One model group: a deployment, and up to `retries` more attempts.
     async fn try_group<R: Routed>(
         &self,
-        request: R,
+        request: &mut R,
         retries: u32,
         prompt: Option<u64>,
         params: &GatewayParams,
@@ -679,7 +683,7 @@ impl Router {
             .as_ref()
             .and_then(|m| m.get(request.model()))
             .or(rs.retry_policy.as_ref());
-        // Retries allowed for any error class: how long a copy of the request is kept.
+        // Retries allowed for any error class: the most attempts the group may get.
         let own = self
             .deployments(request.model())
             .and_then(|g| g.iter().filter_map(|d| d.max_retries).max())
@@ -688,28 +692,23 @@ impl Router {
             .map_or(retries, |p| retry_policy_max(p).max(retries))
             .max(own)
             .min(MAX_RETRIES);
-        let mut request = Some(request);
+        let model = request.model().to_owned();
         let mut tried: Vec<String> = Vec::new();
         let mut attempt = 0u32;
         loop {
-            let model = request
-                .as_ref()
-                .map(|r| r.model().to_owned())
-                .unwrap_or_default();
             let (deployment, busy) = self.pick_and_start(&model, &tried, prompt).await?;
             let last = attempt >= cap;
-            // Keep a copy while another attempt may need it; the last attempt takes it.
-            let req = match (last, request.as_ref()) {
-                (false, Some(r)) => r.clone(),
-                _ => request
-                    .take()
-                    .ok_or_else(|| GatewayError::internal("request consumed"))?,
-            };
             let traced = opts.trace.attempt(&deployment, attempt);
             // Boxed: an attempt's future is kilobytes (the upstream call and its answer), and
             // every future holding it inline is moved whole when it starts.
             let result = traced
-                .run(Box::pin(R::attempt(self, &deployment, req, params, opts)))
+                .run(Box::pin(R::attempt(
+                    self,
+                    &deployment,
+                    request,
+                    params,
+                    opts,
+                )))
                 .await;
             match result {
                 Ok(mut r) => {
@@ -949,15 +948,17 @@ impl Router {
         Ok(std::borrow::Cow::Owned(target))
     }
 
-    /// One chat attempt on one deployment: translate, call, translate back.
+    /// One chat attempt on one deployment: translate, call, translate back. The request is
+    /// pointed at the deployment for the call and left as it came afterwards (a stream that
+    /// answered takes it, to count its prompt if the provider reports no usage).
     async fn attempt_chat(
         &self,
         deployment: &Arc<Deployment>,
-        mut request: ChatCompletionRequest,
+        request: &mut ChatCompletionRequest,
         params: &GatewayParams,
         opts: &CallOptions,
     ) -> Result<ChatResponse, GatewayError> {
-        let (mut meta, backend, timeout, stream_timeout) =
+        let (meta, backend, timeout, stream_timeout) =
             Self::attempt_basics(deployment, params, opts);
         let id = if opts.call_id.is_empty() {
             format!("chatcmpl-{}", uuid::Uuid::new_v4())
@@ -968,7 +969,7 @@ impl Router {
             Backend::Mock(m) => {
                 let created = unix_now();
                 if request.is_stream() {
-                    let (events, usage) = mock::stream_events(&m, &request, &id, created)
+                    let (events, usage) = mock::stream_events(&m, request, &id, created)
                         .map_err(|e| GatewayError::from_provider(e, "mock"))?;
                     Ok(ChatResponse::Stream(ChatStream {
                         meta,
@@ -978,7 +979,7 @@ impl Router {
                         format: Format::OpenAi,
                     }))
                 } else {
-                    let out = mock::respond(&m, &request, &id, created)
+                    let out = mock::respond(&m, request, &id, created)
                         .map_err(|e| GatewayError::from_provider(e, "mock"))?;
                     let cost = self.cost(deployment, out.usage.as_ref());
                     Ok(ChatResponse::Complete(Completion {
@@ -991,78 +992,100 @@ impl Router {
                 }
             }
             Backend::Http(translator) => {
-                request.model.clone_from(&deployment.target.model);
+                let group = std::mem::replace(&mut request.model, deployment.target.model.clone());
                 // Streams are priced from their final usage: ask for it, and keep the usage
                 // chunk from a client that did not ask.
                 let strip_usage = request.is_stream() && !request.wants_stream_usage();
+                let asked = strip_usage.then(|| request.stream_options.clone());
                 if strip_usage {
                     request
                         .stream_options
                         .get_or_insert_with(StreamOptions::default)
                         .include_usage = Some(true);
                 }
-                if deployment.price.is_none() {
-                    self.note_unpriced(deployment);
+                let basics = (meta, timeout, stream_timeout);
+                let result = self
+                    .attempt_http(deployment, translator, request, strip_usage, basics, opts)
+                    .await;
+                request.model = group;
+                if let Some(asked) = asked {
+                    request.stream_options = asked;
                 }
-                let target = &*self.authed_target(deployment).await?;
-                // A request in the deployment's own format goes as it is, and its answer
-                // comes back in that format.
-                let (translator, up, format, strip_usage) =
-                    match native::call(opts.native.as_deref(), target, translator, strip_usage)? {
-                        Some(call) => call,
-                        None => {
-                            let up = translator
-                                .chat_request(target, &request)
-                                .map_err(GatewayError::from_translate)?;
-                            (translator, up, Format::OpenAi, strip_usage)
-                        }
-                    };
-                let started = Instant::now();
-                if request.is_stream() {
-                    let (headers, events, usage) = self
-                        .client
-                        .stream(
-                            &deployment.target,
-                            translator,
-                            up,
-                            upstream::StreamCall {
-                                timeout,
-                                stream_timeout,
-                                strip_usage,
-                                request,
-                            },
-                        )
-                        .await?;
-                    meta.upstream_headers = headers;
-                    meta.upstream_latency = started.elapsed();
-                    Ok(ChatResponse::Stream(ChatStream {
-                        meta,
-                        events,
-                        usage,
-                        price: deployment.price.clone(),
-                        format,
-                    }))
-                } else {
-                    let (headers, out) = self
-                        .client
-                        .complete(&deployment.target, translator, up, timeout)
-                        .await?;
-                    meta.upstream_headers = headers;
-                    meta.upstream_latency = started.elapsed();
-                    // No usage from the provider: count it, so the call is still priced.
-                    let usage = out
-                        .usage
-                        .or_else(|| counted_usage(&deployment.target.model, &request, &out.body));
-                    let cost = self.cost(deployment, usage.as_ref());
-                    Ok(ChatResponse::Complete(Completion {
-                        body: out.body,
-                        usage,
-                        cost,
-                        meta,
-                        format,
-                    }))
-                }
+                result
             }
+        }
+    }
+
+    /// [`Router::attempt_chat`] to an HTTP deployment, the request pointed at it.
+    async fn attempt_http(
+        &self,
+        deployment: &Arc<Deployment>,
+        translator: &'static dyn switchyard_providers::ChatProvider,
+        request: &mut ChatCompletionRequest,
+        strip_usage: bool,
+        (mut meta, timeout, stream_timeout): (CallMeta, Duration, Duration),
+        opts: &CallOptions,
+    ) -> Result<ChatResponse, GatewayError> {
+        if deployment.price.is_none() {
+            self.note_unpriced(deployment);
+        }
+        let target = &*self.authed_target(deployment).await?;
+        // A request in the deployment's own format goes as it is, and its answer
+        // comes back in that format.
+        let (translator, up, format, strip_usage) =
+            match native::call(opts.native.as_deref(), target, translator, strip_usage)? {
+                Some(call) => call,
+                None => {
+                    let up = translator
+                        .chat_request(target, request)
+                        .map_err(GatewayError::from_translate)?;
+                    (translator, up, Format::OpenAi, strip_usage)
+                }
+            };
+        let started = Instant::now();
+        if request.is_stream() {
+            let (headers, events, usage) = self
+                .client
+                .stream(
+                    &deployment.target,
+                    translator,
+                    up,
+                    upstream::StreamCall {
+                        timeout,
+                        stream_timeout,
+                        strip_usage,
+                        request,
+                    },
+                )
+                .await?;
+            meta.upstream_headers = headers;
+            meta.upstream_latency = started.elapsed();
+            Ok(ChatResponse::Stream(ChatStream {
+                meta,
+                events,
+                usage,
+                price: deployment.price.clone(),
+                format,
+            }))
+        } else {
+            let (headers, out) = self
+                .client
+                .complete(&deployment.target, translator, up, timeout)
+                .await?;
+            meta.upstream_headers = headers;
+            meta.upstream_latency = started.elapsed();
+            // No usage from the provider: count it, so the call is still priced.
+            let usage = out
+                .usage
+                .or_else(|| counted_usage(&deployment.target.model, request, &out.body));
+            let cost = self.cost(deployment, usage.as_ref());
+            Ok(ChatResponse::Complete(Completion {
+                body: out.body,
+                usage,
+                cost,
+                meta,
+                format,
+            }))
         }
     }
 }

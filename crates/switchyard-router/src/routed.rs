@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// A kind of call the router can route.
-pub(crate) trait Routed: Clone + Send + Sync + Sized + 'static {
+pub(crate) trait Routed: Send + Sync + Sized + 'static {
     /// A successful answer.
     type Answer: Send;
     /// The model name asked for.
@@ -31,11 +31,12 @@ pub(crate) trait Routed: Clone + Send + Sync + Sized + 'static {
     }
     /// Where an answer came from.
     fn meta_mut(answer: &mut Self::Answer) -> &mut CallMeta;
-    /// One attempt on one deployment.
+    /// One attempt on one deployment. It may change the request while it runs, but leaves it
+    /// as it came when it fails (retries and fallbacks reuse it).
     fn attempt<'a>(
         router: &'a Router,
         deployment: &'a Arc<Deployment>,
-        request: Self,
+        request: &'a mut Self,
         params: &'a GatewayParams,
         opts: &'a CallOptions,
     ) -> impl Future<Output = Result<Self::Answer, GatewayError>> + Send + 'a;
@@ -87,7 +88,7 @@ impl Routed for ChatCompletionRequest {
     fn attempt<'a>(
         router: &'a Router,
         deployment: &'a Arc<Deployment>,
-        request: Self,
+        request: &'a mut Self,
         params: &'a GatewayParams,
         opts: &'a CallOptions,
     ) -> impl Future<Output = Result<ChatResponse, GatewayError>> + Send + 'a {
@@ -179,7 +180,7 @@ impl Routed for EmbeddingRequest {
     fn attempt<'a>(
         router: &'a Router,
         deployment: &'a Arc<Deployment>,
-        request: Self,
+        request: &'a mut Self,
         params: &'a GatewayParams,
         opts: &'a CallOptions,
     ) -> impl Future<Output = Result<Completion, GatewayError>> + Send + 'a {

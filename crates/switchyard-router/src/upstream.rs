@@ -374,15 +374,16 @@ fn signed(target: &Target, mut up: UpstreamRequest) -> Result<UpstreamRequest, G
 }
 
 /// What a streamed call needs beyond the upstream request.
-pub struct StreamCall {
+pub struct StreamCall<'r> {
     /// Longest silence between chunks (the deployment's `timeout`).
     pub timeout: Duration,
     /// Longest wait for the first chunk.
     pub stream_timeout: Duration,
     /// Keep the usage chunk the gateway asked for from the client.
     pub strip_usage: bool,
-    /// The request, to count prompt tokens if the provider reports no usage.
-    pub request: ChatCompletionRequest,
+    /// The request, to count prompt tokens if the provider reports no usage: taken once the
+    /// stream has begun, left in place when it fails (for the next attempt).
+    pub request: &'r mut ChatCompletionRequest,
 }
 
 impl Client {
@@ -659,7 +660,7 @@ impl Client {
         target: &Target,
         translator: &'static dyn ChatProvider,
         up: UpstreamRequest,
-        call: StreamCall,
+        call: StreamCall<'_>,
     ) -> Result<
         (
             Vec<(HeaderName, HeaderValue)>,
@@ -702,7 +703,7 @@ impl Client {
                 })??;
         let mut state = StreamState {
             body,
-            request,
+            request: ChatCompletionRequest::default(),
             translator: translator.chat_stream(target, strip_usage),
             pending: VecDeque::new(),
             idle: timeout,
@@ -731,6 +732,7 @@ impl Client {
                 state.take(out)?;
             }
         }
+        state.request = std::mem::take(request);
         let usage = Arc::clone(&state.usage);
         let events = Events::new(state).boxed();
         Ok((headers, events, usage))

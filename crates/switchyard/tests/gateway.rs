@@ -891,7 +891,20 @@ async fn retries_go_to_another_deployment_and_never_retry_client_errors() {
     .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-litellm-attempted-retries"], "1");
-    assert!(resp.text().await.unwrap().ends_with("data: [DONE]\n\n"));
+    let text = resp.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"));
+    // Attempts share the request, and a failed one undoes what it changed: the retry goes
+    // out with its own deployment's model, still asks for usage, and still keeps the usage
+    // chunk from this client, which did not ask for it.
+    let seen = up.last().body;
+    assert_eq!(seen["model"], "echo");
+    assert_eq!(seen["stream_options"]["include_usage"], true);
+    let usage_chunks = sse_data(&text)
+        .iter()
+        .filter(|d| *d != "[DONE]")
+        .filter(|d| !serde_json::from_str::<Value>(d).unwrap()["usage"].is_null())
+        .count();
+    assert_eq!(usage_chunks, 0, "{text}");
 
     // A 400 is the client's fault: never retried.
     let before = up.count();
