@@ -145,7 +145,7 @@ pub enum Role {
 }
 
 /// One message of the conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChatMessage {
     /// Who wrote it.
     pub role: Role,
@@ -197,7 +197,7 @@ impl ChatMessage {
 }
 
 /// Message content: a string or a list of parts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum MessageContent {
     /// Plain text.
@@ -219,7 +219,7 @@ impl MessageContent {
 }
 
 /// One part of a multi-part message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContentPart {
     /// `text`, `image_url`, `input_audio`, `file`, ...
     #[serde(rename = "type")]
@@ -233,6 +233,135 @@ pub struct ContentPart {
     /// Other fields, passed through.
     #[serde(flatten)]
     pub extra: JsonObject,
+}
+
+// Messages are read by hand, not derived: `#[serde(flatten)]` (for `extra`) and
+// `#[serde(untagged)]` (string or parts) make serde buffer every field of every message as
+// generic content before reading it, and a conversation is parsed on every request.
+
+/// A field name, borrowed from the input where it can be.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for ChatMessage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ChatMessage;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a message object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<ChatMessage, A::Error> {
+                let mut role = None;
+                let mut msg = ChatMessage::text(Role::User, String::new());
+                msg.content = None;
+                while let Some(Key(k)) = m.next_key()? {
+                    match &*k {
+                        "role" => role = Some(m.next_value()?),
+                        "content" => msg.content = m.next_value()?,
+                        "name" => msg.name = m.next_value()?,
+                        "tool_calls" => msg.tool_calls = m.next_value()?,
+                        "tool_call_id" => msg.tool_call_id = m.next_value()?,
+                        _ => {
+                            let v = m.next_value()?;
+                            msg.extra.insert(k.into_owned(), v);
+                        }
+                    }
+                }
+                msg.role = role.ok_or_else(|| serde::de::Error::missing_field("role"))?;
+                Ok(msg)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageContent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = MessageContent;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a list of content parts")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<MessageContent, E> {
+                Ok(MessageContent::Text(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<MessageContent, E> {
+                Ok(MessageContent::Text(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<MessageContent, A::Error> {
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(MessageContent::Parts)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentPart {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ContentPart;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a content part object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<ContentPart, A::Error> {
+                let mut kind = None;
+                let mut part = ContentPart {
+                    kind: String::new(),
+                    text: None,
+                    image_url: None,
+                    extra: JsonObject::new(),
+                };
+                while let Some(Key(k)) = m.next_key()? {
+                    match &*k {
+                        "type" => kind = Some(m.next_value()?),
+                        "text" => part.text = m.next_value()?,
+                        "image_url" => part.image_url = m.next_value()?,
+                        _ => {
+                            let v = m.next_value()?;
+                            part.extra.insert(k.into_owned(), v);
+                        }
+                    }
+                }
+                part.kind = kind.ok_or_else(|| serde::de::Error::missing_field("type"))?;
+                Ok(part)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// An image reference: an `https:` URL or a `data:` URL.
@@ -561,6 +690,62 @@ mod tests {
         let back: Value = serde_json::to_value(&req).unwrap();
         let orig: Value = serde_json::from_str(body).unwrap();
         assert_eq!(back, orig);
+    }
+
+    /// Messages are read by hand: every shape the derive took reads the same, and written
+    /// back unchanged.
+    #[test]
+    fn messages_read_like_the_derive() {
+        let body = r#"[
+            {"role":"system","content":"be brief","name":"ops"},
+            {"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"https://x/y.png","detail":"low"}},{"type":"input_audio","input_audio":{"data":"AA==","format":"wav"}}]},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}],"refusal":null},
+            {"role":"tool","tool_call_id":"call_1","content":"42"},
+            {"role":"user","content":"caf\u00e9 \"quoted\"","x_custom":{"a":[1,2]}}
+        ]"#;
+        let msgs: Vec<ChatMessage> = serde_json::from_str(body).unwrap();
+        assert_eq!(msgs[0].name.as_deref(), Some("ops"));
+        let Some(MessageContent::Parts(parts)) = &msgs[1].content else {
+            panic!("parts: {:?}", msgs[1].content)
+        };
+        assert_eq!(parts[0].text.as_deref(), Some("hi"));
+        assert_eq!(parts[1].image_url.as_ref().unwrap().url, "https://x/y.png");
+        assert_eq!(parts[2].kind, "input_audio");
+        assert_eq!(parts[2].extra["input_audio"]["format"], "wav");
+        assert_eq!(msgs[2].content, None);
+        assert_eq!(msgs[2].tool_calls.as_ref().unwrap()[0].id, "call_1");
+        assert!(msgs[2].extra["refusal"].is_null());
+        assert_eq!(msgs[3].tool_call_id.as_deref(), Some("call_1"));
+        assert_eq!(
+            msgs[4].content,
+            Some(MessageContent::Text("café \"quoted\"".into()))
+        );
+        assert_eq!(msgs[4].extra["x_custom"]["a"][1], 2);
+        let back = serde_json::to_value(&msgs).unwrap();
+        let orig: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(back, orig);
+        // From a parsed value too (the Responses bridge builds requests that way).
+        let again: Vec<ChatMessage> = serde_json::from_value(orig).unwrap();
+        assert_eq!(again, msgs);
+    }
+
+    #[test]
+    fn malformed_messages_are_errors_naming_what_is_wrong() {
+        let err = |b: &str| {
+            serde_json::from_str::<ChatMessage>(b)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(r#"{"content":"x"}"#).contains("missing field `role`"));
+        assert!(err(r#"{"role":"user","content":{"a":1}}"#)
+            .contains("a string or a list of content parts"));
+        assert!(
+            err(r#"{"role":"user","content":7}"#).contains("a string or a list of content parts")
+        );
+        assert!(err(r#"{"role":"user","content":[{"text":"x"}]}"#).contains("missing field `type`"));
+        assert!(err(r#"{"role":"user","content":[1]}"#).contains("a content part object"));
+        assert!(err(r#"{"role":"user","name":5}"#).contains("invalid type"));
+        assert!(err(r#"["user","x"]"#).contains("a message object"));
     }
 
     #[test]
