@@ -415,6 +415,7 @@ struct Finders {
     content: memchr::memmem::Finder<'static>,
     name: memchr::memmem::Finder<'static>,
     arguments: memchr::memmem::Finder<'static>,
+    function: memchr::memmem::Finder<'static>,
 }
 
 static FINDERS: std::sync::LazyLock<Finders> = std::sync::LazyLock::new(|| Finders {
@@ -425,6 +426,7 @@ static FINDERS: std::sync::LazyLock<Finders> = std::sync::LazyLock::new(|| Finde
     content: memchr::memmem::Finder::new(b"\"content\":"),
     name: memchr::memmem::Finder::new(b"\"name\":"),
     arguments: memchr::memmem::Finder::new(b"\"arguments\":"),
+    function: memchr::memmem::Finder::new(b"\"function"),
 });
 
 /// Appends to `out` every JSON string value of `"key"` in `data`, unescaped, without
@@ -495,8 +497,12 @@ impl OpenAiStream {
     fn note_text(&mut self, data: &[u8]) {
         let f = &*FINDERS;
         append_string_values(data, &f.content, &mut self.text);
-        append_string_values(data, &f.name, &mut self.text);
-        append_string_values(data, &f.arguments, &mut self.text);
+        // Names and arguments come only in tool-call chunks (`"function":{…}` or the legacy
+        // `"function_call":{…}`): one search rules both out for the other chunks.
+        if f.function.find(data).is_some() {
+            append_string_values(data, &f.name, &mut self.text);
+            append_string_values(data, &f.arguments, &mut self.text);
+        }
     }
 
     fn drain(&mut self, last: bool) -> StreamOutput {
@@ -839,7 +845,9 @@ mod tests {
         let mut s = OpenAi.chat_stream(&target(), false);
         s.push(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}],\"usage\":null}\n\n");
         s.push(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo \\\"x\\\"\",\"tool_calls\":[{\"index\":0,\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n");
-        assert_eq!(s.completion_text(), "Hello \"x\"f{}");
+        // The legacy `function_call` delta too.
+        s.push(b"data: {\"choices\":[{\"index\":0,\"delta\":{\"function_call\":{\"name\":\"g\",\"arguments\":\"[1]\"}}}]}\n\n");
+        assert_eq!(s.completion_text(), "Hello \"x\"f{}g[1]");
         let mut out = String::new();
         append_string_values(
             br#"{"content": "a\u00e9\n", "x": {"content":null}, "y":"\"content\":\"no\""}"#,
