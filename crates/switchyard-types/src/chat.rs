@@ -264,39 +264,77 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
+/// An object read field by field ([`each_field`]), for a hand-written `Deserialize`.
+trait FromFields: Sized {
+    /// What the object is, for errors.
+    const WHAT: &'static str;
+    /// Reads the object's fields.
+    fn from_fields<'de, A: serde::de::MapAccess<'de>>(m: A) -> Result<Self, A::Error>;
+}
+
+struct Object<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: FromFields> serde::de::Visitor<'de> for Object<T> {
+    type Value = T;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(T::WHAT)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, m: A) -> Result<T, A::Error> {
+        T::from_fields(m)
+    }
+}
+
+fn read_object<'de, D: serde::Deserializer<'de>, T: FromFields>(d: D) -> Result<T, D::Error> {
+    d.deserialize_map(Object(std::marker::PhantomData))
+}
+
+/// Reads an object's fields: `known` reads the ones it names and returns `false` for any
+/// other, which is kept in `extra` as it came.
+fn each_field<'de, A: serde::de::MapAccess<'de>>(
+    mut m: A,
+    extra: &mut JsonObject,
+    mut known: impl FnMut(&str, &mut A) -> Result<bool, A::Error>,
+) -> Result<(), A::Error> {
+    while let Some(Key(k)) = m.next_key()? {
+        if !known(&k, &mut m)? {
+            let v = m.next_value()?;
+            extra.insert(k.into_owned(), v);
+        }
+    }
+    Ok(())
+}
+
 impl<'de> Deserialize<'de> for ChatMessage {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = ChatMessage;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a message object")
+        read_object(d)
+    }
+}
+
+impl FromFields for ChatMessage {
+    const WHAT: &'static str = "a message object";
+    fn from_fields<'de, A: serde::de::MapAccess<'de>>(m: A) -> Result<Self, A::Error> {
+        let (mut role, mut content, mut name, mut tool_calls, mut tool_call_id) =
+            (None, None, None, None, None);
+        let mut extra = JsonObject::new();
+        each_field(m, &mut extra, |k, m| {
+            match k {
+                "role" => role = Some(m.next_value()?),
+                "content" => content = m.next_value()?,
+                "name" => name = m.next_value()?,
+                "tool_calls" => tool_calls = m.next_value()?,
+                "tool_call_id" => tool_call_id = m.next_value()?,
+                _ => return Ok(false),
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut m: A,
-            ) -> Result<ChatMessage, A::Error> {
-                let mut role = None;
-                let mut msg = ChatMessage::text(Role::User, String::new());
-                msg.content = None;
-                while let Some(Key(k)) = m.next_key()? {
-                    match &*k {
-                        "role" => role = Some(m.next_value()?),
-                        "content" => msg.content = m.next_value()?,
-                        "name" => msg.name = m.next_value()?,
-                        "tool_calls" => msg.tool_calls = m.next_value()?,
-                        "tool_call_id" => msg.tool_call_id = m.next_value()?,
-                        _ => {
-                            let v = m.next_value()?;
-                            msg.extra.insert(k.into_owned(), v);
-                        }
-                    }
-                }
-                msg.role = role.ok_or_else(|| serde::de::Error::missing_field("role"))?;
-                Ok(msg)
-            }
-        }
-        d.deserialize_map(V)
+            Ok(true)
+        })?;
+        Ok(ChatMessage {
+            role: role.ok_or_else(|| serde::de::Error::missing_field("role"))?,
+            content,
+            name,
+            tool_calls,
+            tool_call_id,
+            extra,
+        })
     }
 }
 
@@ -328,39 +366,30 @@ impl<'de> Deserialize<'de> for MessageContent {
 
 impl<'de> Deserialize<'de> for ContentPart {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = ContentPart;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a content part object")
+        read_object(d)
+    }
+}
+
+impl FromFields for ContentPart {
+    const WHAT: &'static str = "a content part object";
+    fn from_fields<'de, A: serde::de::MapAccess<'de>>(m: A) -> Result<Self, A::Error> {
+        let (mut kind, mut text, mut image_url) = (None, None, None);
+        let mut extra = JsonObject::new();
+        each_field(m, &mut extra, |k, m| {
+            match k {
+                "type" => kind = Some(m.next_value()?),
+                "text" => text = m.next_value()?,
+                "image_url" => image_url = m.next_value()?,
+                _ => return Ok(false),
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut m: A,
-            ) -> Result<ContentPart, A::Error> {
-                let mut kind = None;
-                let mut part = ContentPart {
-                    kind: String::new(),
-                    text: None,
-                    image_url: None,
-                    extra: JsonObject::new(),
-                };
-                while let Some(Key(k)) = m.next_key()? {
-                    match &*k {
-                        "type" => kind = Some(m.next_value()?),
-                        "text" => part.text = m.next_value()?,
-                        "image_url" => part.image_url = m.next_value()?,
-                        _ => {
-                            let v = m.next_value()?;
-                            part.extra.insert(k.into_owned(), v);
-                        }
-                    }
-                }
-                part.kind = kind.ok_or_else(|| serde::de::Error::missing_field("type"))?;
-                Ok(part)
-            }
-        }
-        d.deserialize_map(V)
+            Ok(true)
+        })?;
+        Ok(ContentPart {
+            kind: kind.ok_or_else(|| serde::de::Error::missing_field("type"))?,
+            text,
+            image_url,
+            extra,
+        })
     }
 }
 
