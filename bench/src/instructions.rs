@@ -246,7 +246,7 @@ pub async fn run(
         "--num_workers".into(),
         "1".into(),
         "--log-level".into(),
-        "warn".into(),
+        crate::log_level().into(),
         "--database-url".into(),
         db.display().to_string(),
     ];

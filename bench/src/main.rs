@@ -82,6 +82,10 @@ struct Args {
     /// does not move with the machine's noise (see `instructions.rs`).
     #[arg(long)]
     instructions: Option<usize>,
+    /// The gateway's `--log-level`. `warn` measures the request path alone; `info` (the
+    /// gateway's default) adds the per-request log line a default deployment writes.
+    #[arg(long, default_value = "warn")]
+    log_level: String,
     /// With `--instructions`: keep callgrind's dumps (one per scenario and thread) and print
     /// where, for `callgrind_annotate`.
     #[arg(long)]
@@ -94,6 +98,13 @@ struct Args {
 }
 
 const KEY: &str = "sk-bench-master";
+
+/// The gateway's log level for this run (`--log-level`).
+static LOG_LEVEL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn log_level() -> &'static str {
+    LOG_LEVEL.get().map_or("warn", String::as_str)
+}
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -282,7 +293,7 @@ fn start_gateway_with(
         bin,
         config_path,
         pin,
-        &["--log-level", "warn", "--database-url", db],
+        &["--log-level", log_level(), "--database-url", db],
         env,
     )?;
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
@@ -1201,6 +1212,7 @@ fn machine() -> Value {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    LOG_LEVEL.get_or_init(|| args.log_level.clone());
     if let (Some(port), Some(upstream)) = (args.floor_only, args.upstream) {
         return floor::serve(port, upstream);
     }
