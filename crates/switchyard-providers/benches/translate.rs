@@ -11,7 +11,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use switchyard_providers::openai_openai::{request_body, OpenAi};
 use switchyard_providers::{ChatProvider, Target};
-use switchyard_types::ChatCompletionRequest;
+use switchyard_types::{ChatCompletionRequest, Verbatim};
 
 const REQUEST: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Write one sentence about foxes and dogs for a benchmark."},{"role":"assistant","content":"The quick brown fox jumps over the lazy dog."},{"role":"user","content":"Another one, please, a little longer this time."}],"max_tokens":64,"temperature":0.2,"stream":true,"stream_options":{"include_usage":true}}"#;
 
@@ -47,10 +47,17 @@ fn benches(c: &mut Criterion) {
             serde_json::from_slice::<ChatCompletionRequest>(black_box(REQUEST.as_bytes())).unwrap()
         })
     });
-    let req: ChatCompletionRequest = serde_json::from_str(REQUEST).unwrap();
+    // As the server parses it: with the client's bytes, forwarded as sent.
+    let req: Verbatim<ChatCompletionRequest> =
+        Verbatim::parse(Bytes::from_static(REQUEST.as_bytes())).unwrap();
     let t = target();
     g.bench_function("openai_request_body", |b| {
         b.iter(|| request_body(&t, black_box(&req)).unwrap())
+    });
+    // A request without them (built in code, or changed): serialised.
+    let typed = Verbatim::from(req.get().clone());
+    g.bench_function("openai_request_body_serialised", |b| {
+        b.iter(|| request_body(&t, black_box(&typed)).unwrap())
     });
     // A compat row with quirks, on a request that sets none of them: the same fast path.
     let groq = Target {

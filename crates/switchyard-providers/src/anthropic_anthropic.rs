@@ -72,7 +72,7 @@ impl ChatProvider for Native {
     fn chat_request(
         &self,
         _target: &Target,
-        _request: &switchyard_types::ChatCompletionRequest,
+        _request: &switchyard_types::Verbatim<switchyard_types::ChatCompletionRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         Err(TranslateError::Config(
             "the Anthropic pass-through builds its request with messages_request".into(),

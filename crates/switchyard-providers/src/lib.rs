@@ -156,7 +156,7 @@ pub trait ChatProvider: Send + Sync {
     fn chat_request(
         &self,
         target: &Target,
-        request: &ChatCompletionRequest,
+        request: &switchyard_types::Verbatim<ChatCompletionRequest>,
     ) -> Result<UpstreamRequest, TranslateError>;
 
     /// Turns a successful (2xx) upstream body into an OpenAI-format response.

@@ -404,7 +404,7 @@ impl ChatProvider for Anthropic {
     fn chat_request(
         &self,
         target: &Target,
-        request: &ChatCompletionRequest,
+        request: &switchyard_types::Verbatim<ChatCompletionRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         let body = request_body(target, request)?;
         Ok(UpstreamRequest {

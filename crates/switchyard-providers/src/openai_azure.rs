@@ -79,7 +79,7 @@ impl ChatProvider for Azure {
     fn chat_request(
         &self,
         target: &Target,
-        request: &ChatCompletionRequest,
+        request: &switchyard_types::Verbatim<ChatCompletionRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         let version = target.api_version.as_deref().unwrap_or(DEFAULT_API_VERSION);
         Ok(UpstreamRequest {

@@ -638,7 +638,7 @@ impl ChatProvider for Bedrock {
     fn chat_request(
         &self,
         target: &Target,
-        request: &ChatCompletionRequest,
+        request: &switchyard_types::Verbatim<ChatCompletionRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         let body = request_body(target, request)?;
         let (action, accept) = if request.is_stream() {

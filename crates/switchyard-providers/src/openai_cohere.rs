@@ -154,7 +154,7 @@ impl ChatProvider for Cohere {
     fn chat_request(
         &self,
         target: &Target,
-        request: &ChatCompletionRequest,
+        request: &switchyard_types::Verbatim<ChatCompletionRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         let body = request_body(target, request)?;
         let headers = crate::bearer_json_headers(target)?;

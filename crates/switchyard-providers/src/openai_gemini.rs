@@ -403,7 +403,7 @@ impl ChatProvider for Gemini {
     fn chat_request(
         &self,
         target: &Target,
-        request: &ChatCompletionRequest,
+        request: &switchyard_types::Verbatim<ChatCompletionRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         let body = request_body(target, request)?;
         Ok(UpstreamRequest {

@@ -264,7 +264,7 @@ impl ChatProvider for Ollama {
     fn chat_request(
         &self,
         target: &Target,
-        request: &ChatCompletionRequest,
+        request: &switchyard_types::Verbatim<ChatCompletionRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         let chat = request_body(target, request)?;
         let headers = crate::bearer_json_headers(target)?;

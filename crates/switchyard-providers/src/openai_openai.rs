@@ -11,7 +11,7 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderName, HeaderValue, Method};
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use switchyard_types::{ChatCompletionRequest, EmbeddingRequest, Usage};
+use switchyard_types::{ChatCompletionRequest, EmbeddingRequest, Usage, Verbatim};
 
 use crate::endpoints::{self, Endpoint};
 use crate::error::openai_style_error;
@@ -43,15 +43,30 @@ pub fn chat_url(api_base: &str) -> String {
 /// (see [`compat`](crate::compat)), and its `extra_body` on top.
 ///
 /// A request that sets none of its provider's quirk parameters, to a deployment with no
-/// defaults or `extra_body`, is serialised once from the typed request, as for OpenAI.
+/// defaults or `extra_body`, goes as the client sent it when it still has the client's bytes
+/// ([`Verbatim::forward_body`]: the model id set, the gateway's own fields left out), and is
+/// otherwise serialised once from the typed request.
 pub fn request_body(
     target: &Target,
-    request: &ChatCompletionRequest,
+    request: &Verbatim<ChatCompletionRequest>,
 ) -> Result<Bytes, TranslateError> {
     let row = crate::compat::lookup(&target.provider);
     let model = row.map_or(Cow::Borrowed(target.model.as_str()), |r| {
         r.model_id(&target.model)
     });
+    let quirks = row.map_or(&[][..], |r| r.quirks);
+    let plain = target.defaults.is_empty() && target.extra_body.is_empty();
+    if plain {
+        let quirk = |key: &str| {
+            quirks
+                .iter()
+                .any(|q| q.param == key && q.applies_to(&target.model))
+        };
+        if let Some(body) = request.forward_body(&model, quirk) {
+            return Ok(Bytes::from(body));
+        }
+    }
+    let request: &ChatCompletionRequest = request;
     // The router has already set the deployment's model id: the request is serialised as it
     // is, not copied (a copy of every message) to be renamed.
     let renamed;
@@ -64,12 +79,11 @@ pub fn request_body(
         };
         &renamed
     };
-    let quirks = row.map_or(&[][..], |r| r.quirks);
     let quirk_set = quirks.iter().any(|q| {
         q.applies_to(&target.model)
             && (is_set(req, q.param) || target.defaults.contains_key(q.param))
     });
-    if !quirk_set && target.defaults.is_empty() && target.extra_body.is_empty() {
+    if !quirk_set && plain {
         return serde_json::to_vec(req)
             .map(Bytes::from)
             .map_err(|e| TranslateError::Invalid(e.to_string()));
@@ -250,7 +264,7 @@ impl ChatProvider for OpenAi {
     fn chat_request(
         &self,
         target: &Target,
-        request: &ChatCompletionRequest,
+        request: &switchyard_types::Verbatim<ChatCompletionRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         Ok(UpstreamRequest {
             method: Method::POST,
@@ -576,8 +590,9 @@ mod tests {
         }
     }
 
-    fn req(json: &str) -> ChatCompletionRequest {
-        serde_json::from_str(json).unwrap()
+    /// A request as the server parses it: with the client's bytes.
+    fn req(json: &str) -> Verbatim<ChatCompletionRequest> {
+        Verbatim::parse(Bytes::copy_from_slice(json.as_bytes())).unwrap()
     }
 
     #[test]
@@ -720,18 +735,47 @@ mod tests {
 
     #[test]
     fn a_plain_request_takes_the_fast_path() {
-        // Serialised straight from the typed request (struct field order), not via a map.
         let json = r#"{"model":"x","messages":[{"role":"user","content":"hi"}],"temperature":0.2,"max_tokens":9,"stream":true}"#;
         for provider in ["openai", "groq", "mistral", "cerebras", "perplexity"] {
             let t = compat(provider, "m");
-            let mut expected = req(json);
-            expected.model = "m".into();
+            // With the client's bytes: forwarded as sent, the model id set.
             assert_eq!(
                 request_body(&t, &req(json)).unwrap(),
+                json.replace(r#""model":"x""#, r#""model":"m""#).as_bytes(),
+                "{provider}"
+            );
+            // Without (a request built in code, or changed): serialised straight from the
+            // typed request (struct field order), not via a map.
+            let mut expected = req(json).into_inner();
+            expected.model = "m".into();
+            assert_eq!(
+                request_body(&t, &req(json).into_inner().into()).unwrap(),
                 serde_json::to_vec(&expected).unwrap(),
                 "{provider}"
             );
         }
+    }
+
+    #[test]
+    fn a_quirk_parameter_present_even_as_null_is_rewritten_not_forwarded() {
+        // groq refuses `logprobs`: a null one is not set, and is left out like any unset
+        // typed field rather than forwarded.
+        let t = compat("groq", "m");
+        let b = body_of(
+            &t,
+            r#"{"model":"x","messages":[],"logprobs":null,"seed":1}"#,
+        )
+        .unwrap();
+        assert!(b.get("logprobs").is_none(), "{b}");
+        assert_eq!(b["seed"], 1);
+        // A default or `extra_body` on the deployment: rebuilt, with them.
+        let mut d = target();
+        d.extra_body.insert("vendor".into(), 2.into());
+        let b = body_of(&d, r#"{"model":"x","messages":[],"seed":1}"#).unwrap();
+        assert_eq!(
+            (b["vendor"].clone(), b["seed"].clone()),
+            (2.into(), 1.into())
+        );
     }
 
     #[test]

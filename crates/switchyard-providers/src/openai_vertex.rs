@@ -46,7 +46,7 @@ impl ChatProvider for Vertex {
     fn chat_request(
         &self,
         target: &Target,
-        request: &ChatCompletionRequest,
+        request: &switchyard_types::Verbatim<ChatCompletionRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         let body = openai_gemini::request_body(target, request)?;
         Ok(UpstreamRequest {
@@ -154,7 +154,7 @@ mod tests {
             ..Target::default()
         };
         let req: ChatCompletionRequest = serde_json::from_value(serde_json::json!({"model": "x", "stream": true, "messages": [{"role": "user", "content": "hi"}]})).unwrap();
-        let up = Vertex.chat_request(&t, &req).unwrap();
+        let up = Vertex.chat_request(&t, &req.into()).unwrap();
         assert!(up
             .url
             .ends_with("/publishers/google/models/gemini-2.5-pro:streamGenerateContent?alt=sse"));

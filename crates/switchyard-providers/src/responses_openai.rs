@@ -882,7 +882,7 @@ impl ChatProvider for Native {
     fn chat_request(
         &self,
         _target: &Target,
-        _request: &ChatCompletionRequest,
+        _request: &switchyard_types::Verbatim<ChatCompletionRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         Err(TranslateError::Config(
             "the Responses pass-through builds its request with upstream_request".into(),

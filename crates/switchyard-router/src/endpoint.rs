@@ -7,7 +7,6 @@ use futures_util::StreamExt;
 use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 use switchyard_providers::endpoints::Endpoint;
-use switchyard_types::JsonObject;
 
 use crate::{
     Backend, CallOptions, ChatResponse, ChatStream, Completion, Deployment, Format, GatewayError,
@@ -62,8 +61,8 @@ impl crate::routed::Routed for EndpointRequest {
         &mut self.model
     }
 
-    fn extra_mut(&mut self) -> &mut JsonObject {
-        &mut self.body
+    fn gateway_params(&mut self) -> Result<GatewayParams, GatewayError> {
+        GatewayParams::extract(&mut self.body)
     }
 
     fn validate(&self) -> Result<(), GatewayError> {
@@ -82,7 +81,7 @@ impl crate::routed::Routed for EndpointRequest {
     }
 
     fn meta_mut(answer: &mut ChatResponse) -> &mut crate::CallMeta {
-        <switchyard_types::ChatCompletionRequest as crate::routed::Routed>::meta_mut(answer)
+        <switchyard_types::Verbatim<switchyard_types::ChatCompletionRequest> as crate::routed::Routed>::meta_mut(answer)
     }
 
     fn attempt<'a>(
@@ -101,7 +100,7 @@ impl crate::routed::Routed for EndpointRequest {
         busy: crate::strategy::Busy,
         traced: crate::trace::Attempt,
     ) {
-        <switchyard_types::ChatCompletionRequest as crate::routed::Routed>::succeeded(
+        <switchyard_types::Verbatim<switchyard_types::ChatCompletionRequest> as crate::routed::Routed>::succeeded(
             answer, deployment, busy, traced,
         );
     }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchyard_pricing::Mode;
-use switchyard_types::{ChatCompletionRequest, ChatMessage, EmbeddingInput, EmbeddingRequest};
+use switchyard_types::{
+    ChatCompletionRequest, ChatMessage, EmbeddingInput, EmbeddingRequest, Verbatim,
+};
 
 use crate::{CallOptions, Deployment, GatewayError, GatewayParams, Router};
 
@@ -35,12 +37,12 @@ impl Router {
             self.attempt_embedding(d, &mut request, &params, &opts)
                 .await?;
         } else {
-            let mut request = ChatCompletionRequest {
+            let mut request = Verbatim::from(ChatCompletionRequest {
                 model: d.model_name.clone(),
                 messages: vec![ChatMessage::user("ping")],
                 max_tokens: Some(1),
                 ..ChatCompletionRequest::default()
-            };
+            });
             self.attempt_chat(d, &mut request, &params, &opts).await?;
         }
         Ok(started.elapsed())

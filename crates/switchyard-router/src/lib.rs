@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use switchyard_config::{Config, ConfigError};
 use switchyard_pricing::{Cost, Price, PriceTable};
 use switchyard_providers::mock;
-use switchyard_types::{ChatCompletionRequest, StreamOptions, Usage};
+use switchyard_types::{ChatCompletionRequest, StreamOptions, Usage, Verbatim};
 
 pub use deployment::{Backend, Deployment};
 pub use endpoint::EndpointRequest;
@@ -470,12 +470,16 @@ impl Router {
     }
 
     /// Runs a chat completion: route, attempts, retries and fallbacks.
+    ///
+    /// A request parsed with [`Verbatim::parse`] keeps the client's bytes, and goes to an
+    /// OpenAI-format deployment as they were sent (the model id set, the gateway's own fields
+    /// left out) rather than serialised again.
     pub async fn chat(
         &self,
-        request: ChatCompletionRequest,
+        request: impl Into<Verbatim<ChatCompletionRequest>>,
         opts: &CallOptions,
     ) -> Result<ChatResponse, GatewayError> {
-        self.route(request, opts).await
+        self.route(request.into(), opts).await
     }
 
     /// Runs an embeddings request: route, attempts, retries and fallbacks.
@@ -503,7 +507,7 @@ impl Router {
         mut request: R,
         opts: &CallOptions,
     ) -> Result<R::Answer, GatewayError> {
-        let params = GatewayParams::extract(request.extra_mut())?;
+        let params = request.gateway_params()?;
         if request.model().is_empty() {
             return Err(GatewayError::bad_param(
                 "model",
@@ -954,7 +958,7 @@ impl Router {
     async fn attempt_chat(
         &self,
         deployment: &Arc<Deployment>,
-        request: &mut ChatCompletionRequest,
+        request: &mut Verbatim<ChatCompletionRequest>,
         params: &GatewayParams,
         opts: &CallOptions,
     ) -> Result<ChatResponse, GatewayError> {
@@ -992,14 +996,16 @@ impl Router {
                 }
             }
             Backend::Http(translator) => {
-                let group = std::mem::replace(&mut request.model, deployment.target.model.clone());
+                // Only the model id and `stream_options` change, through the accessors that
+                // keep the client's bytes: the body can still be forwarded as sent.
+                let group = std::mem::replace(request.model_mut(), deployment.target.model.clone());
                 // Streams are priced from their final usage: ask for it, and keep the usage
                 // chunk from a client that did not ask.
                 let strip_usage = request.is_stream() && !request.wants_stream_usage();
                 let asked = strip_usage.then(|| request.stream_options.clone());
                 if strip_usage {
                     request
-                        .stream_options
+                        .stream_options_mut()
                         .get_or_insert_with(StreamOptions::default)
                         .include_usage = Some(true);
                 }
@@ -1007,9 +1013,9 @@ impl Router {
                 let result = self
                     .attempt_http(deployment, translator, request, strip_usage, basics, opts)
                     .await;
-                request.model = group;
+                *request.model_mut() = group;
                 if let Some(asked) = asked {
-                    request.stream_options = asked;
+                    *request.stream_options_mut() = asked;
                 }
                 result
             }
@@ -1021,7 +1027,7 @@ impl Router {
         &self,
         deployment: &Arc<Deployment>,
         translator: &'static dyn switchyard_providers::ChatProvider,
-        request: &mut ChatCompletionRequest,
+        request: &mut Verbatim<ChatCompletionRequest>,
         strip_usage: bool,
         (mut meta, timeout, stream_timeout): (CallMeta, Duration, Duration),
         opts: &CallOptions,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchyard_providers::mock::Mock;
-use switchyard_types::JsonObject;
+use switchyard_types::{ChatCompletionRequest, JsonObject, Verbatim};
 
 use crate::GatewayError;
 
@@ -84,12 +84,28 @@ fn seconds(param: &str, v: &Value) -> Result<Duration, GatewayError> {
 impl GatewayParams {
     /// Removes the gateway extras from a request's unmodelled fields and reads them.
     pub fn extract(extra: &mut JsonObject) -> Result<GatewayParams, GatewayError> {
-        let mut p = GatewayParams::default();
         if !GATEWAY_KEYS.iter().any(|k| extra.contains_key(*k)) {
-            return Ok(p);
+            return Ok(GatewayParams::default());
         }
+        Self::take(|key| extra.remove(key))
+    }
+
+    /// [`GatewayParams::extract`] for a chat request that may carry the client's bytes: they
+    /// are kept, and a body forwarded from them leaves the gateway's extras out.
+    pub fn extract_verbatim(
+        request: &mut Verbatim<ChatCompletionRequest>,
+    ) -> Result<GatewayParams, GatewayError> {
+        if !GATEWAY_KEYS.iter().any(|k| request.extra.contains_key(*k)) {
+            return Ok(GatewayParams::default());
+        }
+        Self::take(|key| request.remove_extra(key))
+    }
+
+    /// Reads the extras `remove` takes out, one key at a time.
+    fn take(mut remove: impl FnMut(&str) -> Option<Value>) -> Result<GatewayParams, GatewayError> {
+        let mut p = GatewayParams::default();
         for key in GATEWAY_KEYS {
-            let Some(v) = extra.remove(*key) else {
+            let Some(v) = remove(key) else {
                 continue;
             };
             match *key {
@@ -144,7 +160,6 @@ impl GatewayParams {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchyard_types::ChatCompletionRequest;
 
     #[test]
     fn extras_are_removed_and_read() {

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use switchyard_types::{ChatCompletionRequest, EmbeddingRequest, JsonObject};
+use switchyard_types::{ChatCompletionRequest, EmbeddingRequest, Verbatim};
 
 use crate::strategy::Busy;
 use crate::trace::{Attempt, AttemptSpan};
@@ -21,8 +21,8 @@ pub(crate) trait Routed: Send + Sync + Sized + 'static {
     fn model(&self) -> &str;
     /// The model name, to point the request at a fallback group.
     fn model_mut(&mut self) -> &mut String;
-    /// Fields the type does not model (where the gateway's own params come in).
-    fn extra_mut(&mut self) -> &mut JsonObject;
+    /// Takes the gateway's own params out of the fields the type does not model.
+    fn gateway_params(&mut self) -> Result<GatewayParams, GatewayError>;
     /// Refuses a request no deployment could answer.
     fn validate(&self) -> Result<(), GatewayError>;
     /// The prompt's tokens, for `enable_pre_call_checks` (kinds without a prompt: `None`).
@@ -45,7 +45,7 @@ pub(crate) trait Routed: Send + Sync + Sized + 'static {
     fn succeeded(answer: &mut Self::Answer, deployment: &Deployment, busy: Busy, traced: Attempt);
 }
 
-impl Routed for ChatCompletionRequest {
+impl Routed for Verbatim<ChatCompletionRequest> {
     type Answer = ChatResponse;
 
     fn model(&self) -> &str {
@@ -53,11 +53,11 @@ impl Routed for ChatCompletionRequest {
     }
 
     fn model_mut(&mut self) -> &mut String {
-        &mut self.model
+        Verbatim::model_mut(self)
     }
 
-    fn extra_mut(&mut self) -> &mut JsonObject {
-        &mut self.extra
+    fn gateway_params(&mut self) -> Result<GatewayParams, GatewayError> {
+        GatewayParams::extract_verbatim(self)
     }
 
     fn validate(&self) -> Result<(), GatewayError> {
@@ -159,8 +159,8 @@ impl Routed for EmbeddingRequest {
         &mut self.model
     }
 
-    fn extra_mut(&mut self) -> &mut JsonObject {
-        &mut self.extra
+    fn gateway_params(&mut self) -> Result<GatewayParams, GatewayError> {
+        GatewayParams::extract(&mut self.extra)
     }
 
     fn validate(&self) -> Result<(), GatewayError> {

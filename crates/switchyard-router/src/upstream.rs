@@ -24,7 +24,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use switchyard_config::Config;
 use switchyard_providers::{ChatOutput, ChatProvider, StreamTranslator, Target, UpstreamRequest};
-use switchyard_types::ChatCompletionRequest;
+use switchyard_types::{ChatCompletionRequest, Verbatim};
 
 use crate::pool::{Pools, UpstreamBody};
 use crate::protocols::{Learning, Protocols, Route};
@@ -383,7 +383,7 @@ pub struct StreamCall<'r> {
     pub strip_usage: bool,
     /// The request, to count prompt tokens if the provider reports no usage: taken once the
     /// stream has begun, left in place when it fails (for the next attempt).
-    pub request: &'r mut ChatCompletionRequest,
+    pub request: &'r mut Verbatim<ChatCompletionRequest>,
 }
 
 impl Client {
@@ -732,7 +732,7 @@ impl Client {
                 state.take(out)?;
             }
         }
-        state.request = std::mem::take(request);
+        state.request = std::mem::take(request.get_mut());
         let usage = Arc::clone(&state.usage);
         let events = Events::new(state).boxed();
         Ok((headers, events, usage))

@@ -19,7 +19,7 @@ use switchyard_pricing::{Cost, Price};
 use switchyard_router::{
     CallMeta, CallOptions, ChatResponse, Format, GatewayError, Native, Origin, UsageSlot,
 };
-use switchyard_types::{ChatCompletionRequest, Usage};
+use switchyard_types::{ChatCompletionRequest, Usage, Verbatim};
 
 use crate::fixed::Fixed;
 
@@ -63,13 +63,14 @@ async fn read_body_declared(
 }
 
 /// Parses a chat request, with serde's message (naming the field and position) on failure.
-pub fn parse_request(bytes: &[u8]) -> Result<ChatCompletionRequest, GatewayError> {
+/// It keeps the body, to be forwarded as sent while the request is unchanged.
+pub fn parse_request(bytes: Bytes) -> Result<Verbatim<ChatCompletionRequest>, GatewayError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(GatewayError::bad_request(
             "Request body is empty; send a JSON chat completion request.",
         ));
     }
-    serde_json::from_slice(bytes)
+    Verbatim::parse(bytes)
         .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))
 }
 
@@ -655,9 +656,9 @@ pub(crate) trait Ingress: Send + 'static {
     ) -> impl std::future::Future<Output = Result<ChatResponse, GatewayError>> + Send;
 }
 
-impl Ingress for ChatCompletionRequest {
+impl Ingress for Verbatim<ChatCompletionRequest> {
     fn model_mut(&mut self) -> &mut String {
-        &mut self.model
+        Verbatim::model_mut(self)
     }
     fn user(&self) -> Option<&str> {
         self.user.as_deref()
@@ -983,7 +984,7 @@ fn set_key_headers(headers: &mut HeaderMap, k: &KeyHeaders) {
 }
 
 /// A parsed request: the gateway's form, and the client's own when a provider takes it as is.
-pub(crate) type Parsed<R = ChatCompletionRequest> = (R, Option<Arc<Native>>);
+pub(crate) type Parsed<R = Verbatim<ChatCompletionRequest>> = (R, Option<Arc<Native>>);
 
 /// The request pipeline shared by every chat-like route: read and parse the body, admit,
 /// route, then answer in the route's dialect and settle.
@@ -1207,7 +1208,7 @@ fn with_path_model(bytes: &Bytes, path_model: Option<String>) -> Result<Bytes, G
 
 /// An OpenAI chat request body.
 fn parse_chat(bytes: &Bytes, path_model: Option<String>) -> Result<Parsed, GatewayError> {
-    Ok((parse_request(&with_path_model(bytes, path_model)?)?, None))
+    Ok((parse_request(with_path_model(bytes, path_model)?)?, None))
 }
 
 /// An embeddings request body.
@@ -1226,7 +1227,7 @@ fn parse_completions(bytes: &Bytes, path_model: Option<String>) -> Result<Parsed
     let r = switchyard_providers::completions_openai::parse(&with_path_model(bytes, path_model)?)
         .map_err(GatewayError::from_translate)?;
     Ok((
-        r.chat,
+        r.chat.into(),
         Some(Arc::new(Native::Completions {
             body: r.body,
             chat_refusal: r.chat_refusal,

@@ -79,7 +79,7 @@ fn parse(bytes: &Bytes, headers: &HeaderMap) -> Result<Parsed, GatewayError> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     Ok((
-        m.chat,
+        m.chat.into(),
         Some(Arc::new(Native::Anthropic { body: m.body, beta })),
     ))
 }

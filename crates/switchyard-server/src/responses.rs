@@ -377,7 +377,7 @@ pub async fn create(
                 .map(|p| format!("previous_response_id '{p}' is not known to the gateway"))
         });
         Ok((
-            r.chat,
+            switchyard_types::Verbatim::from(r.chat),
             Some(Arc::new(Native::Responses {
                 body: native_body,
                 chat_refusal: refusal,

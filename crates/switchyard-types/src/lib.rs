@@ -8,6 +8,7 @@ pub mod chat;
 pub mod embeddings;
 pub mod error;
 pub mod models;
+pub mod verbatim;
 
 pub use chat::*;
 pub use embeddings::{
@@ -15,6 +16,7 @@ pub use embeddings::{
 };
 pub use error::{ErrorBody, ErrorDetail};
 pub use models::{ModelList, ModelObject};
+pub use verbatim::Verbatim;
 
 /// A JSON object, as `serde_json` represents it.
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;

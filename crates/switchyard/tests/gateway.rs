@@ -927,6 +927,49 @@ async fn retries_go_to_another_deployment_and_never_retry_client_errors() {
 }
 
 #[tokio::test]
+async fn a_request_goes_upstream_as_the_client_sent_it() {
+    let up = start_upstream().await;
+    let base = up.base();
+    let group = format!(
+        "  - model_name: group\n    litellm_params:\n      model: openai/echo\n      api_key: k\n      api_base: {base}\n"
+    );
+    let gw = start_gateway(&config_with_models(&up, &group, "")).await;
+    let send = |body: &'static str| {
+        client()
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // Written as no serialiser would: members out of order, spaces, an escape, `0.50`, an
+    // unknown field; plus the gateway's own fields, which never go upstream.
+    let resp = send(
+        r#"{ "messages": [{"role":"user","content":"hi \u00e9 \"q\""}], "model" : "group",
+            "temperature": 0.50, "vendor_field": {"keep": [1, 2.0]}, "metadata": {"tags": ["t"]},
+            "num_retries": 1, "fallbacks": ["mock"] }"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        up.last_chat_body(),
+        r#"{"model":"echo","messages": [{"role":"user","content":"hi \u00e9 \"q\""}],"temperature": 0.50,"vendor_field": {"keep": [1, 2.0]}}"#
+    );
+    // A stream asks the provider for usage (to price it) though the client did not.
+    let resp =
+        send(r#"{"model":"group","stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
+            .await
+            .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    assert_eq!(
+        up.last_chat_body(),
+        r#"{"model":"echo","stream":true,"messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}}"#
+    );
+}
+
+#[tokio::test]
 async fn fallbacks_by_error_class() {
     let up = start_upstream().await;
     let settings = "router_settings:\n  fallbacks: [{\"status-503\": [\"status-500\", \"echo\"]}, {\"status-400\": [\"echo\"]}]\n  context_window_fallbacks: [{\"ctxlen\": [\"mock\"]}]\n";

@@ -134,7 +134,7 @@ fn headers_and_url() {
     let up = Anthropic
         .chat_request(
             &target(),
-            &req(json!({"model": "x", "messages": [{"role": "user", "content": "hi"}]})),
+            &req(json!({"model": "x", "messages": [{"role": "user", "content": "hi"}]})).into(),
         )
         .unwrap();
     assert_eq!(up.url, "https://api.anthropic.com/v1/messages");

@@ -222,7 +222,7 @@ fn defaults_urls_and_headers() {
         json!({"temperature": 0.1, "maxTokens": 64})
     );
 
-    let up = Bedrock.chat_request(&target(), &r).unwrap();
+    let up = Bedrock.chat_request(&target(), &r.clone().into()).unwrap();
     assert_eq!(
         up.url,
         "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
@@ -244,7 +244,7 @@ fn defaults_urls_and_headers() {
         model: "converse/us.anthropic.claude-3-5-haiku-20241022-v1:0".into(),
         ..target()
     };
-    let up = Bedrock.chat_request(&keyed, &stream).unwrap();
+    let up = Bedrock.chat_request(&keyed, &stream.into()).unwrap();
     assert!(up
         .url
         .ends_with("/model/us.anthropic.claude-3-5-haiku-20241022-v1%3A0/converse-stream"));

@@ -96,7 +96,7 @@ fn urls_and_the_key_header() {
     let up = Gemini
         .chat_request(
             &target(),
-            &req(json!({"model": "x", "messages": [{"role": "user", "content": "hi"}]})),
+            &req(json!({"model": "x", "messages": [{"role": "user", "content": "hi"}]})).into(),
         )
         .unwrap();
     assert!(!up.url.contains("AIza"), "the key never goes in the URL");

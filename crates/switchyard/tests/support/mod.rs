@@ -46,6 +46,8 @@ pub struct UpstreamState {
     pub gated_started: Notify,
     /// Bytes of uploaded files received so far (the transcription mock).
     pub upload_bytes: std::sync::atomic::AtomicU64,
+    /// Chat completion bodies as they arrived, byte for byte.
+    pub chat_bodies: Mutex<Vec<Bytes>>,
 }
 
 pub struct Upstream {
@@ -68,6 +70,11 @@ impl Upstream {
     }
     pub fn count(&self) -> usize {
         self.state.seen.lock().unwrap().len()
+    }
+    /// The last chat completion body, byte for byte.
+    pub fn last_chat_body(&self) -> String {
+        let bodies = self.state.chat_bodies.lock().unwrap();
+        String::from_utf8(bodies.last().expect("no chat request").to_vec()).unwrap()
     }
 }
 
@@ -94,6 +101,7 @@ fn usage() -> Value {
 }
 
 async fn chat(State(st): State<Arc<UpstreamState>>, headers: HeaderMap, body: Bytes) -> Response {
+    st.chat_bodies.lock().unwrap().push(body.clone());
     let body: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("mock: bad json {e}")).into_response(),
