@@ -95,10 +95,23 @@ impl GatewayParams {
     pub fn extract_verbatim(
         request: &mut Verbatim<ChatCompletionRequest>,
     ) -> Result<GatewayParams, GatewayError> {
-        if !GATEWAY_KEYS.iter().any(|k| request.extra.contains_key(*k)) {
+        // A request's unmodelled fields are few: look each up in the list, rather than every
+        // listed key in them.
+        let present: Vec<&'static str> = request
+            .extra
+            .keys()
+            .filter_map(|k| GATEWAY_KEYS.iter().find(|g| **g == k.as_str()).copied())
+            .collect();
+        if present.is_empty() {
             return Ok(GatewayParams::default());
         }
-        Self::take(|key| request.remove_extra(key))
+        Self::take(|key| {
+            if present.contains(&key) {
+                request.remove_extra(key)
+            } else {
+                None
+            }
+        })
     }
 
     /// Reads the extras `remove` takes out, one key at a time.
@@ -175,6 +188,31 @@ mod tests {
         assert!(matches!(p.mock_response, Some(Mock::Text(ref t)) if t == "hi"));
         assert!(req.extra.is_empty(), "{:?}", req.extra);
         assert_eq!(req.seed, Some(1));
+    }
+
+    #[test]
+    fn a_verbatim_request_reads_the_same_extras_and_forwards_without_them() {
+        let body = r#"{"model":"m","messages":[],"timeout":2.5,"num_retries":1,"vendor":true,
+            "metadata":{"tags":["a"]},"tags":["b"],"mock_response":"hi","seed":1}"#;
+        let mut req = Verbatim::<ChatCompletionRequest>::parse(body.into()).unwrap();
+        let p = GatewayParams::extract_verbatim(&mut req).unwrap();
+        assert_eq!(p.timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(p.num_retries, Some(1));
+        assert_eq!(p.tags, vec!["b".to_string(), "a".to_string()]);
+        assert!(matches!(p.mock_response, Some(Mock::Text(ref t)) if t == "hi"));
+        assert_eq!(req.extra.keys().collect::<Vec<_>>(), ["vendor"]);
+        let out = req.forward_body("id", |_| false).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"model":"id","messages":[],"vendor":true,"seed":1}"#
+        );
+        // Nothing of the gateway's: nothing removed, the bytes go as they are.
+        let mut plain = Verbatim::<ChatCompletionRequest>::parse(
+            r#"{"model":"m","messages":[],"vendor":1}"#.into(),
+        )
+        .unwrap();
+        assert!(GatewayParams::extract_verbatim(&mut plain).unwrap().tags.is_empty());
+        assert_eq!(plain.extra.len(), 1);
     }
 
     #[test]

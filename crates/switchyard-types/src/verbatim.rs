@@ -344,6 +344,15 @@ mod tests {
         assert_eq!(value_end(b"[1,", 0), None);
         assert_eq!(value_end(br#""open"#, 0), None);
         assert_eq!(value_end(br#""ends in \"#, 0), None);
+        // Strings short and long, with escapes.
+        for n in [0, 1, 14, 15, 16, 17, 40] {
+            let body = "x".repeat(n);
+            for s in [format!(r#""{body}""#), format!(r#""{body}\"\\{body}""#)] {
+                assert_eq!(value_end(s.as_bytes(), 0), Some(s.len()), "{s}");
+                let open = &s[..s.len() - 1];
+                assert_eq!(value_end(open.as_bytes(), 0), None, "{open}");
+            }
+        }
         let v = parse(r#"{"model":"g","messages":[]}"#);
         assert_eq!(forwarded(&v, "m"), r#"{"model":"m","messages":[]}"#);
     }
