@@ -211,7 +211,10 @@ mod tests {
             r#"{"model":"m","messages":[],"vendor":1}"#.into(),
         )
         .unwrap();
-        assert!(GatewayParams::extract_verbatim(&mut plain).unwrap().tags.is_empty());
+        assert!(GatewayParams::extract_verbatim(&mut plain)
+            .unwrap()
+            .tags
+            .is_empty());
         assert_eq!(plain.extra.len(), 1);
     }
 

@@ -7,7 +7,7 @@
 //! [`INTERVAL`] later. Failures and refusals are still logged where they happen.
 
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// How long a queued line may wait while requests keep coming.
@@ -29,8 +29,29 @@ pub(crate) struct Line {
     pub cost_usd: f64,
 }
 
+/// Where plain-text lines go when they bypass the formatter (see [`write_plain_to`]).
+static PLAIN: OnceLock<Mutex<Box<dyn std::io::Write + Send>>> = OnceLock::new();
+
+/// Writes the request lines straight to `writer` (the log's own writer), in the text
+/// formatter's layout without colours: timestamp, level, target, message, then the fields.
+///
+/// The formatter visits each field through its styling and escaping layers, colours off or
+/// not, and that was most of the line's cost; this writes the same bytes for under half.
+/// For plain-text logs without colours only: JSON lines keep the formatter.
+pub fn write_plain_to(writer: impl std::io::Write + Send + 'static) {
+    let _ = PLAIN.set(Mutex::new(Box::new(writer)));
+}
+
 impl Line {
     fn emit(&self) {
+        if let Some(writer) = PLAIN.get() {
+            let mut text = self.plain();
+            text.push('\n');
+            if let Ok(mut w) = writer.lock() {
+                let _ = w.write_all(text.as_bytes());
+            }
+            return;
+        }
         tracing::info!(
             target: "switchyard::request",
             call_id = %self.call_id, model_group = self.model_group.as_str(),
@@ -40,6 +61,34 @@ impl Line {
             cost_usd = self.cost_usd,
             "request done"
         );
+    }
+
+    /// The line as the text formatter writes it without colours: its timestamp, `INFO`
+    /// right-aligned in five, the target, the message, then `name=value` for each field
+    /// (strings given with `%` as they are, the others as `Debug` shows them).
+    fn plain(&self) -> String {
+        use std::fmt::Write;
+        use tracing_subscriber::fmt::time::FormatTime;
+        let mut out = String::with_capacity(240 + self.call_id.len() + self.model_group.len());
+        let _ = tracing_subscriber::fmt::time::SystemTime
+            .format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut out));
+        let _ = write!(
+            out,
+            "  INFO switchyard::request: request done call_id={} model_group={:?} deployment={} provider={} status={} stream={} \
+             latency_ms={:?} upstream_ms={:?} prompt_tokens={} completion_tokens={} cost_usd={:?}",
+            self.call_id,
+            self.model_group,
+            self.deployment,
+            self.provider,
+            self.status,
+            self.stream,
+            self.latency_ms,
+            self.upstream_ms,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.cost_usd,
+        );
+        out
     }
 }
 
@@ -170,6 +219,32 @@ mod tests {
             prompt_tokens: 7,
             completion_tokens: 9,
             cost_usd: 0.000123,
+        }
+    }
+
+    #[test]
+    fn the_plain_line_is_what_the_formatter_writes() {
+        let mut odd = line("call-\"x\"");
+        odd.model_group = "quote \" and \\ and é".into();
+        odd.latency_ms = 1.0;
+        odd.cost_usd = 1.0e-9;
+        odd.stream = false;
+        for l in [line("call-1"), odd] {
+            // The formatter as `main` sets it up for a file or a pipe.
+            let sink = Sink::default();
+            let writer = sink.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::with_default(subscriber, || l.emit());
+            let formatted = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+            let plain = l.plain() + "\n";
+            // The same bytes after the timestamp, and a timestamp of the same shape.
+            let (ts_f, rest_f) = formatted.split_once("Z ").unwrap();
+            let (ts_p, rest_p) = plain.split_once("Z ").unwrap();
+            assert_eq!(rest_p, rest_f);
+            assert_eq!(ts_p.len(), ts_f.len(), "{ts_p} / {ts_f}");
         }
     }
 

@@ -203,14 +203,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // or a log collector gets plain text (and the escape codes were a tenth of a request's
     // instructions).
     let (writer, _log_guard) = tracing_appender::non_blocking(std::io::stdout());
+    let ansi = std::io::stdout().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(&cli))
-        .with_ansi(std::io::stdout().is_terminal())
-        .with_writer(writer);
+        .with_ansi(ansi)
+        .with_writer(writer.clone());
     if json {
         builder.json().flatten_event(true).init();
     } else {
         builder.init();
+        // The per-request line, the only one written at every request, is written in the
+        // same layout without the formatter's per-field overhead.
+        if !ansi {
+            switchyard_server::request_log::write_plain_to(writer);
+        }
     }
     for w in loaded.warnings.iter().chain(&warnings) {
         tracing::warn!("{w}");

@@ -36,6 +36,11 @@ type Lines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// [`spawn`], keeping the gateway's output lines.
 fn spawn_logged(config: &Path, extra: &[&str]) -> (Child, String, Lines) {
+    spawn_with_logs(config, &[&["--json-logs"], extra].concat())
+}
+
+/// [`spawn_logged`], text logs unless `extra` asks for JSON.
+fn spawn_with_logs(config: &Path, extra: &[&str]) -> (Child, String, Lines) {
     let mut child = Command::new(bin())
         .args([
             "--config",
@@ -44,7 +49,6 @@ fn spawn_logged(config: &Path, extra: &[&str]) -> (Child, String, Lines) {
             "127.0.0.1",
             "--port",
             "0",
-            "--json-logs",
             "--database-url",
             config.with_extension("db").to_str().unwrap(),
         ])
@@ -187,6 +191,43 @@ async fn sigterm_drains_an_in_flight_stream_then_exits() {
     );
     let status = wait_exit(&mut child);
     assert!(status.success(), "clean exit after draining: {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_to_a_pipe_have_one_plain_line_per_request() {
+    let up = start_upstream().await;
+    let path = temp_config("textlog", &config_for(&up, ""));
+    let (mut child, base, lines) = spawn_with_logs(&path, &["--num_workers", "1"]);
+    for model in ["mock", "echo"] {
+        let resp = client()
+            .post(format!("{base}/v1/chat/completions"))
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    // Lines are written off the request path: shutting down writes what is queued.
+    sigterm(&child);
+    assert!(wait_exit(&mut child).success());
+    let lines = lines.lock().unwrap().clone();
+    let done: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains(" INFO switchyard::request: request done call_id="))
+        .collect();
+    assert_eq!(done.len(), 2, "{lines:#?}");
+    assert!(done[0].contains(r#"model_group="mock""#), "{}", done[0]);
+    assert!(
+        done[1].contains(r#"model_group="echo" deployment="#)
+            && done[1].contains(" provider=openai status=200 stream=false ")
+            && done[1].contains(" prompt_tokens=9 completion_tokens=3 "),
+        "{}",
+        done[1]
+    );
+    // A timestamp first, as on every other line, and no colour codes in a pipe.
+    for l in &lines {
+        assert!(l.starts_with("20") && !l.contains('\u{1b}'), "{l}");
+    }
 }
 
 /// A Python with `module`: `SWITCHYARD_TEST_PYTHON`, else `python3` if it has it.
