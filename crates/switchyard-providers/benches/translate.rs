@@ -96,6 +96,33 @@ fn benches(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Ten 1536-dimension vectors (about 150 kB): usage is read from the end, the vectors
+    // are not walked. `walk_whole_body` is what reading it with a full parse costs.
+    let vectors: Vec<String> = (0..10)
+        .map(|i| {
+            let floats = vec!["-0.012345678"; 1536].join(",");
+            format!(r#"{{"object":"embedding","index":{i},"embedding":[{floats}]}}"#)
+        })
+        .collect();
+    let embeddings = Bytes::from(format!(
+        r#"{{"object":"list","data":[{}],"model":"text-embedding-3-small","usage":{{"prompt_tokens":80,"total_tokens":80}}}}"#,
+        vectors.join(",")
+    ));
+    let request = switchyard_types::EmbeddingRequest::default();
+    let mut g = c.benchmark_group("embedding");
+    g.throughput(Throughput::Bytes(embeddings.len() as u64));
+    g.bench_function("openai_embedding_response_usage", |b| {
+        b.iter(|| {
+            OpenAi
+                .embedding_response(&t, &request, black_box(embeddings.clone()))
+                .unwrap()
+        })
+    });
+    g.bench_function("walk_whole_body", |b| {
+        b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&embeddings)).unwrap())
+    });
+    g.finish();
 }
 
 criterion_group!(translate, benches);

@@ -57,10 +57,10 @@ pub fn request_body(
     let quirks = row.map_or(&[][..], |r| r.quirks);
     let plain = target.defaults.is_empty() && target.extra_body.is_empty();
     if plain {
-        let quirk = |key: &str| {
+        let quirk = |key: &[u8]| {
             quirks
                 .iter()
-                .any(|q| q.param == key && q.applies_to(&target.model))
+                .any(|q| q.param.as_bytes() == key && q.applies_to(&target.model))
         };
         if let Some(body) = request.forward_body(&model, quirk) {
             return Ok(Bytes::from(body));
@@ -203,7 +203,13 @@ struct Peek {
 /// check that the object holding it is the body's own (its closing brace ends the body).
 /// `None` when that does not hold (no such key, a `usage` of a nested object, no `choices`,
 /// a truncated body): the caller then parses the whole body, as before.
-fn top_level_usage(body: &[u8]) -> Option<Option<Usage>> {
+///
+/// `required` is a key the body must hold (`"choices"`; `"data"` for embeddings, whose bodies
+/// of floats run to megabytes).
+fn top_level_usage<U: serde::de::DeserializeOwned>(
+    body: &[u8],
+    required: &memchr::memmem::Finder<'_>,
+) -> Option<Option<U>> {
     let finders = &*FINDERS;
     if skip_ws(body).first() != Some(&b'{') {
         return None;
@@ -214,10 +220,10 @@ fn top_level_usage(body: &[u8]) -> Option<Option<Usage>> {
     if key.checked_sub(1).and_then(|i| body.get(i)) == Some(&b'\\') {
         return None;
     }
-    finders.choices.find(body)?;
+    required.find(body)?;
     let rest = skip_ws(body.get(key + 7..)?);
     let value = skip_ws(rest.strip_prefix(b":")?);
-    let mut values = serde_json::Deserializer::from_slice(value).into_iter::<Option<Usage>>();
+    let mut values = serde_json::Deserializer::from_slice(value).into_iter::<Option<U>>();
     let usage = values.next()?.ok()?;
     let tail = value.get(values.byte_offset()..)?;
     closes_the_body(tail).then_some(usage)
@@ -275,7 +281,7 @@ impl ChatProvider for OpenAi {
     }
 
     fn chat_response(&self, _target: &Target, body: Bytes) -> Result<ChatOutput, ProviderError> {
-        let usage = match top_level_usage(&body) {
+        let usage = match top_level_usage(&body, &FINDERS.choices) {
             Some(usage) => usage,
             None => {
                 let peek: Peek = serde_json::from_slice(&body).map_err(ProviderError::malformed)?;
@@ -376,12 +382,18 @@ impl ChatProvider for OpenAi {
             #[serde(default)]
             usage: Option<switchyard_types::EmbeddingUsage>,
         }
-        let peek: Peek = serde_json::from_slice(&body).map_err(ProviderError::malformed)?;
+        // Usage is read from the end: the vectors before it are forwarded unread.
+        let usage = match top_level_usage::<switchyard_types::EmbeddingUsage>(&body, &FINDERS.data)
+        {
+            Some(usage) => usage,
+            None => {
+                let peek: Peek = serde_json::from_slice(&body).map_err(ProviderError::malformed)?;
+                peek.usage
+            }
+        };
         Ok(ChatOutput {
             body,
-            usage: peek
-                .usage
-                .map(|u| crate::embeddings::usage(u.prompt_tokens)),
+            usage: usage.map(|u| crate::embeddings::usage(u.prompt_tokens)),
         })
     }
 }
@@ -424,6 +436,7 @@ pub struct OpenAiStream {
 struct Finders {
     usage: memchr::memmem::Finder<'static>,
     choices: memchr::memmem::Finder<'static>,
+    data: memchr::memmem::Finder<'static>,
     usage_last: memchr::memmem::FinderRev<'static>,
     error: memchr::memmem::Finder<'static>,
     content: memchr::memmem::Finder<'static>,
@@ -435,6 +448,7 @@ struct Finders {
 static FINDERS: std::sync::LazyLock<Finders> = std::sync::LazyLock::new(|| Finders {
     usage: memchr::memmem::Finder::new(b"\"usage\""),
     choices: memchr::memmem::Finder::new(b"\"choices\""),
+    data: memchr::memmem::Finder::new(b"\"data\""),
     usage_last: memchr::memmem::FinderRev::new(b"\"usage\""),
     error: memchr::memmem::Finder::new(b"\"error\""),
     content: memchr::memmem::Finder::new(b"\"content\":"),
@@ -833,7 +847,10 @@ mod tests {
                 .ok()
                 .map(|p| p.usage.map(|u| u.total_tokens))
         };
-        let fast = |b: &str| top_level_usage(b.as_bytes()).map(|u| u.map(|u| u.total_tokens));
+        let fast = |b: &str| {
+            top_level_usage::<Usage>(b.as_bytes(), &FINDERS.choices)
+                .map(|u| u.map(|u| u.total_tokens))
+        };
         let usage = r#""usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7,"prompt_tokens_details":{"cached_tokens":1},"x":[1,{"y":"}"}]}"#;
         // Taken: usage last, usage followed by members, usage first, `null`, whitespace.
         for body in [
@@ -869,6 +886,37 @@ mod tests {
         // A truncated body is still refused.
         let body = format!(r#"{{"choices":[],{usage}"#);
         assert!(OpenAi.chat_response(&target(), Bytes::from(body)).is_err());
+    }
+
+    #[test]
+    fn embedding_usage_is_read_from_the_end_as_a_full_parse_reads_it() {
+        let req = EmbeddingRequest::default();
+        let read = |body: String| {
+            OpenAi
+                .embedding_response(&target(), &req, Bytes::from(body))
+                .map(|o| o.usage.map(|u| u.prompt_tokens))
+        };
+        let floats = vec!["-0.0123456"; 1536].join(",");
+        let usage = r#""usage":{"prompt_tokens":8,"total_tokens":8}"#;
+        // Usage last (OpenAI's order), first, or absent; a nested usage is not the body's.
+        let last = format!(
+            r#"{{"object":"list","data":[{{"object":"embedding","index":0,"embedding":[{floats}]}}],"model":"m",{usage}}}"#
+        );
+        assert!(top_level_usage::<switchyard_types::EmbeddingUsage>(
+            last.as_bytes(),
+            &FINDERS.data
+        )
+        .is_some());
+        assert_eq!(read(last).unwrap(), Some(8));
+        let first = format!(r#"{{{usage},"data":[{{"embedding":[{floats}]}}]}}"#);
+        assert_eq!(read(first).unwrap(), Some(8));
+        assert_eq!(read(r#"{"data":[]}"#.into()).unwrap(), None);
+        let nested = r#"{"data":[{"embedding":[1],"usage":{"prompt_tokens":3}}]}"#;
+        assert_eq!(read(nested.into()).unwrap(), None);
+        // Still refused: a truncated body, a body without `data`, a usage of the wrong shape.
+        assert!(read(format!(r#"{{"data":[{{"embedding":[{floats}]}}],{usage}"#)).is_err());
+        assert!(read(format!("{{{usage}}}")).is_err());
+        assert!(read(r#"{"data":[],"usage":{"prompt_tokens":"many"}}"#.into()).is_err());
     }
 
     #[test]

@@ -117,7 +117,7 @@ impl Verbatim<ChatCompletionRequest> {
     /// `None` (serialise the parsed value instead) when there are no bytes, when a key is
     /// written with escapes (it would need decoding to be matched), or when `refuse` holds for
     /// a key present (a parameter the caller must rewrite).
-    pub fn forward_body(&self, model: &str, refuse: impl Fn(&str) -> bool) -> Option<Vec<u8>> {
+    pub fn forward_body(&self, model: &str, refuse: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
         let raw = self.raw.as_deref()?;
         let mut out = Vec::with_capacity(raw.len() + model.len() + 48);
         out.extend_from_slice(b"{\"model\":");
@@ -134,11 +134,11 @@ impl Verbatim<ChatCompletionRequest> {
                 }
                 let start = i;
                 let key_end = string_end(raw, i)?;
+                // Compared as bytes: the parse that kept them checked they are UTF-8.
                 let key = raw.get(start + 1..key_end - 1)?;
                 if key.contains(&b'\\') {
                     return None;
                 }
-                let key = std::str::from_utf8(key).ok()?;
                 if refuse(key) {
                     return None;
                 }
@@ -147,8 +147,8 @@ impl Verbatim<ChatCompletionRequest> {
                     return None;
                 }
                 let end = value_end(raw, skip_ws(raw, i + 1))?;
-                let rewritten = key == "model" || key == "stream_options";
-                if !rewritten && !self.removed.iter().any(|r| r == key) {
+                let rewritten = key == b"model" || key == b"stream_options";
+                if !rewritten && !self.removed.iter().any(|r| r.as_bytes() == key) {
                     out.push(b',');
                     out.extend_from_slice(raw.get(start..end)?);
                 }
@@ -332,8 +332,8 @@ mod tests {
         assert!(v.forward_body("m", |_| false).is_none());
         // A parameter the caller must rewrite.
         let v = parse(r#"{"model":"g","messages":[],"logprobs":null}"#);
-        assert!(v.forward_body("m", |k| k == "logprobs").is_none());
-        assert!(v.forward_body("m", |k| k == "seed").is_some());
+        assert!(v.forward_body("m", |k| k == b"logprobs").is_none());
+        assert!(v.forward_body("m", |k| k == b"seed").is_some());
     }
 
     #[test]
