@@ -9,7 +9,7 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use switchyard_providers::openai_openai::{request_body, OpenAi};
+use switchyard_providers::openai_openai::{embedding_body, request_body, OpenAi};
 use switchyard_providers::{ChatProvider, Target};
 use switchyard_types::{ChatCompletionRequest, Verbatim};
 
@@ -121,6 +121,33 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("walk_whole_body", |b| {
         b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&embeddings)).unwrap())
+    });
+    g.finish();
+
+    // A batch of 100 texts of about 200 bytes: parsing it, and the upstream body with the
+    // client's bytes (forwarded) and without (serialised).
+    let texts: Vec<String> = (0..100)
+        .map(|i| format!("Document {i}: the quick brown fox jumps over the lazy dog. ").repeat(3))
+        .collect();
+    let batch = Bytes::from(
+        serde_json::to_vec(&serde_json::json!({"model": "text-embedding-3-small", "input": texts}))
+            .unwrap(),
+    );
+    let mut g = c.benchmark_group("embedding_request");
+    g.throughput(Throughput::Bytes(batch.len() as u64));
+    g.bench_function("parse_embedding_request", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<switchyard_types::EmbeddingRequest>(black_box(&batch)).unwrap()
+        })
+    });
+    let forwarded: Verbatim<switchyard_types::EmbeddingRequest> =
+        Verbatim::parse(batch.clone()).unwrap();
+    g.bench_function("openai_embedding_body", |b| {
+        b.iter(|| embedding_body(&t, black_box(&forwarded)).unwrap())
+    });
+    let typed = Verbatim::from(forwarded.get().clone());
+    g.bench_function("openai_embedding_body_serialised", |b| {
+        b.iter(|| embedding_body(&t, black_box(&typed)).unwrap())
     });
     g.finish();
 }

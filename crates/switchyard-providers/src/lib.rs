@@ -184,7 +184,7 @@ pub trait ChatProvider: Send + Sync {
     fn embedding_request(
         &self,
         target: &Target,
-        _request: &EmbeddingRequest,
+        _request: &switchyard_types::Verbatim<switchyard_types::EmbeddingRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         Err(TranslateError::Invalid(format!(
             "{} has no embeddings API; route embeddings to an embedding model",

@@ -110,7 +110,7 @@ impl ChatProvider for Azure {
     fn embedding_request(
         &self,
         target: &Target,
-        request: &EmbeddingRequest,
+        request: &switchyard_types::Verbatim<switchyard_types::EmbeddingRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         let version = target.api_version.as_deref().unwrap_or(DEFAULT_API_VERSION);
         let chat = chat_url(&target.api_base, &target.model, version);

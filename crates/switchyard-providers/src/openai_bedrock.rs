@@ -758,7 +758,7 @@ impl ChatProvider for Bedrock {
     fn embedding_request(
         &self,
         target: &Target,
-        request: &EmbeddingRequest,
+        request: &switchyard_types::Verbatim<switchyard_types::EmbeddingRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         let id = model_id(&target.model);
         let texts = crate::embeddings::texts(target, request)?;

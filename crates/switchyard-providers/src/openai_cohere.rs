@@ -262,7 +262,7 @@ impl ChatProvider for Cohere {
     fn embedding_request(
         &self,
         target: &Target,
-        request: &EmbeddingRequest,
+        request: &switchyard_types::Verbatim<switchyard_types::EmbeddingRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         let texts = crate::embeddings::texts(target, request)?;
         let mut body = Map::new();

@@ -509,7 +509,7 @@ impl ChatProvider for Gemini {
     fn embedding_request(
         &self,
         target: &Target,
-        request: &EmbeddingRequest,
+        request: &switchyard_types::Verbatim<switchyard_types::EmbeddingRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         let texts = crate::embeddings::texts(target, request)?;
         let model = target

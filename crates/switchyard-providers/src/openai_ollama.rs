@@ -356,7 +356,7 @@ impl ChatProvider for Ollama {
     fn embedding_request(
         &self,
         target: &Target,
-        request: &EmbeddingRequest,
+        request: &switchyard_types::Verbatim<switchyard_types::EmbeddingRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         let texts = crate::embeddings::texts(target, request)?;
         let mut body = Map::new();

@@ -359,7 +359,7 @@ impl ChatProvider for OpenAi {
     fn embedding_request(
         &self,
         target: &Target,
-        request: &EmbeddingRequest,
+        request: &switchyard_types::Verbatim<switchyard_types::EmbeddingRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         Ok(UpstreamRequest {
             method: Method::POST,
@@ -410,14 +410,24 @@ pub fn embeddings_url(api_base: &str) -> String {
 
 /// The embeddings body for an OpenAI-format server: the client's, with the deployment's
 /// model and `extra_body` (chat defaults such as `temperature` do not apply).
+///
+/// Without `extra_body`, a request that still has the client's bytes goes as they were sent
+/// ([`Verbatim::forward_body`]): a batch of thousands of texts is copied once, not cloned,
+/// turned into a JSON tree and written out again.
 pub fn embedding_body(
     target: &Target,
-    request: &EmbeddingRequest,
+    request: &Verbatim<EmbeddingRequest>,
 ) -> Result<Bytes, TranslateError> {
-    let mut req = request.clone();
-    req.model.clone_from(&target.model);
-    match serde_json::to_value(&req) {
-        Ok(Value::Object(o)) => crate::embeddings::body(target, o),
+    if target.extra_body.is_empty() {
+        if let Some(body) = request.forward_body(&target.model, |_| false) {
+            return Ok(Bytes::from(body));
+        }
+    }
+    match serde_json::to_value(request.get()) {
+        Ok(Value::Object(mut o)) => {
+            o.insert("model".into(), Value::String(target.model.clone()));
+            crate::embeddings::body(target, o)
+        }
         Ok(_) => Err(TranslateError::Invalid("request is not an object".into())),
         Err(e) => Err(TranslateError::Invalid(e.to_string())),
     }

@@ -76,7 +76,7 @@ impl ChatProvider for Vertex {
     fn embedding_request(
         &self,
         target: &Target,
-        request: &EmbeddingRequest,
+        request: &switchyard_types::Verbatim<switchyard_types::EmbeddingRequest>,
     ) -> Result<UpstreamRequest, TranslateError> {
         let texts = crate::embeddings::texts(target, request)?;
         let task = crate::embeddings::extra_str(request, "task_type");

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use switchyard_types::EmbeddingRequest;
+use switchyard_types::{EmbeddingRequest, Verbatim};
 
 use crate::{
     Backend, CallOptions, Completion, Deployment, Format, GatewayError, GatewayParams, Router,
@@ -15,21 +15,22 @@ impl Router {
     pub(crate) async fn attempt_embedding(
         &self,
         deployment: &Arc<Deployment>,
-        request: &mut EmbeddingRequest,
+        request: &mut Verbatim<EmbeddingRequest>,
         params: &GatewayParams,
         opts: &CallOptions,
     ) -> Result<Completion, GatewayError> {
-        // Pointed at the deployment for the call, and left as it came (for a retry).
-        let group = std::mem::replace(&mut request.model, deployment.target.model.clone());
+        // Pointed at the deployment for the call, and left as it came (for a retry); the
+        // client's bytes are kept (a forwarded body takes the deployment's model id).
+        let group = std::mem::replace(request.model_mut(), deployment.target.model.clone());
         let result = self.embed_once(deployment, request, params, opts).await;
-        request.model = group;
+        *request.model_mut() = group;
         result
     }
 
     async fn embed_once(
         &self,
         deployment: &Arc<Deployment>,
-        request: &EmbeddingRequest,
+        request: &Verbatim<EmbeddingRequest>,
         params: &GatewayParams,
         opts: &CallOptions,
     ) -> Result<Completion, GatewayError> {

@@ -29,11 +29,11 @@ impl Router {
             None => d.target.model.contains("embed"),
         };
         if embedding {
-            let mut request = EmbeddingRequest {
+            let mut request = Verbatim::from(EmbeddingRequest {
                 model: d.model_name.clone(),
                 input: EmbeddingInput::Text("ping".into()),
                 ..EmbeddingRequest::default()
-            };
+            });
             self.attempt_embedding(d, &mut request, &params, &opts)
                 .await?;
         } else {

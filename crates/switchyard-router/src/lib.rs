@@ -483,12 +483,15 @@ impl Router {
     }
 
     /// Runs an embeddings request: route, attempts, retries and fallbacks.
+    ///
+    /// As [`Router::chat`], a request parsed with [`Verbatim::parse`] goes to an
+    /// OpenAI-format deployment as the client sent it.
     pub async fn embedding(
         &self,
-        request: switchyard_types::EmbeddingRequest,
+        request: impl Into<Verbatim<switchyard_types::EmbeddingRequest>>,
         opts: &CallOptions,
     ) -> Result<Completion, GatewayError> {
-        self.route(request, opts).await
+        self.route(request.into(), opts).await
     }
 
     /// Runs one of the smaller endpoints (images, speech, moderations, rerank): route,

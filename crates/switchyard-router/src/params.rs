@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchyard_providers::mock::Mock;
-use switchyard_types::{ChatCompletionRequest, JsonObject, Verbatim};
+use switchyard_types::{Forwardable, JsonObject, Verbatim};
 
 use crate::GatewayError;
 
@@ -92,13 +92,13 @@ impl GatewayParams {
 
     /// [`GatewayParams::extract`] for a chat request that may carry the client's bytes: they
     /// are kept, and a body forwarded from them leaves the gateway's extras out.
-    pub fn extract_verbatim(
-        request: &mut Verbatim<ChatCompletionRequest>,
+    pub fn extract_verbatim<T: Forwardable>(
+        request: &mut Verbatim<T>,
     ) -> Result<GatewayParams, GatewayError> {
         // A request's unmodelled fields are few: look each up in the list, rather than every
         // listed key in them.
         let present: Vec<&'static str> = request
-            .extra
+            .extra()
             .keys()
             .filter_map(|k| GATEWAY_KEYS.iter().find(|g| **g == k.as_str()).copied())
             .collect();
@@ -173,6 +173,7 @@ impl GatewayParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_types::ChatCompletionRequest;
 
     #[test]
     fn extras_are_removed_and_read() {

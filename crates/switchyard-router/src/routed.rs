@@ -148,7 +148,7 @@ pub(crate) fn completed(c: &Completion, deployment: &Deployment, traced: Attempt
     }
 }
 
-impl Routed for EmbeddingRequest {
+impl Routed for Verbatim<EmbeddingRequest> {
     type Answer = Completion;
 
     fn model(&self) -> &str {
@@ -156,11 +156,11 @@ impl Routed for EmbeddingRequest {
     }
 
     fn model_mut(&mut self) -> &mut String {
-        &mut self.model
+        Verbatim::model_mut(self)
     }
 
     fn gateway_params(&mut self) -> Result<GatewayParams, GatewayError> {
-        GatewayParams::extract(&mut self.extra)
+        GatewayParams::extract_verbatim(self)
     }
 
     fn validate(&self) -> Result<(), GatewayError> {

@@ -711,9 +711,9 @@ impl Ingress for Verbatim<ChatCompletionRequest> {
     }
 }
 
-impl Ingress for switchyard_types::EmbeddingRequest {
+impl Ingress for Verbatim<switchyard_types::EmbeddingRequest> {
     fn model_mut(&mut self) -> &mut String {
-        &mut self.model
+        Verbatim::model_mut(self)
     }
     fn user(&self) -> Option<&str> {
         self.user.as_deref()
@@ -1211,12 +1211,12 @@ fn parse_chat(bytes: &Bytes, path_model: Option<String>) -> Result<Parsed, Gatew
     Ok((parse_request(with_path_model(bytes, path_model)?)?, None))
 }
 
-/// An embeddings request body.
+/// An embeddings request body, kept to be forwarded as sent while the request is unchanged.
 fn parse_embedding(
     bytes: &Bytes,
     path_model: Option<String>,
-) -> Result<Parsed<switchyard_types::EmbeddingRequest>, GatewayError> {
-    let request = serde_json::from_slice(&with_path_model(bytes, path_model)?)
+) -> Result<Parsed<Verbatim<switchyard_types::EmbeddingRequest>>, GatewayError> {
+    let request = Verbatim::parse(with_path_model(bytes, path_model)?)
         .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))?;
     Ok((request, None))
 }

@@ -16,7 +16,7 @@ pub use embeddings::{
 };
 pub use error::{ErrorBody, ErrorDetail};
 pub use models::{ModelList, ModelObject};
-pub use verbatim::Verbatim;
+pub use verbatim::{Forwardable, Verbatim};
 
 /// A JSON object, as `serde_json` represents it.
 pub type JsonObject = serde_json::Map<String, serde_json::Value>;

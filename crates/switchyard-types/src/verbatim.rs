@@ -17,7 +17,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{ChatCompletionRequest, StreamOptions};
+use crate::{ChatCompletionRequest, EmbeddingRequest, JsonObject, StreamOptions};
 
 /// A parsed request and, while it is unchanged, the bytes it was parsed from.
 #[derive(Debug, Clone, Default)]
@@ -89,29 +89,81 @@ impl<T> DerefMut for Verbatim<T> {
     }
 }
 
-impl Verbatim<ChatCompletionRequest> {
-    /// The model name, to rewrite. The client's bytes are kept: the forwarded body takes its
-    /// model id from [`Verbatim::forward_body`]'s caller, never from them.
-    pub fn model_mut(&mut self) -> &mut String {
-        &mut self.value.model
+/// A request whose client bytes can be forwarded: it names a model, keeps the fields it does
+/// not model in a map, and says which fields a forwarded body writes from the parsed value.
+pub trait Forwardable {
+    /// The model name.
+    fn model_mut(&mut self) -> &mut String;
+    /// The fields the type does not model.
+    fn extra(&self) -> &JsonObject;
+    /// The same, to remove from.
+    fn extra_mut(&mut self) -> &mut JsonObject;
+    /// Top-level keys a forwarded body writes from the parsed value, not the client's bytes.
+    const REWRITTEN: &'static [&'static [u8]] = &[];
+    /// Writes those members (each as `,"key":value`) after the others; `None` on failure.
+    fn write_rewritten(&self, _out: &mut Vec<u8>) -> Option<()> {
+        Some(())
     }
+}
 
+impl Forwardable for ChatCompletionRequest {
+    fn model_mut(&mut self) -> &mut String {
+        &mut self.model
+    }
+    fn extra(&self) -> &JsonObject {
+        &self.extra
+    }
+    fn extra_mut(&mut self) -> &mut JsonObject {
+        &mut self.extra
+    }
+    const REWRITTEN: &'static [&'static [u8]] = &[b"stream_options"];
+    fn write_rewritten(&self, out: &mut Vec<u8>) -> Option<()> {
+        if let Some(options) = &self.stream_options {
+            out.extend_from_slice(b",\"stream_options\":");
+            serde_json::to_writer(&mut *out, options).ok()?;
+        }
+        Some(())
+    }
+}
+
+impl Forwardable for EmbeddingRequest {
+    fn model_mut(&mut self) -> &mut String {
+        &mut self.model
+    }
+    fn extra(&self) -> &JsonObject {
+        &self.extra
+    }
+    fn extra_mut(&mut self) -> &mut JsonObject {
+        &mut self.extra
+    }
+}
+
+impl Verbatim<ChatCompletionRequest> {
     /// `stream_options`, to change. The client's bytes are kept: the forwarded body writes
     /// `stream_options` from the parsed value.
     pub fn stream_options_mut(&mut self) -> &mut Option<StreamOptions> {
         &mut self.value.stream_options
     }
+}
+
+impl<T: Forwardable> Verbatim<T> {
+    /// The model name, to rewrite. The client's bytes are kept: the forwarded body takes its
+    /// model id from [`Verbatim::forward_body`]'s caller, never from them.
+    pub fn model_mut(&mut self) -> &mut String {
+        self.value.model_mut()
+    }
 
     /// Removes an unmodelled field. The client's bytes are kept: the forwarded body leaves
     /// the field out.
     pub fn remove_extra(&mut self, key: &str) -> Option<Value> {
-        let v = self.value.extra.remove(key)?;
+        let v = self.value.extra_mut().remove(key)?;
         self.removed.push(key.to_owned());
         Some(v)
     }
 
     /// The client's bytes as a body for an OpenAI-format upstream: `model` set to `model`,
-    /// `stream_options` as the parsed value holds it, removed fields left out, every other
+    /// the fields the type rewrites ([`Forwardable::REWRITTEN`]: a chat request's
+    /// `stream_options`) as the parsed value holds them, removed fields left out, every other
     /// member copied as sent.
     ///
     /// `None` (serialise the parsed value instead) when there are no bytes, when a key is
@@ -147,7 +199,7 @@ impl Verbatim<ChatCompletionRequest> {
                     return None;
                 }
                 let end = value_end(raw, skip_ws(raw, i + 1))?;
-                let rewritten = key == b"model" || key == b"stream_options";
+                let rewritten = key == b"model" || T::REWRITTEN.contains(&key);
                 if !rewritten && !self.removed.iter().any(|r| r.as_bytes() == key) {
                     out.push(b',');
                     out.extend_from_slice(raw.get(start..end)?);
@@ -160,10 +212,7 @@ impl Verbatim<ChatCompletionRequest> {
                 }
             }
         }
-        if let Some(options) = &self.value.stream_options {
-            out.extend_from_slice(b",\"stream_options\":");
-            serde_json::to_writer(&mut out, options).ok()?;
-        }
+        self.value.write_rewritten(&mut out)?;
         out.push(b'}');
         Some(out)
     }
@@ -334,6 +383,25 @@ mod tests {
         let v = parse(r#"{"model":"g","messages":[],"logprobs":null}"#);
         assert!(v.forward_body("m", |k| k == b"logprobs").is_none());
         assert!(v.forward_body("m", |k| k == b"seed").is_some());
+    }
+
+    #[test]
+    fn an_embedding_request_forwards_the_same_way() {
+        let mut v: Verbatim<EmbeddingRequest> = Verbatim::parse(Bytes::from_static(
+            br#"{"input":["a","b"],"model":"g","encoding_format":"float","tags":["t"],"stream_options":1}"#,
+        ))
+        .unwrap();
+        *v.model_mut() = "other".into();
+        assert!(v.remove_extra("tags").is_some());
+        let out = String::from_utf8(v.forward_body("emb-id", |_| false).unwrap()).unwrap();
+        // No field of an embedding request is rewritten: even an odd `stream_options` is
+        // the client's own, copied.
+        assert_eq!(
+            out,
+            r#"{"model":"emb-id","input":["a","b"],"encoding_format":"float","stream_options":1}"#
+        );
+        v.input = crate::EmbeddingInput::Text("changed".into());
+        assert!(v.forward_body("emb-id", |_| false).is_none());
     }
 
     #[test]

@@ -224,6 +224,34 @@ async fn options_encoding_and_errors() {
 }
 
 #[tokio::test]
+async fn an_embedding_request_goes_upstream_as_the_client_sent_it() {
+    let up = start_upstream().await;
+    let gw = start_gateway(&config(&up)).await;
+    let resp = client()
+        .post(format!("{}/v1/embeddings", gw.base))
+        .header("content-type", "application/json")
+        .body(
+            r#"{ "input": ["a \"b\"", "c"], "model": "oai-embed", "dimensions": 64,
+                "metadata": {"tags": ["x"]}, "vendor": [1, 2.50] }"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["data"].as_array().unwrap().len(), 2, "{body}");
+    assert!(
+        body["usage"]["prompt_tokens"].as_u64().unwrap() > 0,
+        "{body}"
+    );
+    // The deployment's model id, the gateway's `metadata` left out, the rest byte for byte.
+    assert_eq!(
+        up.last_chat_body(),
+        r#"{"model":"text-embedding-3-small","input": ["a \"b\"", "c"],"dimensions": 64,"vendor": [1, 2.50]}"#
+    );
+}
+
+#[tokio::test]
 async fn the_sdk_embeds_through_a_router() {
     let up = start_upstream().await;
     let loaded = switchyard::config::parse(&config(&up), "sdk.yaml").unwrap();

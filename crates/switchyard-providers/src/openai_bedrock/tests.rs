@@ -606,8 +606,8 @@ fn bad_crcs_exceptions_and_cut_frames_end_the_stream_with_an_error() {
     assert!(!out.done && out.error.is_none());
 }
 
-fn embed_req(v: Value) -> EmbeddingRequest {
-    serde_json::from_value(v).unwrap()
+fn embed_req(v: Value) -> switchyard_types::Verbatim<EmbeddingRequest> {
+    switchyard_types::Verbatim::parse(serde_json::to_vec(&v).unwrap().into()).unwrap()
 }
 
 #[test]

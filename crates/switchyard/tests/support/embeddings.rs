@@ -41,6 +41,7 @@ pub async fn openai(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    st.chat_bodies.lock().unwrap().push(body.clone());
     let Some(body) = record(&st, &headers, &body) else {
         return json_response(
             400,

@@ -46,7 +46,7 @@ pub struct UpstreamState {
     pub gated_started: Notify,
     /// Bytes of uploaded files received so far (the transcription mock).
     pub upload_bytes: std::sync::atomic::AtomicU64,
-    /// Chat completion bodies as they arrived, byte for byte.
+    /// Chat completion and OpenAI embeddings bodies as they arrived, byte for byte.
     pub chat_bodies: Mutex<Vec<Bytes>>,
 }
 
@@ -71,7 +71,7 @@ impl Upstream {
     pub fn count(&self) -> usize {
         self.state.seen.lock().unwrap().len()
     }
-    /// The last chat completion body, byte for byte.
+    /// The last chat completion or OpenAI embeddings body, byte for byte.
     pub fn last_chat_body(&self) -> String {
         let bodies = self.state.chat_bodies.lock().unwrap();
         String::from_utf8(bodies.last().expect("no chat request").to_vec()).unwrap()
