@@ -222,6 +222,15 @@ mod tests {
         }
     }
 
+    /// The text formatter as `main` sets it up for a file or a pipe, writing to `sink`.
+    fn formatter(sink: &Sink) -> impl tracing::Subscriber {
+        let writer = sink.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish()
+    }
+
     #[test]
     fn the_plain_line_is_what_the_formatter_writes() {
         let mut odd = line("call-\"x\"");
@@ -230,14 +239,8 @@ mod tests {
         odd.cost_usd = 1.0e-9;
         odd.stream = false;
         for l in [line("call-1"), odd] {
-            // The formatter as `main` sets it up for a file or a pipe.
             let sink = Sink::default();
-            let writer = sink.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_ansi(false)
-                .with_writer(move || writer.clone())
-                .finish();
-            tracing::subscriber::with_default(subscriber, || l.emit());
+            tracing::subscriber::with_default(formatter(&sink), || l.emit());
             let formatted = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
             let plain = l.plain() + "\n";
             // The same bytes after the timestamp, and a timestamp of the same shape.
@@ -251,11 +254,7 @@ mod tests {
     #[test]
     fn queued_lines_are_written_in_order_with_every_field_when_drained() {
         let sink = Sink::default();
-        let writer = sink.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
+        let subscriber = formatter(&sink);
         let (tx, rx) = mpsc::channel();
         tx.send(Msg::Line(line("call-1"))).unwrap();
         tx.send(Msg::Line(line("call-2"))).unwrap();

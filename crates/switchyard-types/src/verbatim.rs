@@ -106,16 +106,23 @@ pub trait Forwardable {
     }
 }
 
+/// The accessors of a request type with `model` and `extra` fields.
+macro_rules! model_and_extra {
+    () => {
+        fn model_mut(&mut self) -> &mut String {
+            &mut self.model
+        }
+        fn extra(&self) -> &JsonObject {
+            &self.extra
+        }
+        fn extra_mut(&mut self) -> &mut JsonObject {
+            &mut self.extra
+        }
+    };
+}
+
 impl Forwardable for ChatCompletionRequest {
-    fn model_mut(&mut self) -> &mut String {
-        &mut self.model
-    }
-    fn extra(&self) -> &JsonObject {
-        &self.extra
-    }
-    fn extra_mut(&mut self) -> &mut JsonObject {
-        &mut self.extra
-    }
+    model_and_extra!();
     const REWRITTEN: &'static [&'static [u8]] = &[b"stream_options"];
     fn write_rewritten(&self, out: &mut Vec<u8>) -> Option<()> {
         if let Some(options) = &self.stream_options {
@@ -127,15 +134,7 @@ impl Forwardable for ChatCompletionRequest {
 }
 
 impl Forwardable for EmbeddingRequest {
-    fn model_mut(&mut self) -> &mut String {
-        &mut self.model
-    }
-    fn extra(&self) -> &JsonObject {
-        &self.extra
-    }
-    fn extra_mut(&mut self) -> &mut JsonObject {
-        &mut self.extra
-    }
+    model_and_extra!();
 }
 
 impl Verbatim<ChatCompletionRequest> {
