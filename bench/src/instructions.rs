@@ -180,8 +180,14 @@ fn conversation(model: &str, gateway: bool) -> bytes::Bytes {
 /// The scenarios against one process, `targets` in order: a non-streamed answer, a one-chunk
 /// stream (what starting and ending a stream costs), a 100-chunk stream with chunks 1 ms
 /// apart (so each arrives on its own, as tokens do: back-to-back chunks would be read several
-/// at a time, and the count would depend on timing), and [`conversation`].
-async fn scenarios(p: &mut Counted, targets: &[Target; 4], n: usize) -> anyhow::Result<[Count; 4]> {
+/// at a time, and the count would depend on timing), [`conversation`], and (the gateway only)
+/// the non-streamed answer again with a virtual key that has a budget and limits.
+async fn scenarios(
+    p: &mut Counted,
+    targets: &[Target; 4],
+    governed: Option<&Target>,
+    n: usize,
+) -> anyhow::Result<[Count; 5]> {
     let [json_t, stream1, stream100, convo] = targets;
     let mut conn = load::connect(json_t.addr).await?;
     // Warm-up: connections, pools, caches, prepared statements.
@@ -212,7 +218,15 @@ async fn scenarios(p: &mut Counted, targets: &[Target; 4], n: usize) -> anyhow::
         load::one_ok(&mut *conn.lock().await, convo).await?;
     }
     let convo_c = p.count(n, || answered(&conn, convo)).await?;
-    Ok([json_c, streams[0], streams[1], convo_c])
+    let mut governed_c = Count::default();
+    if let Some(t) = governed {
+        // The key's record is loaded, and its counters made, by the first requests.
+        for _ in 0..30 {
+            load::one_ok(&mut *conn.lock().await, t).await?;
+        }
+        governed_c = p.count(n, || answered(&conn, t)).await?;
+    }
+    Ok([json_c, streams[0], streams[1], convo_c, governed_c])
 }
 
 /// Runs `--instructions`: the table rows and the JSON.
@@ -278,7 +292,7 @@ pub async fn run(
         ..direct("/json/v1/chat/completions", false)
     };
     let mut counts = Vec::new();
-    for (name, p, targets) in [
+    for (name, p, targets, governed) in [
         (
             "gateway",
             &mut gw,
@@ -288,6 +302,7 @@ pub async fn run(
                 via_gw("bench-stream100", true),
                 convo_gw,
             ],
+            true,
         ),
         (
             "floor proxy",
@@ -298,14 +313,24 @@ pub async fn run(
                 direct("/stream/100/1/v1/chat/completions", true),
                 convo_direct,
             ],
+            false,
         ),
     ] {
         wait_for(p.process.addr, name).await?;
         eprintln!("instructions: {name} under callgrind ...");
-        counts.push(scenarios(p, &targets, n).await?);
+        let governed = if governed {
+            let key = crate::governed_key(p.process.addr, &auth).await?;
+            Some(Target {
+                auth: Some(format!("Bearer {key}")),
+                ..targets[0].clone()
+            })
+        } else {
+            None
+        };
+        counts.push(scenarios(p, &targets, governed.as_ref(), n).await?);
     }
     let (g, f) = (counts[0], counts[1]);
-    let per_chunk = |c: &[Count; 4]| (c[2].worker - c[1].worker) / 99.0;
+    let per_chunk = |c: &[Count; 5]| (c[2].worker - c[1].worker) / 99.0;
     let k = |v: f64| format!("{:.1}k", v / 1000.0);
     let mut table = String::new();
     table.push_str(
@@ -334,12 +359,21 @@ pub async fn run(
         k(per_chunk(&f)),
         per_chunk(&g) / per_chunk(&f).max(1.0)
     ));
-    let j = |c: &[Count; 4]| {
+    // The floor has no keys: its column is the plain request's.
+    table.push_str(&format!(
+        "| per non-streamed request with a virtual key (team, budgets, limits; spend record) | {} | {} | {} | {:.2} |\n",
+        k(g[4].worker),
+        k(g[4].background),
+        k(f[0].worker),
+        g[4].worker / f[0].worker.max(1.0)
+    ));
+    let j = |c: &[Count; 5]| {
         json!({
             "json_request": {"worker": c[0].worker, "background": c[0].background},
             "stream_1_chunk": {"worker": c[1].worker, "background": c[1].background},
             "stream_100_chunks": {"worker": c[2].worker, "background": c[2].background},
             "conversation_with_retries": {"worker": c[3].worker, "background": c[3].background},
+            "virtual_key_request": {"worker": c[4].worker, "background": c[4].background},
             "per_chunk_worker": per_chunk(c),
         })
     };

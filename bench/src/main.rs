@@ -450,8 +450,31 @@ async fn governed_lane(
     warmup: Duration,
     duration: Duration,
 ) -> anyhow::Result<Lane> {
+    let virtual_key = governed_key(gw.addr, auth).await?;
+    let target = Target {
+        auth: Some(format!("Bearer {virtual_key}")),
+        ..base.clone()
+    };
+    let (_, cpu0) = proc_usage(gw.child.id());
+    let c64 = load::closed_loop(&target, 64, warmup, duration).await;
+    let (catch_up, dropped) = drained(gw.addr).await;
+    let (_, cpu1) = proc_usage(gw.child.id());
+    let fixed = load::fixed_rate(&target, 500.0, warmup, duration).await;
+    Ok(Lane {
+        catch_up,
+        dropped,
+        cpu_us: (cpu1 - cpu0) * 1e6 / (c64.answered.max(1) as f64),
+        c64,
+        fixed,
+    })
+}
+
+/// A team and a virtual key for `bench-json`, made through the admin API of the gateway at
+/// `addr` (`auth`: its master key), each with a budget and limits high enough never to
+/// refuse; the key.
+async fn governed_key(addr: SocketAddr, auth: &Option<String>) -> anyhow::Result<String> {
     let admin = |path: &str, body: Value| Target {
-        addr: gw.addr,
+        addr,
         path: path.into(),
         body: Bytes::from(body.to_string()),
         auth: auth.clone(),
@@ -477,23 +500,7 @@ async fn governed_lane(
     ))
     .await?;
     anyhow::ensure!(st == 200, "/key/generate answered {st}: {key}");
-    let virtual_key = key["key"].as_str().unwrap_or_default().to_owned();
-    let target = Target {
-        auth: Some(format!("Bearer {virtual_key}")),
-        ..base.clone()
-    };
-    let (_, cpu0) = proc_usage(gw.child.id());
-    let c64 = load::closed_loop(&target, 64, warmup, duration).await;
-    let (catch_up, dropped) = drained(gw.addr).await;
-    let (_, cpu1) = proc_usage(gw.child.id());
-    let fixed = load::fixed_rate(&target, 500.0, warmup, duration).await;
-    Ok(Lane {
-        catch_up,
-        dropped,
-        cpu_us: (cpu1 - cpu0) * 1e6 / (c64.answered.max(1) as f64),
-        c64,
-        fixed,
-    })
+    Ok(key["key"].as_str().unwrap_or_default().to_owned())
 }
 
 /// The log-sink lane: fixed 500 RPS through gateways whose `generic_api` sink never answers,

@@ -279,10 +279,29 @@ impl Limiter {
             });
         };
         let keys: Vec<String> = descs.iter().map(Descriptor::key).collect();
-        for (d, k) in descs.iter().zip(&keys) {
-            let c = cells.entry(k.clone()).or_default();
+        // The first descriptor's window totals, as checked: its `x-ratelimit-*` headers.
+        let mut first = (0, 0);
+        for (i, (d, k)) in descs.iter().zip(&keys).enumerate() {
+            // A counter is made once; after that it is found without copying its name.
+            if !cells.contains_key(k) {
+                cells.insert(k.clone(), Cell::default());
+            }
+            let Some(c) = cells.get_mut(k) else { continue };
+            let requests = if d.rpm.is_some() || i == 0 {
+                c.requests.total(now)
+            } else {
+                0
+            };
+            let tokens = if d.tpm.is_some() || i == 0 {
+                c.tokens.total(now)
+            } else {
+                0
+            };
+            if i == 0 {
+                first = (requests, tokens);
+            }
             if let Some(limit) = d.rpm {
-                if c.requests.total(now) + 1 > limit {
+                if requests + 1 > limit {
                     return Err(Refusal::Rate {
                         scope: d.scope,
                         label: d.label.clone(),
@@ -293,7 +312,7 @@ impl Limiter {
                 }
             }
             if let Some(limit) = d.tpm {
-                if c.tokens.total(now) >= limit {
+                if tokens >= limit {
                     return Err(Refusal::Rate {
                         scope: d.scope,
                         label: d.label.clone(),
@@ -330,7 +349,7 @@ impl Limiter {
         let mut counted = Vec::with_capacity(descs.len());
         let mut remaining = Remaining::default();
         for (i, (d, k)) in descs.iter().zip(keys).enumerate() {
-            let c = cells.entry(k.clone()).or_default();
+            let Some(c) = cells.get_mut(&k) else { continue };
             c.requests.add(now, 1);
             c.tokens.add(now, est_tokens);
             c.in_flight += 1;
@@ -338,14 +357,18 @@ impl Limiter {
                 c.reserved = c.reserved.saturating_add(est_cost_nano);
             }
             if i == 0 {
+                // The totals after this request: those checked, plus what it added.
+                let (requests, tokens) = first;
                 remaining = Remaining {
                     limit_requests: d.rpm,
                     remaining_requests: d
                         .rpm
-                        .map_or(0, |l| l.saturating_sub(c.requests.total(now))),
+                        .map_or(0, |l| l.saturating_sub(requests.saturating_add(1))),
                     reset_requests: c.requests.reset_in(now),
                     limit_tokens: d.tpm,
-                    remaining_tokens: d.tpm.map_or(0, |l| l.saturating_sub(c.tokens.total(now))),
+                    remaining_tokens: d
+                        .tpm
+                        .map_or(0, |l| l.saturating_sub(tokens.saturating_add(est_tokens))),
                     reset_tokens: c.tokens.reset_in(now),
                 };
             }
@@ -545,5 +568,27 @@ mod tests {
         }
         let a = l.admit(std::slice::from_ref(&ok), 0, 0, 0).unwrap();
         assert_eq!(a.remaining.remaining_requests, 99);
+    }
+
+    #[test]
+    fn remaining_counts_include_the_request_being_admitted() {
+        let l = Limiter::new();
+        let mut d = key(Some(100), None, None);
+        d.tpm = Some(1000);
+        let t0 = 1_000_000_000_000i64;
+        let mut held = Vec::new();
+        for i in 0..3 {
+            // A second apart: the window's totals, not one slot, are what is left.
+            let a = l
+                .admit(std::slice::from_ref(&d), 10, 0, t0 + i * 1000)
+                .unwrap();
+            let r = a.remaining.clone();
+            assert_eq!(r.remaining_requests, 100 - (i as u64 + 1));
+            assert_eq!(r.remaining_tokens, 1000 - 10 * (i as u64 + 1));
+            // The oldest second counted leaves the window 61 s after it began.
+            assert_eq!(r.reset_requests, 61 - i);
+            assert_eq!(r.reset_tokens, 61 - i);
+            held.push(a);
+        }
     }
 }

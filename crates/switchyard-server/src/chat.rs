@@ -945,7 +945,9 @@ fn set_key_headers(headers: &mut HeaderMap, k: &KeyHeaders) {
     let mut put = |name: &'static str, v: HeaderValue| {
         headers.insert(HeaderName::from_static(name), v);
     };
-    let float = |f: f64| HeaderValue::from_str(&f.to_string()).ok();
+    // Formatted values are handed over as they are (validated, not copied again).
+    let text = |s: String| HeaderValue::from_maybe_shared(Bytes::from(s)).ok();
+    let float = |f: f64| text(f.to_string());
     if let Some(v) = float(k.spend) {
         put("x-litellm-key-spend", v);
     }
@@ -960,7 +962,7 @@ fn set_key_headers(headers: &mut HeaderMap, k: &KeyHeaders) {
         put("x-litellm-key-tpm-limit", HeaderValue::from(l));
     }
     let r = &k.remaining;
-    let secs = |s| HeaderValue::from_str(&format!("{s}s")).ok();
+    let secs = |s| text(format!("{s}s"));
     if let Some(l) = r.limit_requests {
         put("x-ratelimit-limit-requests", HeaderValue::from(l));
         put(
