@@ -346,9 +346,9 @@ impl Governor {
                     .limiter
                     .admit(&descs, tokens, cost, now_ms)
                     .map_err(refused)?;
-                if let (Some(k), Some(d)) = (key.as_mut(), key_desc) {
+                if let (Some(k), Some(_)) = (key.as_mut(), key_desc) {
                     k.remaining = a.remaining.clone();
-                    if let Some(spent) = self.limiter.spent(d) {
+                    if let Some(spent) = a.spent {
                         k.spend = spent as f64 / 1e9;
                     }
                 }

@@ -252,6 +252,9 @@ pub struct Admission {
     settled: bool,
     /// The first descriptor's windows after admission (for headers).
     pub remaining: Remaining,
+    /// The first descriptor's spend in its budget period, as [`Limiter::spent`] reports it
+    /// (reservations excluded), read under the same lock; `None` without a budget.
+    pub spent: Option<i64>,
 }
 
 impl Limiter {
@@ -348,6 +351,7 @@ impl Limiter {
         }
         let mut counted = Vec::with_capacity(descs.len());
         let mut remaining = Remaining::default();
+        let mut spent = None;
         for (i, (d, k)) in descs.iter().zip(keys).enumerate() {
             let Some(c) = cells.get_mut(&k) else { continue };
             c.requests.add(now, 1);
@@ -357,6 +361,8 @@ impl Limiter {
                 c.reserved = c.reserved.saturating_add(est_cost_nano);
             }
             if i == 0 {
+                // Its budget was rolled to the current period by the check above.
+                spent = d.budget.map(|_| c.spent);
                 // The totals after this request: those checked, plus what it added.
                 let (requests, tokens) = first;
                 remaining = Remaining {
@@ -382,6 +388,7 @@ impl Limiter {
             est_cost: est_cost_nano,
             settled: false,
             remaining,
+            spent,
         })
     }
 
@@ -531,6 +538,8 @@ mod tests {
         drop(b); // failed: released, nothing spent
         assert_eq!(l.spent(&d[0]), Some(100));
         let c = l.admit(&d, 0, 600, 0).unwrap();
+        // The admission reports the same spend, read under its own lock.
+        assert_eq!(c.spent, Some(100));
         c.settle(0, 950);
         let e = l.admit(&d, 0, 1, 0).unwrap_err();
         let (status, kind, msg, _) = e.to_error();

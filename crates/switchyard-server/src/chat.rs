@@ -74,7 +74,20 @@ pub fn parse_request(bytes: Bytes) -> Result<Verbatim<ChatCompletionRequest>, Ga
         .map_err(|e| GatewayError::bad_request(format!("Invalid request body: {e}")))
 }
 
-fn header_seconds(headers: &HeaderMap, name: &str) -> Result<Option<Duration>, GatewayError> {
+/// Request headers the pipeline reads on every request, named once: a lookup by `&str`
+/// parses and validates the name each time.
+static TIMEOUT_HEADER: HeaderName = HeaderName::from_static("x-litellm-timeout");
+static STREAM_TIMEOUT_HEADER: HeaderName = HeaderName::from_static("x-litellm-stream-timeout");
+static TAGS_HEADER: HeaderName = HeaderName::from_static("x-litellm-tags");
+static END_USER_HEADERS: [HeaderName; 2] = [
+    HeaderName::from_static("x-litellm-end-user-id"),
+    HeaderName::from_static("x-litellm-customer-id"),
+];
+
+fn header_seconds(
+    headers: &HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<Duration>, GatewayError> {
     let Some(v) = headers.get(name) else {
         return Ok(None);
     };
@@ -843,7 +856,7 @@ fn request_tags(caller: &Caller, request: &impl Ingress, headers: &HeaderMap) ->
             tags.extend(a.iter().filter_map(|t| t.as_str().map(str::to_owned)));
         }
     }
-    if let Some(h) = headers.get("x-litellm-tags").and_then(|v| v.to_str().ok()) {
+    if let Some(h) = headers.get(&TAGS_HEADER).and_then(|v| v.to_str().ok()) {
         tags.extend(
             h.split(',')
                 .map(str::trim)
@@ -858,9 +871,9 @@ fn request_tags(caller: &Caller, request: &impl Ingress, headers: &HeaderMap) ->
 
 /// The request's end user: `x-litellm-end-user-id` / `x-litellm-customer-id`, else `user`.
 fn end_user(request: &impl Ingress, headers: &HeaderMap) -> Option<String> {
-    ["x-litellm-end-user-id", "x-litellm-customer-id"]
+    END_USER_HEADERS
         .iter()
-        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
+        .find_map(|h| headers.get(h).and_then(|v| v.to_str().ok()))
         .map(str::to_owned)
         .or_else(|| request.user().map(str::to_owned))
         .filter(|u| !u.is_empty())
@@ -1040,8 +1053,8 @@ pub(crate) async fn handle_parsed<R: Ingress>(
         admit(&state, &caller, &mut request, &mut settle.owner, &headers).await?;
         let opts = CallOptions {
             call_id: call_id.clone(),
-            timeout: header_seconds(&headers, "x-litellm-timeout")?,
-            stream_timeout: header_seconds(&headers, "x-litellm-stream-timeout")?,
+            timeout: header_seconds(&headers, &TIMEOUT_HEADER)?,
+            stream_timeout: header_seconds(&headers, &STREAM_TIMEOUT_HEADER)?,
             native,
             deadline: None,
             trace: match &settle.span {
