@@ -27,11 +27,17 @@ const WINDOW: i64 = 60;
 /// Buckets kept: the current second and the 60 before it.
 const SLOTS: usize = 61;
 
-/// Per-second counts over the last minute.
+/// Per-second counts over the last minute, and their sum: reading the window's total is one
+/// load, not a walk over its 61 slots (a request reads one or two totals per descriptor).
 #[derive(Debug, Clone)]
 struct Ring {
     secs: [i64; SLOTS],
     counts: [u64; SLOTS],
+    /// The newest second seen: the window is the `SLOTS` seconds ending with it. It never
+    /// moves back (a clock stepped back reads the newer window).
+    newest: i64,
+    /// The counts of the seconds in the window.
+    sum: u64,
 }
 
 impl Default for Ring {
@@ -39,6 +45,8 @@ impl Default for Ring {
         Ring {
             secs: [i64::MIN; SLOTS],
             counts: [0; SLOTS],
+            newest: i64::MIN,
+            sum: 0,
         }
     }
 }
@@ -48,29 +56,62 @@ impl Ring {
         sec.rem_euclid(SLOTS as i64) as usize
     }
 
-    fn total(&self, now: i64) -> u64 {
-        self.secs
-            .iter()
-            .zip(self.counts.iter())
-            .filter(|(s, _)| **s > now - SLOTS as i64)
-            .map(|(_, c)| *c)
-            .sum()
+    /// Whether `sec` is in the window.
+    fn holds(&self, sec: i64) -> bool {
+        sec > self.newest.saturating_sub(SLOTS as i64) && sec <= self.newest
     }
 
-    fn add(&mut self, now: i64, n: u64) {
-        let i = Ring::slot(now);
-        if self.secs[i] != now {
-            self.secs[i] = now;
+    /// Moves the window's end to `now`, taking the seconds that leave it out of the sum.
+    fn advance(&mut self, now: i64) {
+        if now <= self.newest {
+            return;
+        }
+        if self.newest == i64::MIN || now - self.newest >= SLOTS as i64 {
+            *self = Ring {
+                newest: now,
+                ..Ring::default()
+            };
+            return;
+        }
+        for sec in (self.newest - SLOTS as i64 + 1)..=(now - SLOTS as i64) {
+            let i = Ring::slot(sec);
+            if self.secs[i] == sec {
+                self.sum = self.sum.saturating_sub(self.counts[i]);
+                self.counts[i] = 0;
+            }
+        }
+        self.newest = now;
+    }
+
+    fn total(&mut self, now: i64) -> u64 {
+        self.advance(now);
+        self.sum
+    }
+
+    /// Counts `n` at second `at`: now, or (a correction at a request's end) the second it
+    /// was admitted in. A second that has left the window no longer counts, and is dropped.
+    fn add(&mut self, at: i64, n: u64) {
+        self.advance(at);
+        if !self.holds(at) {
+            return;
+        }
+        let i = Ring::slot(at);
+        if self.secs[i] != at {
+            // The slot's last second left the window: `advance` took it out of the sum.
+            self.secs[i] = at;
             self.counts[i] = 0;
         }
         self.counts[i] = self.counts[i].saturating_add(n);
+        self.sum = self.sum.saturating_add(n);
     }
 
     /// Takes back up to `n` counted at `at` (an estimate that was too high).
     fn sub(&mut self, at: i64, n: u64) {
         let i = Ring::slot(at);
-        if self.secs[i] == at {
-            self.counts[i] = self.counts[i].saturating_sub(n);
+        if self.holds(at) && self.secs[i] == at {
+            let n = n.min(self.counts[i]);
+            self.counts[i] -= n;
+            self.sum = self.sum.saturating_sub(n);
         }
     }
 
@@ -577,6 +618,57 @@ mod tests {
         }
         let a = l.admit(std::slice::from_ref(&ok), 0, 0, 0).unwrap();
         assert_eq!(a.remaining.remaining_requests, 99);
+    }
+
+    #[test]
+    fn the_ring_sum_is_the_windows_total_under_any_sequence() {
+        // A model with no slots: every second's count, summed over the window when read.
+        let mut model: HashMap<i64, u64> = HashMap::new();
+        let mut ring = Ring::default();
+        let mut now = 1_000_000i64;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        for step in 0..20_000 {
+            match next(10) {
+                // Time moves on: mostly a second or none, sometimes past the whole window.
+                0..=2 => now += [0, 1, 1, 2, 5, 30, 61, 62, 200][next(9) as usize] as i64,
+                3..=6 => {
+                    let n = next(50);
+                    ring.add(now, n);
+                    *model.entry(now).or_default() += n;
+                }
+                // A correction for the second a request was admitted in, up to 70 s ago.
+                7 => {
+                    let at = now - next(71) as i64;
+                    let n = next(50);
+                    ring.add(at, n);
+                    if at > now - SLOTS as i64 {
+                        *model.entry(at).or_default() += n;
+                    }
+                }
+                _ => {
+                    let at = now - next(71) as i64;
+                    let n = next(80);
+                    ring.sub(at, n);
+                    if at > now - SLOTS as i64 {
+                        let c = model.entry(at).or_default();
+                        *c -= n.min(*c);
+                    }
+                }
+            }
+            let want: u64 = model
+                .iter()
+                .filter(|(s, _)| **s > now - SLOTS as i64 && **s <= now)
+                .map(|(_, c)| c)
+                .sum();
+            assert_eq!(ring.total(now), want, "step {step} at {now}");
+            model.retain(|s, _| *s > now - SLOTS as i64);
+        }
     }
 
     #[test]
