@@ -97,12 +97,28 @@ fn echo_header(name: &HeaderName) -> bool {
     )
 }
 
-fn echoed(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
-    headers
-        .iter()
-        .filter(|(n, _)| echo_header(n))
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect()
+/// The response headers echoed as `llm_provider-*`, taken out of the response (not copied).
+fn echoed(headers: HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::with_capacity(headers.len());
+    let mut keep = false;
+    for (name, value) in headers {
+        match name {
+            Some(n) => {
+                keep = echo_header(&n);
+                if keep {
+                    out.push((n, value));
+                }
+            }
+            // A further value of the name before.
+            None if keep => {
+                if let Some(n) = out.last().map(|(n, _)| n.clone()) {
+                    out.push((n, value));
+                }
+            }
+            None => {}
+        }
+    }
+    out
 }
 
 /// `Retry-After` (seconds) or `retry-after-ms`, when the provider sent one.
@@ -509,8 +525,9 @@ impl Client {
                 .await
                 .map_err(|e| transport_error(e, target, timeout))?;
             let resp = check_status(resp, target, translator, timeout).await?;
-            let headers = echoed(resp.headers());
-            let body = read_all(resp.into_body())
+            let (parts, body) = resp.into_parts();
+            let headers = echoed(parts.headers);
+            let body = read_all(body)
                 .await
                 .map_err(|e| transport_error(e, target, timeout))?;
             Ok::<_, GatewayError>((headers, body))
@@ -684,8 +701,9 @@ impl Client {
                 .map_err(|e| transport_error(e, target, stream_timeout))?;
             tracing::trace!("stream: upstream head received");
             let resp = check_status(resp, target, translator, stream_timeout).await?;
-            let headers = echoed(resp.headers());
-            let mut body = resp.into_body().into_data_stream().boxed();
+            let (parts, body) = resp.into_parts();
+            let headers = echoed(parts.headers);
+            let mut body = body.into_data_stream().boxed();
             let first = body.next().await;
             tracing::trace!("stream: first upstream chunk received");
             Ok((headers, body, first))
@@ -742,6 +760,40 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoed_headers_keep_every_value_in_order_and_drop_hop_by_hop_ones() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("x-request-id", "r1"),
+            ("content-type", "application/json"),
+            ("x-multi", "a"),
+            ("set-cookie", "s1"),
+            ("x-multi", "b"),
+            ("set-cookie", "s2"),
+            ("x-ratelimit-limit-requests", "10"),
+        ] {
+            h.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        let got: Vec<(String, String)> = echoed(h)
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            got,
+            pairs(&[
+                ("x-request-id", "r1"),
+                ("x-multi", "a"),
+                ("x-multi", "b"),
+                ("x-ratelimit-limit-requests", "10"),
+            ])
+        );
+    }
 
     #[test]
     fn a_huge_idle_timeout_is_far_off_not_a_panic() {
