@@ -293,8 +293,8 @@ pub struct Admission {
     settled: bool,
     /// The first descriptor's windows after admission (for headers).
     pub remaining: Remaining,
-    /// The first descriptor's spend in its budget period, as [`Limiter::spent`] reports it
-    /// (reservations excluded), read under the same lock; `None` without a budget.
+    /// The first descriptor's spend in its budget period (reservations excluded), read under
+    /// the admission's lock; `None` without a budget.
     pub spent: Option<i64>,
 }
 
@@ -433,18 +433,6 @@ impl Limiter {
         })
     }
 
-    /// Spend in the current period of a descriptor as this instance counts it (reservations
-    /// excluded), nano-dollars; None if it has not been used.
-    pub fn spent(&self, d: &Descriptor) -> Option<i64> {
-        let cells = self.cells.lock().ok()?;
-        let c = cells.get(&d.key())?;
-        match &d.budget {
-            Some(b) if c.budget_seen && c.period == b.period_start => Some(c.spent),
-            Some(b) => Some(b.base_nano),
-            None => None,
-        }
-    }
-
     /// Forgets a descriptor's budget counter (its spend was reset).
     pub fn reset_budget(&self, scope: &str, id: &str) {
         if let Ok(mut cells) = self.cells.lock() {
@@ -577,9 +565,8 @@ mod tests {
         ));
         a.settle(0, 100);
         drop(b); // failed: released, nothing spent
-        assert_eq!(l.spent(&d[0]), Some(100));
         let c = l.admit(&d, 0, 600, 0).unwrap();
-        // The admission reports the same spend, read under its own lock.
+        // The settled cost is the period's spend, as the admission reports it.
         assert_eq!(c.spent, Some(100));
         c.settle(0, 950);
         let e = l.admit(&d, 0, 1, 0).unwrap_err();

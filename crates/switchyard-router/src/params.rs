@@ -66,6 +66,15 @@ pub struct GatewayParams {
     pub tags: Vec<String>,
 }
 
+/// The gateway keys among a request's unmodelled fields. Those fields are few: each is
+/// looked up in the list, rather than every listed key in them.
+fn present(extra: &JsonObject) -> Vec<&'static str> {
+    extra
+        .keys()
+        .filter_map(|k| GATEWAY_KEYS.iter().find(|g| **g == k.as_str()).copied())
+        .collect()
+}
+
 fn seconds(param: &str, v: &Value) -> Result<Duration, GatewayError> {
     let s = match v {
         Value::Number(n) => n.as_f64(),
@@ -84,10 +93,11 @@ fn seconds(param: &str, v: &Value) -> Result<Duration, GatewayError> {
 impl GatewayParams {
     /// Removes the gateway extras from a request's unmodelled fields and reads them.
     pub fn extract(extra: &mut JsonObject) -> Result<GatewayParams, GatewayError> {
-        if !GATEWAY_KEYS.iter().any(|k| extra.contains_key(*k)) {
+        let present = present(extra);
+        if present.is_empty() {
             return Ok(GatewayParams::default());
         }
-        Self::take(|key| extra.remove(key))
+        Self::take(|key| present.contains(&key).then(|| extra.remove(key)).flatten())
     }
 
     /// [`GatewayParams::extract`] for a chat request that may carry the client's bytes: they
@@ -95,22 +105,15 @@ impl GatewayParams {
     pub fn extract_verbatim<T: Forwardable>(
         request: &mut Verbatim<T>,
     ) -> Result<GatewayParams, GatewayError> {
-        // A request's unmodelled fields are few: look each up in the list, rather than every
-        // listed key in them.
-        let present: Vec<&'static str> = request
-            .extra()
-            .keys()
-            .filter_map(|k| GATEWAY_KEYS.iter().find(|g| **g == k.as_str()).copied())
-            .collect();
+        let present = present(request.extra());
         if present.is_empty() {
             return Ok(GatewayParams::default());
         }
         Self::take(|key| {
-            if present.contains(&key) {
-                request.remove_extra(key)
-            } else {
-                None
-            }
+            present
+                .contains(&key)
+                .then(|| request.remove_extra(key))
+                .flatten()
         })
     }
 
