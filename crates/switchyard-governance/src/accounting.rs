@@ -1,5 +1,6 @@
-//! The spend queue. A finished request pushes its record onto a vector under a short lock and
-//! nothing more; the writer (on its own thread, see [`crate::Governor::start`]) takes the
+//! The spend queue. A finished request pushes its record onto its thread's shard of the
+//! queue (a vector under a lock only that thread takes, but for the writer's swap once a
+//! batch) and nothing more; the writer (on its own thread, see [`crate::Governor::start`]) takes the
 //! vector, aggregates it into a [`SpendBatch`] (rows, entity totals, daily aggregates) and
 //! writes that in one transaction.
 //!
@@ -9,8 +10,8 @@
 //! since, and is retried on the next tick. A crash loses at most what was queued since the last
 //! write: one flush interval.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use switchyard_store::{Kind, SpendBatch, SpendLog, Store, StoreError, Written};
 use tokio::sync::Notify;
@@ -21,21 +22,20 @@ use crate::GovernorOptions;
 /// page once per commit instead of once per small commit: measured, 500 cost far more CPU.
 const WAKE_AT: usize = 5_000;
 
-#[derive(Debug, Default)]
-struct Queue {
-    /// Records as requests left them.
-    raw: Vec<SpendLog>,
-    /// Already aggregated: overflow beyond the cap, and batches put back after a failure.
-    folded: SpendBatch,
-}
-
 /// Spend on its way to the store.
 #[derive(Debug)]
 pub struct Accounting {
-    queue: Mutex<Queue>,
-    /// The last drained vector, kept with its capacity: the request path then pushes into
+    /// Records as requests left them, one shard per worker thread (see [`shard_index`]).
+    shards: Box<[Mutex<Vec<SpendLog>>]>,
+    /// Rows in the shards.
+    queued: AtomicUsize,
+    /// Already aggregated: overflow beyond the cap, and batches put back after a failure.
+    folded: Mutex<SpendBatch>,
+    /// Rows in `folded`.
+    folded_rows: AtomicUsize,
+    /// The last drained vector of each shard, kept with its capacity: requests then push into
     /// memory already mapped instead of growing (and copying) a fresh vector every batch.
-    spare: Mutex<Vec<SpendLog>>,
+    spares: Mutex<Vec<Vec<SpendLog>>>,
     keep_logs: bool,
     max_logs: usize,
     dropped: AtomicU64,
@@ -45,11 +45,32 @@ pub struct Accounting {
     flushing: tokio::sync::Mutex<()>,
 }
 
+/// This thread's shard: threads are numbered as they first record, so a runtime's workers
+/// spread over the shards.
+fn shard_index(shards: usize) -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    INDEX.with(|i| *i) % shards
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while pushing leaves a vector of whole records.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl Accounting {
     pub(crate) fn new(opts: &GovernorOptions) -> Accounting {
+        let shards = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .next_power_of_two();
         Accounting {
-            queue: Mutex::new(Queue::default()),
-            spare: Mutex::new(Vec::new()),
+            shards: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
+            queued: AtomicUsize::new(0),
+            folded: Mutex::new(SpendBatch::default()),
+            folded_rows: AtomicUsize::new(0),
+            spares: Mutex::new(Vec::new()),
             keep_logs: opts.keep_spend_logs,
             max_logs: opts.max_queued_logs,
             dropped: AtomicU64::new(0),
@@ -61,24 +82,24 @@ impl Accounting {
 
     /// Queues one finished request (the request path's only spend work: one push).
     pub fn record(&self, log: SpendLog) {
-        let Ok(mut q) = self.queue.lock() else { return };
-        if q.raw.len() + q.folded.logs.len() < self.max_logs {
-            q.raw.push(log);
-            if q.raw.len() == WAKE_AT {
+        if self.queued_logs() < self.max_logs {
+            // Counted before it is pushed, so a flush never takes a row it has not counted.
+            let queued = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
+            locked(&self.shards[shard_index(self.shards.len())]).push(log);
+            if queued == WAKE_AT {
                 self.wake.notify_one();
             }
         } else {
             if self.keep_logs {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
-            q.folded.add(log, false);
+            locked(&self.folded).add(log, false);
         }
     }
 
     /// Spend queued for an entity and not yet written, nano-dollars (for `/key/info` and the
     /// like: it scans the queue, off the request path).
     pub fn pending(&self, kind: Kind, id: &str) -> i64 {
-        let Ok(q) = self.queue.lock() else { return 0 };
         let owner = |l: &SpendLog| match kind {
             Kind::Key => l.api_key.as_deref() == Some(id),
             Kind::User => l.user_id.as_deref() == Some(id),
@@ -86,14 +107,18 @@ impl Accounting {
             Kind::EndUser => l.end_user.as_deref() == Some(id),
             Kind::Tag => l.request_tags.iter().any(|t| t == id),
         };
-        let raw: i64 = q
-            .raw
+        let raw: i64 = self
+            .shards
             .iter()
-            .filter(|l| owner(l))
-            .map(|l| l.spend_nano)
+            .map(|shard| {
+                locked(shard)
+                    .iter()
+                    .filter(|l| owner(l))
+                    .map(|l| l.spend_nano)
+                    .sum::<i64>()
+            })
             .sum();
-        raw + q
-            .folded
+        raw + locked(&self.folded)
             .totals
             .get(&(kind, id.to_owned()))
             .copied()
@@ -102,9 +127,7 @@ impl Accounting {
 
     /// Rows waiting.
     pub fn queued_logs(&self) -> usize {
-        self.queue
-            .lock()
-            .map_or(0, |q| q.raw.len() + q.folded.logs.len())
+        self.queued.load(Ordering::Relaxed) + self.folded_rows.load(Ordering::Relaxed)
     }
 
     /// Rows dropped because the queue was full.
@@ -120,27 +143,26 @@ impl Accounting {
     /// Writes everything queued now. On failure the batch goes back in front of the queue.
     pub async fn flush(&self, store: &Store) -> Result<Written, StoreError> {
         let _one = self.flushing.lock().await;
-        let mut spare = self
-            .spare
-            .lock()
-            .map(|mut s| std::mem::take(&mut *s))
-            .unwrap_or_default();
-        let mut batch = match self.queue.lock() {
-            Ok(mut q) => {
-                std::mem::swap(&mut spare, &mut q.raw);
-                std::mem::take(&mut q.folded)
-            }
-            Err(_) => return Ok(Written::default()),
-        };
-        if self.keep_logs {
-            batch.logs.reserve(spare.len());
+        let mut spares = std::mem::take(&mut *locked(&self.spares));
+        spares.resize_with(self.shards.len(), Vec::new);
+        // Each shard swaps its rows for an empty vector with capacity: a moment under its lock.
+        for (shard, spare) in self.shards.iter().zip(spares.iter_mut()) {
+            std::mem::swap(spare, &mut *locked(shard));
         }
-        for log in spare.drain(..) {
+        let mut batch = {
+            let mut folded = locked(&self.folded);
+            self.folded_rows.store(0, Ordering::Relaxed);
+            std::mem::take(&mut *folded)
+        };
+        let rows: usize = spares.iter().map(Vec::len).sum();
+        self.queued.fetch_sub(rows, Ordering::Relaxed);
+        if self.keep_logs {
+            batch.logs.reserve(rows);
+        }
+        for log in spares.iter_mut().flat_map(|s| s.drain(..)) {
             batch.add(log, self.keep_logs);
         }
-        if let Ok(mut s) = self.spare.lock() {
-            *s = spare;
-        }
+        *locked(&self.spares) = spares;
         if batch.is_empty() {
             return Ok(Written::default());
         }
@@ -152,17 +174,16 @@ impl Accounting {
             }
             Err(e) => {
                 tracing::warn!(error = %e, rows, "spend write failed; kept for the next attempt");
-                if let Ok(mut q) = self.queue.lock() {
-                    let mut newer = std::mem::take(&mut q.folded);
-                    newer.merge(batch);
-                    q.folded = newer;
-                    let over = q.folded.logs.len().saturating_sub(self.max_logs);
-                    if over > 0 {
-                        let keep = self.max_logs;
-                        q.folded.logs.truncate(keep);
-                        self.dropped.fetch_add(over as u64, Ordering::Relaxed);
-                    }
+                let mut folded = locked(&self.folded);
+                let mut newer = std::mem::take(&mut *folded);
+                newer.merge(batch);
+                *folded = newer;
+                let over = folded.logs.len().saturating_sub(self.max_logs);
+                if over > 0 {
+                    folded.logs.truncate(self.max_logs);
+                    self.dropped.fetch_add(over as u64, Ordering::Relaxed);
                 }
+                self.folded_rows.store(folded.logs.len(), Ordering::Relaxed);
                 Err(e)
             }
         }

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::limits::{Admission, Budget, Descriptor, Refusal, Remaining};
+use std::sync::{Arc, OnceLock};
+
+use crate::limits::{Admission, Budget, Counter, Descriptor, Refusal, Remaining};
 use crate::records::{nano, Limits};
 use crate::shared::Ticket;
 use crate::{duration, Cached, Caller, CustomerRecord, Governor, PolicyError};
@@ -85,6 +87,8 @@ struct Entity<'a> {
     created: Option<OffsetDateTime>,
     /// Its lifetime spend (keys, users, teams, end users).
     spend: Option<i64>,
+    /// Where the record keeps its counter.
+    counter: Option<&'a OnceLock<Arc<Counter>>>,
 }
 
 /// The start of a record's current budget period, ms (0 when it never resets).
@@ -126,6 +130,9 @@ impl Governor {
                 period_start: period,
                 base_nano: self.base(e.scope, e.id, period, e.spend),
             }),
+            counter: e
+                .counter
+                .map(|slot| Arc::clone(slot.get_or_init(|| self.limiter.counter(e.scope, e.id)))),
         }
     }
 
@@ -154,6 +161,7 @@ impl Governor {
                     limits: &k.limits,
                     created: k.created_at,
                     spend: Some(p.key.spend_nano),
+                    counter: Some(&p.key.counter),
                 },
                 now,
             );
@@ -194,6 +202,7 @@ impl Governor {
                     tpm,
                     parallel: None,
                     budget,
+                    counter: None,
                 });
             }
             if let Some(t) = &p.team {
@@ -207,6 +216,7 @@ impl Governor {
                         limits: &r.limits,
                         created: r.created_at,
                         spend: Some(t.spend_nano),
+                        counter: Some(&t.counter),
                     },
                     now,
                 ));
@@ -222,6 +232,7 @@ impl Governor {
                             limits: &r.limits,
                             created: r.created_at,
                             spend: Some(u.spend_nano),
+                            counter: Some(&u.counter),
                         },
                         now,
                     ));
@@ -238,6 +249,7 @@ impl Governor {
                     limits: &r.limits,
                     created: r.created_at,
                     spend: Some(c.spend_nano),
+                    counter: Some(&c.counter),
                 },
                 now,
             ));
@@ -253,6 +265,7 @@ impl Governor {
                         limits: &r.limits,
                         created: r.created_at,
                         spend: Some(t.spend_nano),
+                        counter: Some(&t.counter),
                     },
                     now,
                 ));
@@ -274,6 +287,7 @@ impl Governor {
                     limits: &limits,
                     created: None,
                     spend: None,
+                    counter: Some(&self.global_counter),
                 },
                 now,
             ));

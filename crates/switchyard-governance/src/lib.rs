@@ -106,6 +106,8 @@ pub struct Cached<T> {
     pub record: T,
     /// Spend when the record was read, nano-dollars.
     pub spend_nano: i64,
+    /// Its limits' counter in this process, found on the record's first admission.
+    pub(crate) counter: std::sync::OnceLock<Arc<limits::Counter>>,
 }
 
 /// A key that passed authentication, with its team and user.
@@ -256,10 +258,13 @@ pub struct Governor {
     misses: Mutex<HashMap<(Kind, String), Instant>>,
     accounting: Accounting,
     limiter: Arc<limits::Limiter>,
+    /// The counter of the gateway-wide limits (`global_max_parallel_requests`, `max_budget`).
+    global_counter: std::sync::OnceLock<Arc<limits::Counter>>,
     alert_sink: std::sync::OnceLock<Arc<dyn alerts::AlertSink>>,
     shared: std::sync::OnceLock<shared::SharedLimiter>,
     redis_warned: Mutex<Option<Instant>>,
-    redis_failed: Mutex<Option<Instant>>,
+    /// When Redis last failed, ms since the epoch (0: never); read by every request.
+    redis_failed: std::sync::atomic::AtomicI64,
     period_base: admission::PeriodBase,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -274,6 +279,7 @@ fn decode<T: DeserializeOwned>(row: &EntityRow) -> Option<Arc<Cached<T>>> {
         Ok(record) => Some(Arc::new(Cached {
             record,
             spend_nano: row.spend_nano,
+            counter: std::sync::OnceLock::new(),
         })),
         Err(e) => {
             tracing::error!(kind = row.kind.as_str(), error = %e, "unreadable stored record skipped");
@@ -297,10 +303,11 @@ impl Governor {
         let gov = Arc::new(Governor {
             accounting: Accounting::new(&opts),
             limiter: limits::Limiter::new(),
+            global_counter: std::sync::OnceLock::new(),
             alert_sink: std::sync::OnceLock::new(),
             shared: std::sync::OnceLock::new(),
             redis_warned: Mutex::new(None),
-            redis_failed: Mutex::new(None),
+            redis_failed: std::sync::atomic::AtomicI64::new(0),
             period_base,
             store,
             opts,
@@ -437,12 +444,8 @@ impl Governor {
     /// Redis, unless it failed in the last second (then requests do not wait on it: they
     /// count locally and Redis is tried again after the pause).
     fn redis(&self) -> Option<&shared::SharedLimiter> {
-        let resting = self
-            .redis_failed
-            .lock()
-            .ok()
-            .and_then(|t| *t)
-            .is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+        let failed = self.redis_failed.load(std::sync::atomic::Ordering::Relaxed);
+        let resting = failed != 0 && switchyard_store::now_ms().abs_diff(failed) < 1000;
         if resting {
             None
         } else {
@@ -452,9 +455,10 @@ impl Governor {
 
     /// Notes a Redis failure (logged at most every ten seconds); the caller counts locally.
     fn redis_down(&self, e: &redis::RedisError) {
-        if let Ok(mut f) = self.redis_failed.lock() {
-            *f = Some(Instant::now());
-        }
+        self.redis_failed.store(
+            switchyard_store::now_ms(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if let Ok(mut last) = self.redis_warned.lock() {
             if last.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
                 *last = Some(Instant::now());

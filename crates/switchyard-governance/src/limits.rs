@@ -1,9 +1,16 @@
 //! Rate limits, parallel limits and budgets, admitted together and atomically.
 //!
 //! Each subject of a limit (a key, a team, a user, an end user, a key's model, the whole
-//! gateway) is a [`Descriptor`]. [`Limiter::admit`] checks every descriptor of a request and,
-//! only if all pass, counts the request in all of them at once, so concurrent requests can
-//! never slip past a limit between a check and a count.
+//! gateway) is a [`Descriptor`], and its counters are a [`Counter`] of its own, behind a lock
+//! of its own: requests of different subjects never meet on a lock, and no lock is shared by
+//! the whole gateway. A descriptor usually carries its counter (cached with the record it
+//! comes from), so admission does not look counters up by name either.
+//!
+//! [`Limiter::admit`] checks and counts a request in each descriptor in turn, each in one step
+//! under that counter's lock, so concurrent requests can never slip past a limit between a
+//! check and a count. A request refused by a later descriptor takes back what it counted in
+//! the earlier ones. Meanwhile another request may see that count and be refused too: a race
+//! at a limit can refuse a request that would have fit, never admit one that does not.
 //!
 //! - **Requests and tokens per minute**: a sliding window of 61 one-second buckets. The window
 //!   always spans at least the last 60 s, so no 60 s interval ever admits more than the limit
@@ -20,7 +27,7 @@
 //!   because each admission sees all reservations before it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 /// Window length, seconds.
 const WINDOW: i64 = 60;
@@ -38,6 +45,9 @@ struct Ring {
     newest: i64,
     /// The counts of the seconds in the window.
     sum: u64,
+    /// No second before this one holds a count (`i64::MAX`: none does): where the search for
+    /// the oldest counted second starts.
+    first: i64,
 }
 
 impl Default for Ring {
@@ -47,6 +57,7 @@ impl Default for Ring {
             counts: [0; SLOTS],
             newest: i64::MIN,
             sum: 0,
+            first: i64::MAX,
         }
     }
 }
@@ -103,6 +114,9 @@ impl Ring {
         }
         self.counts[i] = self.counts[i].saturating_add(n);
         self.sum = self.sum.saturating_add(n);
+        if n > 0 {
+            self.first = self.first.min(at);
+        }
     }
 
     /// Takes back up to `n` counted at `at` (an estimate that was too high).
@@ -115,16 +129,19 @@ impl Ring {
         }
     }
 
-    /// Seconds until the oldest counted second leaves the window.
-    fn reset_in(&self, now: i64) -> i64 {
-        self.secs
-            .iter()
-            .zip(self.counts.iter())
-            .filter(|(s, c)| **s > now - SLOTS as i64 && **c > 0)
-            .map(|(s, _)| s + SLOTS as i64 - now)
-            .min()
-            .unwrap_or(0)
-            .clamp(0, WINDOW + 1)
+    /// Seconds until the oldest counted second leaves the window: the first second with a
+    /// count, searched from the last one found (usually the first one looked at).
+    fn reset_in(&mut self, now: i64) -> i64 {
+        let end = self.newest.max(now);
+        for sec in self.first.max(now - SLOTS as i64 + 1)..=end {
+            let i = Ring::slot(sec);
+            if self.secs[i] == sec && self.counts[i] > 0 {
+                self.first = sec;
+                return (sec + SLOTS as i64 - now).clamp(0, WINDOW + 1);
+            }
+        }
+        self.first = i64::MAX;
+        0
     }
 }
 
@@ -158,13 +175,12 @@ pub struct Descriptor {
     pub parallel: Option<u64>,
     /// Budget.
     pub budget: Option<Budget>,
+    /// Its counter, when the caller has it (from [`Limiter::counter`]); without one the
+    /// limiter finds it by scope and id.
+    pub counter: Option<Arc<Counter>>,
 }
 
 impl Descriptor {
-    fn key(&self) -> String {
-        format!("{}:{}", self.scope, self.id)
-    }
-
     /// Whether it limits anything.
     pub fn limits(&self) -> bool {
         self.rpm.is_some() || self.tpm.is_some() || self.parallel.is_some() || self.budget.is_some()
@@ -276,17 +292,156 @@ pub struct Remaining {
     pub reset_tokens: i64,
 }
 
-/// Counters of every descriptor, in this process.
+/// One subject's counters: its windows, requests in flight and budget, behind its own lock.
+#[derive(Debug, Default)]
+pub struct Counter(Mutex<Cell>);
+
+impl Counter {
+    fn lock(&self) -> MutexGuard<'_, Cell> {
+        // A panic under the lock leaves plain counters, each consistent: keep counting.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl PartialEq for Counter {
+    /// The same subject's counter (counters are shared, never copied).
+    fn eq(&self, other: &Counter) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for Counter {}
+
+/// What admission reads off the first descriptor: its windows after the request, and its
+/// budget period's spend.
+type First = (Remaining, Option<i64>);
+
+impl Cell {
+    /// Checks `d`'s limits and, when they pass, counts the request: one step under the
+    /// counter's lock. `first` also reads what the key's headers say.
+    fn take(
+        &mut self,
+        d: &Descriptor,
+        first: bool,
+        now: i64,
+        est_tokens: u64,
+        est_cost: i64,
+    ) -> Result<Option<First>, Refusal> {
+        let requests = if d.rpm.is_some() || first {
+            self.requests.total(now)
+        } else {
+            0
+        };
+        let tokens = if d.tpm.is_some() || first {
+            self.tokens.total(now)
+        } else {
+            0
+        };
+        let rate = |kind, limit, retry_after| Refusal::Rate {
+            scope: d.scope,
+            label: d.label.clone(),
+            kind,
+            limit,
+            retry_after,
+        };
+        if let Some(limit) = d.rpm {
+            if requests + 1 > limit {
+                let retry = self.requests.reset_in(now).max(1) as u64;
+                return Err(rate("requests", limit, retry));
+            }
+        }
+        if let Some(limit) = d.tpm {
+            if tokens >= limit {
+                let retry = self.tokens.reset_in(now).max(1) as u64;
+                return Err(rate("tokens", limit, retry));
+            }
+        }
+        if let Some(limit) = d.parallel {
+            if self.in_flight + 1 > limit {
+                return Err(rate("max_parallel_requests", limit, 1));
+            }
+        }
+        if let Some(b) = &d.budget {
+            self.roll(b);
+            let committed = self.spent.saturating_add(self.reserved);
+            if committed >= b.max_nano {
+                return Err(Refusal::Budget {
+                    scope: d.scope,
+                    label: d.label.clone(),
+                    spend: committed as f64 / 1e9,
+                    max: b.max_nano as f64 / 1e9,
+                });
+            }
+            self.reserved = self.reserved.saturating_add(est_cost);
+        }
+        self.requests.add(now, 1);
+        self.tokens.add(now, est_tokens);
+        self.in_flight += 1;
+        if !first {
+            return Ok(None);
+        }
+        // The totals after this request: those checked, plus what it added.
+        let remaining = Remaining {
+            limit_requests: d.rpm,
+            remaining_requests: d
+                .rpm
+                .map_or(0, |l| l.saturating_sub(requests.saturating_add(1))),
+            reset_requests: self.requests.reset_in(now),
+            limit_tokens: d.tpm,
+            remaining_tokens: d
+                .tpm
+                .map_or(0, |l| l.saturating_sub(tokens.saturating_add(est_tokens))),
+            reset_tokens: self.tokens.reset_in(now),
+        };
+        // The budget was rolled to the current period above.
+        Ok(Some((remaining, d.budget.map(|_| self.spent))))
+    }
+
+    /// Ends a request counted at second `at`: with its real usage, or (`None`) released
+    /// with nothing spent.
+    fn end(
+        &mut self,
+        at: i64,
+        est_tokens: u64,
+        est_cost: i64,
+        budget: bool,
+        actual: Option<(u64, i64)>,
+    ) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        match actual {
+            Some((tokens, _)) if tokens >= est_tokens => self.tokens.add(at, tokens - est_tokens),
+            Some((tokens, _)) => self.tokens.sub(at, est_tokens - tokens),
+            None => {}
+        }
+        if budget {
+            self.reserved = self.reserved.saturating_sub(est_cost).max(0);
+            if let Some((_, cost)) = actual {
+                self.spent = self.spent.saturating_add(cost);
+            }
+        }
+    }
+
+    /// Takes back a request [`Cell::take`] counted at `at` (a later descriptor refused it).
+    fn untake(&mut self, at: i64, est_tokens: u64, est_cost: i64, budget: bool) {
+        self.requests.sub(at, 1);
+        self.tokens.sub(at, est_tokens);
+        self.end(at, est_tokens, est_cost, budget, None);
+    }
+}
+
+/// Every subject's counter in this process.
 #[derive(Debug, Default)]
 pub struct Limiter {
-    cells: Mutex<HashMap<String, Cell>>,
+    /// Counters by `scope:id`: read when a record is first admitted after it is cached (the
+    /// record then keeps its counter), never while counting.
+    counters: RwLock<HashMap<String, Arc<Counter>>>,
 }
 
 /// A request counted in its descriptors; ends its parallel count and reservation when dropped.
 #[derive(Debug)]
 pub struct Admission {
-    limiter: Arc<Limiter>,
-    keys: Vec<(String, bool)>,
+    /// Each descriptor's counter, and whether it holds a budget reservation.
+    counted: Vec<(Arc<Counter>, bool)>,
     second: i64,
     est_tokens: u64,
     est_cost: i64,
@@ -294,7 +449,7 @@ pub struct Admission {
     /// The first descriptor's windows after admission (for headers).
     pub remaining: Remaining,
     /// The first descriptor's spend in its budget period (reservations excluded), read under
-    /// the admission's lock; `None` without a budget.
+    /// its counter's lock; `None` without a budget.
     pub spent: Option<i64>,
 }
 
@@ -304,143 +459,79 @@ impl Limiter {
         Arc::new(Limiter::default())
     }
 
-    /// Checks every descriptor; when all pass, counts the request in all of them.
+    /// The counter of `scope`'s `id`, made on first use; the same one for as long as the
+    /// process runs.
+    pub fn counter(&self, scope: &str, id: &str) -> Arc<Counter> {
+        let name = format!("{scope}:{id}");
+        if let Some(c) = self
+            .counters
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&name)
+        {
+            return Arc::clone(c);
+        }
+        let mut all = self
+            .counters
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(all.entry(name).or_default())
+    }
+
+    /// Checks every descriptor and counts the request in each; a refusal takes back what
+    /// was counted.
     pub fn admit(
-        self: &Arc<Self>,
+        &self,
         descs: &[Descriptor],
         est_tokens: u64,
         est_cost_nano: i64,
         now_ms: i64,
     ) -> Result<Admission, Refusal> {
         let now = now_ms.div_euclid(1000);
-        let Ok(mut cells) = self.cells.lock() else {
-            return Err(Refusal::Rate {
-                scope: "global",
-                label: "limiter".into(),
-                kind: "requests",
-                limit: 0,
-                retry_after: 1,
-            });
-        };
-        let keys: Vec<String> = descs.iter().map(Descriptor::key).collect();
-        // The first descriptor's window totals, as checked: its `x-ratelimit-*` headers.
-        let mut first = (0, 0);
-        for (i, (d, k)) in descs.iter().zip(&keys).enumerate() {
-            // A counter is made once; after that it is found without copying its name.
-            if !cells.contains_key(k) {
-                cells.insert(k.clone(), Cell::default());
-            }
-            let Some(c) = cells.get_mut(k) else { continue };
-            let requests = if d.rpm.is_some() || i == 0 {
-                c.requests.total(now)
-            } else {
-                0
-            };
-            let tokens = if d.tpm.is_some() || i == 0 {
-                c.tokens.total(now)
-            } else {
-                0
-            };
-            if i == 0 {
-                first = (requests, tokens);
-            }
-            if let Some(limit) = d.rpm {
-                if requests + 1 > limit {
-                    return Err(Refusal::Rate {
-                        scope: d.scope,
-                        label: d.label.clone(),
-                        kind: "requests",
-                        limit,
-                        retry_after: c.requests.reset_in(now).max(1) as u64,
-                    });
-                }
-            }
-            if let Some(limit) = d.tpm {
-                if tokens >= limit {
-                    return Err(Refusal::Rate {
-                        scope: d.scope,
-                        label: d.label.clone(),
-                        kind: "tokens",
-                        limit,
-                        retry_after: c.tokens.reset_in(now).max(1) as u64,
-                    });
-                }
-            }
-            if let Some(limit) = d.parallel {
-                if c.in_flight + 1 > limit {
-                    return Err(Refusal::Rate {
-                        scope: d.scope,
-                        label: d.label.clone(),
-                        kind: "max_parallel_requests",
-                        limit,
-                        retry_after: 1,
-                    });
-                }
-            }
-            if let Some(b) = &d.budget {
-                c.roll(b);
-                let committed = c.spent.saturating_add(c.reserved);
-                if committed >= b.max_nano {
-                    return Err(Refusal::Budget {
-                        scope: d.scope,
-                        label: d.label.clone(),
-                        spend: committed as f64 / 1e9,
-                        max: b.max_nano as f64 / 1e9,
-                    });
-                }
-            }
-        }
-        let mut counted = Vec::with_capacity(descs.len());
-        let mut remaining = Remaining::default();
-        let mut spent = None;
-        for (i, (d, k)) in descs.iter().zip(keys).enumerate() {
-            let Some(c) = cells.get_mut(&k) else { continue };
-            c.requests.add(now, 1);
-            c.tokens.add(now, est_tokens);
-            c.in_flight += 1;
-            if d.budget.is_some() {
-                c.reserved = c.reserved.saturating_add(est_cost_nano);
-            }
-            if i == 0 {
-                // Its budget was rolled to the current period by the check above.
-                spent = d.budget.map(|_| c.spent);
-                // The totals after this request: those checked, plus what it added.
-                let (requests, tokens) = first;
-                remaining = Remaining {
-                    limit_requests: d.rpm,
-                    remaining_requests: d
-                        .rpm
-                        .map_or(0, |l| l.saturating_sub(requests.saturating_add(1))),
-                    reset_requests: c.requests.reset_in(now),
-                    limit_tokens: d.tpm,
-                    remaining_tokens: d
-                        .tpm
-                        .map_or(0, |l| l.saturating_sub(tokens.saturating_add(est_tokens))),
-                    reset_tokens: c.tokens.reset_in(now),
-                };
-            }
-            counted.push((k, d.budget.is_some()));
-        }
-        Ok(Admission {
-            limiter: Arc::clone(self),
-            keys: counted,
+        let mut a = Admission {
+            counted: Vec::with_capacity(descs.len()),
             second: now,
             est_tokens,
             est_cost: est_cost_nano,
+            // Until every descriptor has counted it, dropping it takes the counts back.
             settled: false,
-            remaining,
-            spent,
-        })
+            remaining: Remaining::default(),
+            spent: None,
+        };
+        for (i, d) in descs.iter().enumerate() {
+            let counter = match &d.counter {
+                Some(c) => Arc::clone(c),
+                None => self.counter(d.scope, &d.id),
+            };
+            let taken = counter
+                .lock()
+                .take(d, i == 0, now, est_tokens, est_cost_nano);
+            match taken {
+                Ok(first) => {
+                    if let Some((remaining, spent)) = first {
+                        a.remaining = remaining;
+                        a.spent = spent;
+                    }
+                    a.counted.push((counter, d.budget.is_some()));
+                }
+                Err(refusal) => {
+                    a.settled = true;
+                    for (c, budget) in &a.counted {
+                        c.lock().untake(now, est_tokens, est_cost_nano, *budget);
+                    }
+                    return Err(refusal);
+                }
+            }
+        }
+        Ok(a)
     }
 
     /// Forgets a descriptor's budget counter (its spend was reset).
     pub fn reset_budget(&self, scope: &str, id: &str) {
-        if let Ok(mut cells) = self.cells.lock() {
-            if let Some(c) = cells.get_mut(&format!("{scope}:{id}")) {
-                c.budget_seen = false;
-                c.spent = 0;
-            }
-        }
+        let c = self.counter(scope, id);
+        let mut c = c.lock();
+        c.budget_seen = false;
+        c.spent = 0;
     }
 }
 
@@ -455,25 +546,9 @@ impl Admission {
             return;
         }
         self.settled = true;
-        let Ok(mut cells) = self.limiter.cells.lock() else {
-            return;
-        };
-        for (k, budget) in &self.keys {
-            let Some(c) = cells.get_mut(k) else { continue };
-            c.in_flight = c.in_flight.saturating_sub(1);
-            if let Some((tokens, _)) = actual {
-                if tokens >= self.est_tokens {
-                    c.tokens.add(self.second, tokens - self.est_tokens);
-                } else {
-                    c.tokens.sub(self.second, self.est_tokens - tokens);
-                }
-            }
-            if *budget {
-                c.reserved = c.reserved.saturating_sub(self.est_cost).max(0);
-                if let Some((_, cost)) = actual {
-                    c.spent = c.spent.saturating_add(cost);
-                }
-            }
+        for (c, budget) in &self.counted {
+            c.lock()
+                .end(self.second, self.est_tokens, self.est_cost, *budget, actual);
         }
     }
 }
@@ -502,6 +577,7 @@ mod tests {
                 period_start: 0,
                 base_nano: 0,
             }),
+            counter: None,
         }
     }
 
@@ -608,6 +684,85 @@ mod tests {
     }
 
     #[test]
+    fn a_descriptor_carrying_its_counter_counts_with_one_found_by_name() {
+        let l = Limiter::new();
+        let named = key(None, Some(1), None);
+        let carried = Descriptor {
+            counter: Some(l.counter("api_key", "k")),
+            ..named.clone()
+        };
+        let a = l.admit(std::slice::from_ref(&carried), 0, 0, 0).unwrap();
+        assert!(l.admit(std::slice::from_ref(&named), 0, 0, 0).is_err());
+        drop(a);
+        assert!(l.admit(std::slice::from_ref(&named), 0, 0, 0).is_ok());
+    }
+
+    #[test]
+    fn concurrent_requests_never_pass_a_shared_parallel_limit_or_budget() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let l = Limiter::new();
+        let team = Descriptor {
+            scope: "team",
+            id: "t".into(),
+            label: "t".into(),
+            rpm: None,
+            tpm: None,
+            parallel: Some(3),
+            budget: Some(Budget {
+                max_nano: 4_000,
+                period_start: 0,
+                base_nano: 0,
+            }),
+            counter: Some(l.counter("team", "t")),
+        };
+        let in_flight = AtomicU64::new(0);
+        let most = AtomicU64::new(0);
+        let admitted = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (l, team) = (&l, team.clone());
+                let (in_flight, most, admitted) = (&in_flight, &most, &admitted);
+                s.spawn(move || {
+                    // Each thread's own key first, then the team they share.
+                    let mut own = key(Some(u64::MAX), None, None);
+                    own.id = format!("k{t}");
+                    let descs = [own, team];
+                    let mut budget_left = true;
+                    while budget_left {
+                        match l.admit(&descs, 0, 10, 0) {
+                            Ok(a) => {
+                                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                                most.fetch_max(now, Ordering::SeqCst);
+                                std::thread::yield_now();
+                                in_flight.fetch_sub(1, Ordering::SeqCst);
+                                admitted.fetch_add(1, Ordering::SeqCst);
+                                a.settle(0, 10);
+                            }
+                            Err(Refusal::Budget { .. }) => budget_left = false,
+                            Err(_) => std::thread::yield_now(),
+                        }
+                    }
+                });
+            }
+        });
+        assert!(
+            most.load(Ordering::SeqCst) <= 3,
+            "{most:?} in flight at once"
+        );
+        // Each request costs what it reserved: exactly the budget is spent, never more.
+        assert_eq!(admitted.load(Ordering::SeqCst), 400);
+        let c = l.counter("team", "t");
+        let cell = c.lock();
+        assert_eq!((cell.spent, cell.reserved, cell.in_flight), (4_000, 0, 0));
+        assert_eq!(cell.requests.sum, 400);
+        // Refused attempts took back what they counted in their keys before the team.
+        let keys: u64 = (0..4)
+            .map(|t| l.counter("api_key", &format!("k{t}")).lock().requests.sum)
+            .sum();
+        assert_eq!(keys, 400);
+    }
+
+    #[test]
     fn the_ring_sum_is_the_windows_total_under_any_sequence() {
         // A model with no slots: every second's count, summed over the window when read.
         let mut model: HashMap<i64, u64> = HashMap::new();
@@ -654,6 +809,13 @@ mod tests {
                 .map(|(_, c)| c)
                 .sum();
             assert_eq!(ring.total(now), want, "step {step} at {now}");
+            let oldest = model
+                .iter()
+                .filter(|(s, c)| **s > now - SLOTS as i64 && **s <= now && **c > 0)
+                .map(|(s, _)| s + SLOTS as i64 - now)
+                .min()
+                .unwrap_or(0);
+            assert_eq!(ring.reset_in(now), oldest, "step {step} at {now}");
             model.retain(|s, _| *s > now - SLOTS as i64);
         }
     }

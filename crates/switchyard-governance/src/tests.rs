@@ -173,7 +173,8 @@ async fn key_lifecycle_access_and_revocation_across_instances() {
     }
 }
 
-#[tokio::test]
+// Several workers: their records go to different shards of the spend queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_spend_sums_exactly_and_survives_restart() {
     for (url, o) in stores("spend").await {
         let g = governor(&url, &o).await;

@@ -13,7 +13,7 @@
 //! minute is not picked.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::deployment::Deployment;
 
@@ -68,10 +68,73 @@ pub struct Stats {
     in_flight: AtomicU64,
     /// Moving average latency, microseconds; 0 = no sample yet.
     latency_us: AtomicU64,
-    /// (minute, requests, tokens) of the current minute.
-    minute: Mutex<(u64, u64, u64)>,
+    /// Requests this minute.
+    requests: MinuteCount,
+    /// Tokens this minute.
+    tokens: MinuteCount,
     /// Where tokens are also counted (the instances' shared usage), when set.
     shared_tokens: std::sync::OnceLock<TokenHook>,
+}
+
+/// Bits of a [`MinuteCount`] that hold the count.
+const COUNT_BITS: u32 = 40;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+
+/// A count in the current minute, packed with its minute so both change in one atomic step
+/// (no lock on the request path): the minute (since the epoch, modulo 2^24; only compared for
+/// equality) above the count's 40 bits, which saturate.
+#[derive(Debug, Default)]
+struct MinuteCount(AtomicU64);
+
+impl MinuteCount {
+    fn tag(minute: u64) -> u64 {
+        (minute << COUNT_BITS) & !COUNT_MASK
+    }
+
+    /// The count `v` holds for `minute` (another minute's count is 0).
+    fn count(v: u64, minute: u64) -> u64 {
+        if v & !COUNT_MASK == MinuteCount::tag(minute) {
+            v & COUNT_MASK
+        } else {
+            0
+        }
+    }
+
+    fn get(&self, minute: u64) -> u64 {
+        MinuteCount::count(self.0.load(Ordering::Relaxed), minute)
+    }
+
+    /// Adds `n` in `minute`, unless the count has reached `limit`; whether it did.
+    fn add_checked(&self, minute: u64, n: u64, limit: Option<u64>) -> bool {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                let c = MinuteCount::count(v, minute);
+                if limit.is_some_and(|l| c >= l) {
+                    return None;
+                }
+                Some(MinuteCount::tag(minute) | c.saturating_add(n).min(COUNT_MASK))
+            })
+            .is_ok()
+    }
+
+    fn add(&self, minute: u64, n: u64) {
+        self.add_checked(minute, n, None);
+    }
+
+    /// Adds one unless the count has reached `limit`.
+    fn add_under(&self, minute: u64, limit: Option<u64>) -> bool {
+        self.add_checked(minute, 1, limit)
+    }
+
+    /// Takes one back, if this minute counted it.
+    fn sub_one(&self, minute: u64) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                let c = MinuteCount::count(v, minute);
+                (c > 0).then(|| MinuteCount::tag(minute) | (c - 1))
+            });
+    }
 }
 
 /// Told of the tokens each answer used.
@@ -103,30 +166,20 @@ impl Stats {
     /// A request starts: in flight, and counted in this minute.
     pub fn start(self: &Arc<Self>) -> Busy {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut m) = self.minute.lock() {
-            let now = this_minute();
-            if m.0 != now {
-                *m = (now, 0, 0);
-            }
-            m.1 += 1;
-        }
+        self.requests.add(this_minute(), 1);
         Busy(Arc::clone(self))
     }
 
     /// Like [`Stats::start`], unless this minute already holds `rpm` requests or `tpm`
-    /// tokens: checked and counted at once, so concurrent requests cannot both take the
-    /// last slot.
+    /// tokens: the request count is checked and counted in one atomic step, so concurrent
+    /// requests cannot both take the last slot.
     pub fn try_start(self: &Arc<Self>, rpm: Option<u64>, tpm: Option<u64>) -> Option<Busy> {
-        {
-            let mut m = self.minute.lock().ok()?;
-            let now = this_minute();
-            if m.0 != now {
-                *m = (now, 0, 0);
-            }
-            if rpm.is_some_and(|l| m.1 >= l) || tpm.is_some_and(|l| m.2 >= l) {
-                return None;
-            }
-            m.1 += 1;
+        let minute = this_minute();
+        if tpm.is_some_and(|l| self.tokens.get(minute) >= l) {
+            return None;
+        }
+        if !self.requests.add_under(minute, rpm) {
+            return None;
         }
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         Some(Busy(Arc::clone(self)))
@@ -134,11 +187,7 @@ impl Stats {
 
     /// Takes back a request counted by [`Stats::try_start`] that was never sent.
     pub fn unstart(&self) {
-        if let Ok(mut m) = self.minute.lock() {
-            if m.0 == this_minute() {
-                m.1 = m.1.saturating_sub(1);
-            }
-        }
+        self.requests.sub_one(this_minute());
     }
 
     /// Counts tokens in the instances' shared usage too. Set once.
@@ -159,21 +208,12 @@ impl Stats {
         if let Some(h) = self.shared_tokens.get() {
             (h.0)(n);
         }
-        if let Ok(mut m) = self.minute.lock() {
-            let now = this_minute();
-            if m.0 != now {
-                *m = (now, 0, 0);
-            }
-            m.2 += n;
-        }
+        self.tokens.add(this_minute(), n);
     }
 
     fn usage(&self) -> (u64, u64) {
-        self.minute
-            .lock()
-            .ok()
-            .filter(|m| m.0 == this_minute())
-            .map_or((0, 0), |m| (m.1, m.2))
+        let minute = this_minute();
+        (self.requests.get(minute), self.tokens.get(minute))
     }
 
     /// Requests in flight now.
@@ -261,5 +301,57 @@ pub fn choose(strategy: Strategy, tier: &[&Arc<Deployment>]) -> Option<Arc<Deplo
                 .collect();
             random_of(&near)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minute_count_starts_over_each_minute_and_saturates() {
+        let c = MinuteCount::default();
+        assert_eq!(c.get(100), 0);
+        c.add(100, 5);
+        c.add(100, 2);
+        assert_eq!((c.get(100), c.get(101)), (7, 0));
+        // A new minute starts from what it adds, not from the last one's count.
+        c.add(101, 1);
+        assert_eq!((c.get(100), c.get(101)), (0, 1));
+        c.sub_one(100);
+        assert_eq!(c.get(101), 1, "another minute's take-back is ignored");
+        c.sub_one(101);
+        c.sub_one(101);
+        assert_eq!(c.get(101), 0, "never below zero");
+        c.add(102, u64::MAX);
+        c.add(102, 1);
+        assert_eq!(c.get(102), COUNT_MASK);
+        // Minutes 2^24 apart share a tag; a minute is never read that far apart.
+        assert_eq!(MinuteCount::tag(7), MinuteCount::tag(7 + (1 << 24)));
+    }
+
+    #[test]
+    fn concurrent_starts_never_pass_the_rpm() {
+        let stats = Arc::new(Stats::default());
+        let started = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..1_000 {
+                        if let Some(busy) = stats.try_start(Some(1_500), None) {
+                            started.fetch_add(1, Ordering::Relaxed);
+                            drop(busy);
+                        }
+                    }
+                });
+            }
+        });
+        // All in one minute unless the test straddles a minute's end.
+        let (requests, _) = stats.usage();
+        assert!(requests <= 1_500, "{requests}");
+        assert!(started.load(Ordering::Relaxed) >= 1_500);
+        assert_eq!(stats.in_flight(), 0);
+        stats.tokens(10);
+        assert!(stats.try_start(None, Some(10)).is_none() || stats.usage().1 < 10);
     }
 }
