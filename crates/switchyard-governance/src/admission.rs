@@ -35,8 +35,8 @@ pub struct GlobalLimits {
 /// What the key's response headers say (`x-litellm-key-*`, `x-ratelimit-*`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct KeyHeaders {
-    /// Spend in the current budget period, USD.
-    pub spend: f64,
+    /// Spend in the current budget period, nano-dollars.
+    pub spend_nano: i64,
     /// The key's budget, USD.
     pub max_budget: Option<f64>,
     /// Requests per minute.
@@ -312,7 +312,7 @@ impl Governor {
         let descs = self.descriptors(caller, model, customer.as_deref(), tags, now);
         let key_desc = descs.first().filter(|d| d.scope == "api_key");
         let mut key = caller.principal().map(|p| KeyHeaders {
-            spend: p.key.spend_nano as f64 / 1e9,
+            spend_nano: p.key.spend_nano,
             max_budget: p.key.record.limits.max_budget,
             rpm_limit: p.key.record.limits.rpm_limit,
             tpm_limit: p.key.record.limits.tpm_limit,
@@ -344,7 +344,7 @@ impl Governor {
                     if let Some(k) = key.as_mut().filter(|_| key_desc.is_some()) {
                         k.remaining = ticket.remaining.clone();
                         if let Some(spent) = ticket.spent {
-                            k.spend = spent as f64 / 1e9;
+                            k.spend_nano = spent;
                         }
                     }
                     counted = Some(Counted::Shared(ticket));
@@ -363,7 +363,7 @@ impl Governor {
                 if let (Some(k), Some(_)) = (key.as_mut(), key_desc) {
                     k.remaining = a.remaining.clone();
                     if let Some(spent) = a.spent {
-                        k.spend = spent as f64 / 1e9;
+                        k.spend_nano = spent;
                     }
                 }
                 Counted::Local(a)

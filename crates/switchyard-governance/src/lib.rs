@@ -215,13 +215,15 @@ impl Default for GovernorOptions {
     }
 }
 
-/// A cache of one kind of record, by id.
+/// A cache of one kind of record, by id. Hashed with foldhash (hashbrown's default), not
+/// SipHash: every request looks up its key and team here, and the ids are key hashes and
+/// names an admin chose.
 #[derive(Debug)]
-struct Table<T>(RwLock<HashMap<String, Arc<Cached<T>>>>);
+struct Table<T>(RwLock<hashbrown::HashMap<String, Arc<Cached<T>>>>);
 
 impl<T> Table<T> {
     fn new() -> Self {
-        Table(RwLock::new(HashMap::new()))
+        Table(RwLock::new(hashbrown::HashMap::new()))
     }
 
     fn get(&self, id: &str) -> Option<Arc<Cached<T>>> {

@@ -52,7 +52,8 @@ pub struct Cooldowns {
     allowed_fails: u32,
     policy: Option<switchyard_config::raw::AllowedFailsPolicy>,
     cooldown: Duration,
-    entries: HashMap<String, Entry>,
+    /// By deployment id; foldhash, as every request reads its deployment's entry.
+    entries: hashbrown::HashMap<String, Entry>,
 }
 
 impl Cooldowns {

@@ -28,7 +28,6 @@ pub mod trace;
 mod transcription;
 pub mod upstream;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -223,8 +222,10 @@ pub enum ChatResponse {
 /// Model groups and the means to call them.
 pub struct Router {
     config: Arc<Config>,
-    groups: HashMap<String, Vec<Arc<Deployment>>>,
-    aliases: HashMap<String, String>,
+    /// Hashed with foldhash, not SipHash: looked up a few times per request, by names from
+    /// the config.
+    groups: hashbrown::HashMap<String, Vec<Arc<Deployment>>>,
+    aliases: hashbrown::HashMap<String, String>,
     model_names: Vec<String>,
     allow_direct: bool,
     client: upstream::Client,
@@ -282,7 +283,8 @@ impl Router {
         let mut warnings = Vec::new();
         let prices = load_prices(&config)?;
         let deployments = deployment::build(&config, &prices, &mut warnings)?;
-        let mut groups: HashMap<String, Vec<Arc<Deployment>>> = HashMap::new();
+        let mut groups: hashbrown::HashMap<String, Vec<Arc<Deployment>>> =
+            hashbrown::HashMap::new();
         let mut model_names = Vec::new();
         for d in deployments {
             if !groups.contains_key(&d.model_name) {
@@ -293,7 +295,7 @@ impl Router {
                 .or_default()
                 .push(Arc::new(d));
         }
-        let mut aliases = HashMap::new();
+        let mut aliases = hashbrown::HashMap::new();
         for (alias, target) in config
             .file
             .router_settings

@@ -457,7 +457,7 @@ impl Settle {
                 }
             }
             if let Some(max) = key_headers.and_then(|h| h.max_budget) {
-                let spent = key_headers.map_or(0.0, |h| h.spend) + o.cost_usd();
+                let spent = key_headers.map_or(0.0, |h| h.spend_nano as f64 / 1e9) + o.cost_usd();
                 series.max_budget(m).set(max);
                 series.budget_remaining(m).set(max - spent);
             }
@@ -604,14 +604,20 @@ fn hv(s: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(s).ok()
 }
 
+/// The gateway's headers on an answer: the call's, the provider's (`llm_provider-*`) and, for
+/// a virtual key, the key's.
 fn set_call_headers(
     headers: &mut HeaderMap,
     call_id: &str,
     meta: Option<&CallMeta>,
+    key: Option<&KeyHeaders>,
     started: Instant,
 ) {
-    // Up to a dozen headers follow: one allocation, not a growth per few.
-    headers.reserve(12 + meta.map_or(0, |m| m.upstream_headers.len()));
+    // Up to a dozen headers follow, and ten for a key: one allocation, not a growth per few.
+    headers.reserve(12 + meta.map_or(0, |m| m.upstream_headers.len()) + key.map_or(0, |_| 10));
+    if let Some(k) = key {
+        set_key_headers(headers, k);
+    }
     if let Some(v) = hv(call_id) {
         headers.insert(HeaderName::from_static("x-litellm-call-id"), v);
     }
@@ -1032,16 +1038,18 @@ fn set_key_headers(headers: &mut HeaderMap, k: &KeyHeaders) {
     let mut put = |name: &'static str, v: HeaderValue| {
         headers.insert(HeaderName::from_static(name), v);
     };
-    // Formatted values are handed over as they are (validated, not copied again).
-    let text = |s: String| HeaderValue::from_maybe_shared(Bytes::from(s)).ok();
-    let float = |f: f64| text(f.to_string());
-    if let Some(v) = float(k.spend) {
-        put("x-litellm-key-spend", v);
+    // Fixed-point text (as `f64`'s Display would print it) and itoa integers: no float
+    // formatting and no intermediate `String`.
+    put(
+        "x-litellm-key-spend",
+        Fixed::usd_from_nano(k.spend_nano).header(),
+    );
+    if let Some(max) = k.max_budget {
+        put(
+            "x-litellm-key-max-budget",
+            Fixed::usd_from_nano(switchyard_governance::records::nano(max)).header(),
+        );
     }
-    if let Some(v) = k.max_budget.and_then(float) {
-        put("x-litellm-key-max-budget", v);
-    }
-    // Integers go through `HeaderValue::from` (itoa), with no intermediate String.
     if let Some(l) = k.rpm_limit {
         put("x-litellm-key-rpm-limit", HeaderValue::from(l));
     }
@@ -1049,16 +1057,14 @@ fn set_key_headers(headers: &mut HeaderMap, k: &KeyHeaders) {
         put("x-litellm-key-tpm-limit", HeaderValue::from(l));
     }
     let r = &k.remaining;
-    let secs = |s| text(format!("{s}s"));
+    let secs = |s: i64| Fixed::with_unit(u64::try_from(s).unwrap_or(0), b's');
     if let Some(l) = r.limit_requests {
         put("x-ratelimit-limit-requests", HeaderValue::from(l));
         put(
             "x-ratelimit-remaining-requests",
             HeaderValue::from(r.remaining_requests),
         );
-        if let Some(v) = secs(r.reset_requests) {
-            put("x-ratelimit-reset-requests", v);
-        }
+        put("x-ratelimit-reset-requests", secs(r.reset_requests));
     }
     if let Some(l) = r.limit_tokens {
         put("x-ratelimit-limit-tokens", HeaderValue::from(l));
@@ -1066,9 +1072,7 @@ fn set_key_headers(headers: &mut HeaderMap, k: &KeyHeaders) {
             "x-ratelimit-remaining-tokens",
             HeaderValue::from(r.remaining_tokens),
         );
-        if let Some(v) = secs(r.reset_tokens) {
-            put("x-ratelimit-reset-tokens", v);
-        }
+        put("x-ratelimit-reset-tokens", secs(r.reset_tokens));
     }
 }
 
@@ -1107,9 +1111,7 @@ pub(crate) async fn handle_parsed<R: Ingress>(
 ) -> Response {
     let started = Instant::now();
     tracing::trace!("chat: request head received");
-    // Time-ordered (UUIDv7): spend log rows, keyed by it, are appended in index order rather
-    // than scattered over the whole index.
-    let call_id = uuid::Uuid::now_v7().to_string();
+    let call_id = crate::call_id();
     let mut settle = Settle::new(Arc::clone(&state), call_id.clone(), started, route);
     settle.owner.caller = Some(caller.clone());
     settle.span = state.otel.as_ref().map(|o| o.request_span(&headers, route));
@@ -1162,11 +1164,7 @@ pub(crate) async fn handle_parsed<R: Ingress>(
     .await;
 
     let key_headers = settle.owner.admitted.as_ref().and_then(|a| a.key.clone());
-    let add_key_headers = |h: &mut HeaderMap| {
-        if let Some(k) = &key_headers {
-            set_key_headers(h, k);
-        }
-    };
+    let key_headers = key_headers.as_ref();
     match result {
         Err(e) => {
             settle.finish(Outcome {
@@ -1177,8 +1175,7 @@ pub(crate) async fn handle_parsed<R: Ingress>(
                 error: Some(&e),
             });
             let mut resp = dialect.error_response(e);
-            set_call_headers(resp.headers_mut(), &call_id, None, started);
-            add_key_headers(resp.headers_mut());
+            set_call_headers(resp.headers_mut(), &call_id, None, key_headers, started);
             resp
         }
         Ok(ChatResponse::Complete(c)) => {
@@ -1200,8 +1197,13 @@ pub(crate) async fn handle_parsed<R: Ingress>(
                 .clone()
                 .unwrap_or(HeaderValue::from_static("application/json"));
             let mut resp = (StatusCode::OK, [(CONTENT_TYPE, content_type)], c.body).into_response();
-            set_call_headers(resp.headers_mut(), &call_id, Some(&c.meta), started);
-            add_key_headers(resp.headers_mut());
+            set_call_headers(
+                resp.headers_mut(),
+                &call_id,
+                Some(&c.meta),
+                key_headers,
+                started,
+            );
             // LiteLLM sends the cost of every answered call, 0 for unpriced models.
             resp.headers_mut().insert(
                 HeaderName::from_static("x-litellm-response-cost"),
@@ -1212,8 +1214,7 @@ pub(crate) async fn handle_parsed<R: Ingress>(
         Ok(ChatResponse::Stream(s)) => {
             settle.stream = true;
             let mut headers = HeaderMap::new();
-            set_call_headers(&mut headers, &call_id, Some(&s.meta), started);
-            add_key_headers(&mut headers);
+            set_call_headers(&mut headers, &call_id, Some(&s.meta), key_headers, started);
             let content_type = s.meta.content_type.clone();
             let mut back = dialect.stream_back(s.format);
             let mut keeper = dialect.keeper(s.format);

@@ -33,6 +33,28 @@ impl Fixed {
         }
     }
 
+    /// US dollars from nano-dollars, as short as exact; negative amounts show as `0`.
+    pub(crate) fn usd_from_nano(nano: i64) -> Self {
+        Fixed {
+            units: u64::try_from(nano).unwrap_or(0),
+            decimals: 9,
+            trim: true,
+        }
+    }
+
+    /// A whole number followed by a unit (`61s`), as a header value.
+    pub(crate) fn with_unit(n: u64, unit: u8) -> http::HeaderValue {
+        let mut buf = Buf::new();
+        buf.put(unit);
+        Fixed {
+            units: n,
+            decimals: 0,
+            trim: true,
+        }
+        .write(&mut buf);
+        http::HeaderValue::from_bytes(buf.as_bytes()).unwrap_or(http::HeaderValue::from_static("0"))
+    }
+
     /// The text in a header value.
     pub(crate) fn header(self) -> http::HeaderValue {
         http::HeaderValue::from_bytes(self.digits().as_bytes())
@@ -41,10 +63,13 @@ impl Fixed {
 
     /// The text, written right to left into a stack buffer.
     fn digits(self) -> Buf {
-        let mut buf = Buf {
-            bytes: [0; 24],
-            start: 24,
-        };
+        let mut buf = Buf::new();
+        self.write(&mut buf);
+        buf
+    }
+
+    /// Writes the text in front of what `buf` holds.
+    fn write(self, buf: &mut Buf) {
         let scale = 10u64.pow(u32::from(self.decimals));
         let (mut int, mut frac) = (self.units / scale, self.units % scale);
         let mut width = usize::from(self.decimals);
@@ -68,7 +93,7 @@ impl Fixed {
             buf.put(b'0' + (int % 10) as u8);
             int /= 10;
             if int == 0 {
-                return buf;
+                return;
             }
         }
     }
@@ -80,13 +105,21 @@ impl fmt::Display for Fixed {
     }
 }
 
-/// A stack buffer long enough for any `Fixed` (20 digits, a point), filled from the end.
+/// A stack buffer long enough for any `Fixed` (20 digits, a point) or a number and a unit,
+/// filled from the end.
 struct Buf {
     bytes: [u8; 24],
     start: usize,
 }
 
 impl Buf {
+    fn new() -> Buf {
+        Buf {
+            bytes: [0; 24],
+            start: 24,
+        }
+    }
+
     fn put(&mut self, b: u8) {
         self.start -= 1;
         self.bytes[self.start] = b;
@@ -114,6 +147,26 @@ mod tests {
         assert_eq!(Fixed::millis(Duration::ZERO).to_string(), "0.000");
         assert_eq!(Fixed::millis(Duration::from_micros(7)).to_string(), "0.007");
         assert_eq!(Fixed::millis(Duration::from_secs(3)).header(), "3000.000");
+    }
+
+    #[test]
+    fn nano_dollars_match_float_display_and_units_follow_numbers() {
+        for nano in [
+            0i64,
+            1,
+            10,
+            123_456_789,
+            1_500_000_000,
+            2_500_000_000,
+            1_000_000_000_000_000_000,
+        ] {
+            let fixed = Fixed::usd_from_nano(nano).to_string();
+            assert_eq!(fixed, (nano as f64 / 1e9).to_string(), "{nano}");
+        }
+        assert_eq!(Fixed::usd_from_nano(-5).to_string(), "0");
+        assert_eq!(Fixed::with_unit(61, b's'), "61s");
+        assert_eq!(Fixed::with_unit(0, b's'), "0s");
+        assert_eq!(Fixed::with_unit(u64::MAX, b's'), "18446744073709551615s");
     }
 
     #[test]

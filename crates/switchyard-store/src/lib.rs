@@ -165,7 +165,11 @@ impl Default for StoreOptions {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    // `SystemTime` directly: no calendar type and no 128-bit division (twice a request).
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+    }
 }
 
 /// The storage layer.

@@ -104,6 +104,47 @@ async fn rpm_admits_exactly_the_limit_under_a_burst() {
 }
 
 #[tokio::test]
+async fn key_headers_show_the_spend_the_budget_and_the_windows_exactly() {
+    let up = start_upstream().await;
+    let gw = start_gateway(&config(&up, "")).await;
+    let k = key(
+        &gw,
+        json!({"max_budget": 2.5, "rpm_limit": 100, "tpm_limit": 100000}),
+    )
+    .await;
+    let send = || async {
+        let r = client()
+            .post(format!("{}/v1/chat/completions", gw.base))
+            .bearer_auth(&k)
+            .json(&hello("priced"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.headers().clone()
+    };
+    let h = send().await;
+    assert_eq!(h["x-litellm-key-spend"], "0");
+    assert_eq!(h["x-litellm-key-max-budget"], "2.5");
+    assert_eq!(h["x-litellm-key-rpm-limit"], "100");
+    assert_eq!(h["x-litellm-key-tpm-limit"], "100000");
+    assert_eq!(h["x-ratelimit-limit-requests"], "100");
+    assert_eq!(h["x-ratelimit-remaining-requests"], "99");
+    for name in ["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"] {
+        let reset = h[name].to_str().unwrap();
+        let secs: u64 = reset.strip_suffix('s').unwrap().parse().unwrap();
+        assert!((1..=61).contains(&secs), "{name}: {reset}");
+    }
+    let cost = h["x-litellm-response-cost"].to_str().unwrap().to_owned();
+    assert_ne!(cost, "0");
+    // The next answer's key spend is the first one's cost, to the last digit.
+    let h = send().await;
+    assert_eq!(h["x-litellm-key-spend"], cost.as_str());
+    assert_eq!(h["x-ratelimit-remaining-requests"], "98");
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn parallel_limits_hold_and_free_when_requests_end() {
     let up = start_upstream().await;
     let gw = start_gateway(&config(&up, "")).await;
