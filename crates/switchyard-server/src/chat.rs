@@ -24,7 +24,7 @@ use switchyard_types::{ChatCompletionRequest, Usage, Verbatim};
 use crate::fixed::Fixed;
 
 use crate::dialect::Dialect;
-use crate::telemetry::{FailureLabels, RequestLabels};
+use crate::telemetry::FailureLabels;
 use crate::{AppState, VERSION};
 
 /// Reads a request body, refusing more than `limit` bytes with a 413.
@@ -411,16 +411,16 @@ impl Settle {
         } = o;
         let m = &self.state.metrics;
         let total = self.started.elapsed().as_secs_f64();
-        m.requests
-            .get_or_create(&RequestLabels {
-                requested_model: self.requested_model.clone(),
-                model_group: meta.map(|m| m.model_group.clone()).unwrap_or_default(),
-                model_id: meta.map(|m| m.deployment_id.clone()).unwrap_or_default(),
-                status_code: status.to_string(),
-                route: self.route.to_owned(),
-                stream: self.stream.to_string(),
-            })
-            .inc();
+        let status_text = StatusText::new(status);
+        m.requests(&crate::telemetry::RequestLabelsRef {
+            requested_model: &self.requested_model,
+            model_group: meta.map_or("", |m| m.model_group.as_str()),
+            model_id: meta.map_or("", |m| m.deployment_id.as_str()),
+            status_code: status_text.as_str(),
+            route: self.route,
+            stream: if self.stream { "true" } else { "false" },
+        })
+        .inc();
         if let Some(e) = error {
             m.failures
                 .get_or_create(&FailureLabels {
@@ -597,6 +597,29 @@ impl Settle {
                 "request failed"
             ),
         }
+    }
+}
+
+/// An HTTP status as text, without an allocation.
+struct StatusText([u8; 3]);
+
+impl StatusText {
+    fn new(status: u16) -> StatusText {
+        // Statuses are three digits (100-999); anything else reads as 999.
+        let s = if (100..1000).contains(&status) {
+            status
+        } else {
+            999
+        };
+        StatusText([
+            b'0' + (s / 100) as u8,
+            b'0' + (s / 10 % 10) as u8,
+            b'0' + (s % 10) as u8,
+        ])
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("999")
     }
 }
 
@@ -1438,6 +1461,15 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn status_text_is_the_status_as_to_string_prints_it() {
+        for status in [100u16, 200, 201, 404, 429, 500, 503, 999] {
+            assert_eq!(StatusText::new(status).as_str(), status.to_string());
+        }
+        assert_eq!(StatusText::new(42).as_str(), "999");
+        assert_eq!(StatusText::new(1000).as_str(), "999");
+    }
 
     #[test]
     fn provider_headers_are_echoed_under_the_same_names_known_or_not() {

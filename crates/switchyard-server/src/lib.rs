@@ -76,7 +76,8 @@ pub struct AppState {
     /// `/metrics` needs a key (`litellm_settings.require_auth_for_metrics_endpoint`).
     pub metrics_need_auth: bool,
     /// Metric series of each configured deployment, by deployment id.
-    pub series: std::collections::HashMap<String, telemetry::DeploymentSeries>,
+    /// By deployment id (foldhash: read by every request).
+    pub series: hashbrown::HashMap<String, telemetry::DeploymentSeries>,
     /// Responses kept for `previous_response_id` and `GET /v1/responses/{id}`.
     pub responses: Arc<responses::Store>,
     /// Log sinks (`success_callback`, `failure_callback`, `callbacks`), when configured.

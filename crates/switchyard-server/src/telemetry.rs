@@ -84,6 +84,13 @@ macro_rules! borrowed_labels {
     };
 }
 
+borrowed_labels! {
+    /// [`RequestLabels`] borrowed, to find a request's counter without building six strings.
+    RequestLabelsRef for RequestLabels {
+        requested_model, model_group, model_id, status_code, route, stream,
+    }
+}
+
 /// Labels of usage and spend by model and by who made the request (LiteLLM's labels of
 /// `litellm_spend_metric` and the token counters; key fields are empty without a key).
 #[derive(Clone, Debug, Default, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -368,6 +375,7 @@ pub struct Metrics {
     /// families would take four, each hashing and comparing the nine labels).
     keyed_usage: std::sync::RwLock<hashbrown::HashMap<UsageLabels, Arc<UsageCounters>>>,
     key_series: std::sync::RwLock<hashbrown::HashMap<KeyLabels, Arc<KeySeries>>>,
+    request_counters: std::sync::RwLock<hashbrown::HashMap<RequestLabels, Arc<Counter>>>,
 }
 
 impl Default for Metrics {
@@ -563,6 +571,7 @@ impl Metrics {
             retries,
             keyed_usage: std::sync::RwLock::default(),
             key_series: std::sync::RwLock::default(),
+            request_counters: std::sync::RwLock::default(),
         }
     }
 
@@ -615,6 +624,16 @@ impl Metrics {
                 budget_remaining: OnceLock::new(),
             }
         })
+    }
+
+    /// `litellm_requests_metric`'s counter for `labels`, found by borrowed labels once made.
+    pub fn requests(&self, labels: &RequestLabelsRef<'_>) -> Arc<Counter> {
+        cached(
+            &self.request_counters,
+            labels,
+            RequestLabelsRef::owned,
+            |o| self.requests.get_or_create(o).clone(),
+        )
     }
 
     /// The usage and spend counters of one label set.
@@ -699,6 +718,30 @@ mod tests {
             text.contains(r#"api_key_alias="ci",team="t1",team_alias="search",user="u1"} 5"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn request_counters_are_found_again_by_borrowed_labels() {
+        let m = Metrics::new();
+        let labels = |status_code| RequestLabelsRef {
+            requested_model: "gpt",
+            model_group: "gpt",
+            model_id: "d1",
+            status_code,
+            route: "/chat/completions",
+            stream: "false",
+        };
+        let ok = m.requests(&labels("200"));
+        ok.inc();
+        assert!(Arc::ptr_eq(&ok, &m.requests(&labels("200"))));
+        m.requests(&labels("429")).inc();
+        assert_eq!(m.requests.get_or_create(&labels("200").owned()).get(), 1);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"status_code="200",route="/chat/completions",stream="false"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"status_code="429""#), "{text}");
     }
 
     #[test]
