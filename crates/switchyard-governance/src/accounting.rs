@@ -13,6 +13,8 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use crossbeam_utils::CachePadded;
+
 use switchyard_store::{Kind, SpendBatch, SpendLog, Store, StoreError, Written};
 use tokio::sync::Notify;
 
@@ -26,7 +28,8 @@ const WAKE_AT: usize = 5_000;
 #[derive(Debug)]
 pub struct Accounting {
     /// Records as requests left them, one shard per worker thread (see [`shard_index`]).
-    shards: Box<[Mutex<Vec<SpendLog>>]>,
+    /// Cache-padded, so workers pushing to neighbouring shards do not share a cache line.
+    shards: Box<[CachePadded<Mutex<Vec<SpendLog>>>]>,
     /// Rows in the shards.
     queued: AtomicUsize,
     /// Already aggregated: overflow beyond the cap, and batches put back after a failure.
@@ -66,7 +69,9 @@ impl Accounting {
             .map_or(1, usize::from)
             .next_power_of_two();
         Accounting {
-            shards: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
+            shards: (0..shards)
+                .map(|_| CachePadded::new(Mutex::new(Vec::new())))
+                .collect(),
             queued: AtomicUsize::new(0),
             folded: Mutex::new(SpendBatch::default()),
             folded_rows: AtomicUsize::new(0),

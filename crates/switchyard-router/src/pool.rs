@@ -19,6 +19,8 @@
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crossbeam_utils::CachePadded;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -44,7 +46,7 @@ fn home_pool(count: usize) -> usize {
 /// `POOLS` clients of type `C`, with their in-flight counts.
 pub struct Pools<C> {
     clients: Box<[C]>,
-    counts: Arc<[AtomicUsize]>,
+    counts: Arc<[CachePadded<AtomicUsize>]>,
 }
 
 impl<C> Pools<C> {
@@ -58,7 +60,10 @@ impl<C> Pools<C> {
         let count = count.max(1);
         Pools {
             clients: (0..count).map(|_| make()).collect(),
-            counts: (0..count).map(|_| AtomicUsize::new(0)).collect(),
+            // Padded: workers counting on their own pools do not share a cache line.
+            counts: (0..count)
+                .map(|_| CachePadded::new(AtomicUsize::new(0)))
+                .collect(),
         }
     }
 
@@ -104,7 +109,7 @@ impl<C> Pools<C> {
 /// One request in flight on a pool, until dropped.
 #[derive(Debug)]
 pub struct InFlight {
-    counts: Arc<[AtomicUsize]>,
+    counts: Arc<[CachePadded<AtomicUsize>]>,
     index: usize,
 }
 
