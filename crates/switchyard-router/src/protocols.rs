@@ -20,7 +20,6 @@
 //! `h2` again, so a host that stopped speaking HTTP/2 costs one failed request, not all.
 //! Plain `http` hosts never negotiate and are not looked up.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -58,7 +57,11 @@ enum Learnt {
 /// The protocols learnt per `https` host (`authority` as the request URL spells it).
 #[derive(Debug, Default)]
 pub struct Protocols {
-    hosts: RwLock<HashMap<Arc<str>, Learnt>>,
+    hosts: RwLock<hashbrown::HashMap<Arc<str>, Learnt>>,
+    /// The hosts whose protocol is known (`true`: HTTP/2), kept beside `hosts` under its
+    /// write lock: what every request to a known host reads, from a lock-free map (papaya),
+    /// so workers on several cores do not meet on the lock. A host never leaves it.
+    settled: papaya::HashMap<Arc<str>, bool, hashbrown::DefaultHashBuilder>,
 }
 
 /// The host of an `https` URI, the only kind ALPN applies to.
@@ -76,6 +79,13 @@ impl Protocols {
         let Some(host) = tls_host(uri) else {
             return Route::Alpn;
         };
+        if let Some((h, h2)) = self.settled.pin().get_key_value(host) {
+            return if *h2 {
+                Route::Http2(Arc::clone(h))
+            } else {
+                Route::Alpn
+            };
+        }
         loop {
             let mut probing = {
                 let hosts = self.hosts.read().unwrap_or_else(PoisonError::into_inner);
@@ -113,7 +123,7 @@ impl Protocols {
     /// A connection to `uri` is up, and ALPN said `h2` or not.
     pub fn connected(&self, uri: &Uri, h2: bool) {
         if let Some(host) = tls_host(uri) {
-            self.set(host, if h2 { Learnt::Http2 } else { Learnt::Alpn });
+            self.set(host, h2);
         }
     }
 
@@ -128,8 +138,9 @@ impl Protocols {
     /// An HTTP/2-only request to `host` failed: back to ALPN until a connection says `h2`.
     pub fn demote(&self, host: &str) {
         let mut hosts = self.hosts.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(l @ Learnt::Http2) = hosts.get_mut(host) {
+        if let Some((h, l @ Learnt::Http2)) = hosts.get_key_value_mut(host) {
             *l = Learnt::Alpn;
+            self.settled.pin().insert(Arc::clone(h), false);
         }
     }
 
@@ -137,19 +148,28 @@ impl Protocols {
     /// before connecting): ALPN, and the waiters go on.
     fn settle_probe(&self, host: &str) {
         let mut hosts = self.hosts.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(l @ Learnt::Probing(_)) = hosts.get_mut(host) {
+        if let Some((h, l @ Learnt::Probing(_))) = hosts.get_key_value_mut(host) {
             *l = Learnt::Alpn;
+            self.settled.pin().insert(Arc::clone(h), false);
         }
     }
 
-    fn set(&self, host: &str, learnt: Learnt) {
+    /// `host` speaks HTTP/2 (`h2`) or not.
+    fn set(&self, host: &str, h2: bool) {
         let mut hosts = self.hosts.write().unwrap_or_else(PoisonError::into_inner);
-        match hosts.get_mut(host) {
-            Some(l) => *l = learnt,
-            None => {
-                hosts.insert(Arc::from(host), learnt);
+        let learnt = if h2 { Learnt::Http2 } else { Learnt::Alpn };
+        let host = match hosts.get_key_value_mut(host) {
+            Some((h, l)) => {
+                *l = learnt;
+                Arc::clone(h)
             }
-        }
+            None => {
+                let h: Arc<str> = Arc::from(host);
+                hosts.insert(Arc::clone(&h), learnt);
+                h
+            }
+        };
+        self.settled.pin().insert(host, h2);
     }
 
     /// What is known of `host`: `Some(true)` HTTP/2, `Some(false)` ALPN, `None` nothing yet

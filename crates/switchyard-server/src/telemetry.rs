@@ -373,9 +373,9 @@ pub struct Metrics {
     pub retries: Family<LatencyLabels, Counter>,
     /// The usage counters of each key's label sets, found in one lookup per request (the
     /// families would take four, each hashing and comparing the nine labels).
-    keyed_usage: std::sync::RwLock<hashbrown::HashMap<UsageLabels, Arc<UsageCounters>>>,
-    key_series: std::sync::RwLock<hashbrown::HashMap<KeyLabels, Arc<KeySeries>>>,
-    request_counters: std::sync::RwLock<hashbrown::HashMap<RequestLabels, Arc<Counter>>>,
+    keyed_usage: Cache<UsageLabels, UsageCounters>,
+    key_series: Cache<KeyLabels, KeySeries>,
+    request_counters: Cache<RequestLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -569,9 +569,9 @@ impl Metrics {
             deployment_state,
             fallbacks,
             retries,
-            keyed_usage: std::sync::RwLock::default(),
-            key_series: std::sync::RwLock::default(),
-            request_counters: std::sync::RwLock::default(),
+            keyed_usage: Cache::default(),
+            key_series: Cache::default(),
+            request_counters: Cache::default(),
         }
     }
 
@@ -655,27 +655,31 @@ impl Metrics {
     }
 }
 
+/// Series already resolved, by their labels: a lock-free map (papaya), so requests on
+/// several workers read it without writing to a shared lock word (with `RwLock` every read
+/// did, and two threads reading took five times as long each), hashed with foldhash.
+type Cache<K, V> = papaya::HashMap<K, Arc<V>, hashbrown::DefaultHashBuilder>;
+
 /// What `map` holds for the borrowed `labels`, made by `make` from the owned labels the
 /// first time (two requests racing may both make it; the first stored wins).
 fn cached<K, Q, V>(
-    map: &std::sync::RwLock<hashbrown::HashMap<K, Arc<V>>>,
+    map: &Cache<K, V>,
     labels: &Q,
     owned: impl FnOnce(&Q) -> K,
     make: impl FnOnce(&K) -> V,
 ) -> Arc<V>
 where
-    K: std::hash::Hash + Eq,
-    Q: std::hash::Hash + hashbrown::Equivalent<K>,
+    K: std::hash::Hash + Eq + Send + Sync,
+    V: Send + Sync,
+    Q: std::hash::Hash + papaya::Equivalent<K>,
 {
-    if let Some(v) = map.read().ok().and_then(|m| m.get(labels).cloned()) {
-        return v;
+    let map = map.pin();
+    if let Some(v) = map.get(labels) {
+        return Arc::clone(v);
     }
     let owned = owned(labels);
     let made = Arc::new(make(&owned));
-    match map.write() {
-        Ok(mut m) => Arc::clone(m.entry(owned).or_insert(made)),
-        Err(_) => made,
-    }
+    Arc::clone(map.get_or_insert(owned, made))
 }
 
 impl std::fmt::Debug for Metrics {
