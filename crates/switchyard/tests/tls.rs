@@ -178,10 +178,12 @@ async fn http2_requests_past_one_connections_stream_limit_all_go_out_at_once() {
         120,
         "all 120 requests were in flight at the upstream together"
     );
-    // A second pool took the requests the first had no room for, on one connection of its
+    // More pools took the requests one pool had no room for, each on one connection of its
     // own: the first request's connection (which found out the host speaks HTTP/2), then
-    // one HTTP/2 connection in each of the two pools.
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 3);
+    // one HTTP/2 connection in each pool used. The gateway's two workers each start at a
+    // pool of their own and move to the next when it is full: two to four pools.
+    let connections = seen.connections.load(Ordering::SeqCst);
+    assert!((3..=5).contains(&connections), "{connections} connections");
     gw.stop().await;
 }
 
@@ -217,19 +219,22 @@ async fn a_cold_burst_to_an_http2_host_waits_for_one_connection_instead_of_openi
     // 50 requests at once to a host the gateway has never connected to, all answered only
     // once all 50 are in flight. Without knowing the protocol each would open its own
     // TCP and TLS connection; here the first connects, the others wait for its ALPN answer
-    // and share the pool's one HTTP/2 connection.
+    // and share their pool's one HTTP/2 connection. Each of the gateway's two workers
+    // starts at a pool of its own, so there are one or two such pools.
     seen.hold_until.store(50, Ordering::SeqCst);
     seen.handshake_delay_ms.store(300, Ordering::SeqCst);
     burst(&gw, 50).await;
     assert_eq!(seen.most.load(Ordering::SeqCst), 50);
-    assert_eq!(
-        seen.connections.load(Ordering::SeqCst),
-        2,
-        "the first request's connection and the pool's HTTP/2 connection"
+    let first = seen.connections.load(Ordering::SeqCst);
+    assert!(
+        (2..=3).contains(&first),
+        "the first request's connection and one HTTP/2 connection per worker's pool: {first}"
     );
-    // A second burst reuses them.
+    // A second burst reuses them (a worker that sent nothing the first time may add its
+    // pool's one connection).
     burst(&gw, 50).await;
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 2);
+    let second = seen.connections.load(Ordering::SeqCst);
+    assert!(second <= 3, "{first} then {second} connections");
     gw.stop().await;
 }
 
