@@ -11,13 +11,12 @@
 //! write: one flush interval.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use crossbeam_utils::CachePadded;
+use std::sync::Mutex;
 
 use switchyard_store::{Kind, SpendBatch, SpendLog, Store, StoreError, Written};
 use tokio::sync::Notify;
 
+use crate::sharded::{lock as locked, Sharded};
 use crate::GovernorOptions;
 
 /// Queued rows that wake the writer before its interval. Larger batches write each hot index
@@ -27,9 +26,8 @@ const WAKE_AT: usize = 5_000;
 /// Spend on its way to the store.
 #[derive(Debug)]
 pub struct Accounting {
-    /// Records as requests left them, one shard per worker thread (see [`shard_index`]).
-    /// Cache-padded, so workers pushing to neighbouring shards do not share a cache line.
-    shards: Box<[CachePadded<Mutex<Vec<SpendLog>>>]>,
+    /// Records as requests left them, a shard per worker thread.
+    shards: Sharded<Vec<SpendLog>>,
     /// Rows in the shards.
     queued: AtomicUsize,
     /// Already aggregated: overflow beyond the cap, and batches put back after a failure.
@@ -48,30 +46,10 @@ pub struct Accounting {
     flushing: tokio::sync::Mutex<()>,
 }
 
-/// This thread's shard: threads are numbered as they first record, so a runtime's workers
-/// spread over the shards.
-fn shard_index(shards: usize) -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed);
-    }
-    INDEX.with(|i| *i) % shards
-}
-
-fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while pushing leaves a vector of whole records.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Accounting {
     pub(crate) fn new(opts: &GovernorOptions) -> Accounting {
-        let shards = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .next_power_of_two();
         Accounting {
-            shards: (0..shards)
-                .map(|_| CachePadded::new(Mutex::new(Vec::new())))
-                .collect(),
+            shards: Sharded::default(),
             queued: AtomicUsize::new(0),
             folded: Mutex::new(SpendBatch::default()),
             folded_rows: AtomicUsize::new(0),
@@ -90,7 +68,7 @@ impl Accounting {
         if self.queued_logs() < self.max_logs {
             // Counted before it is pushed, so a flush never takes a row it has not counted.
             let queued = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
-            locked(&self.shards[shard_index(self.shards.len())]).push(log);
+            self.shards.local().push(log);
             if queued == WAKE_AT {
                 self.wake.notify_one();
             }
@@ -114,9 +92,9 @@ impl Accounting {
         };
         let raw: i64 = self
             .shards
-            .iter()
+            .each()
             .map(|shard| {
-                locked(shard)
+                shard
                     .iter()
                     .filter(|l| owner(l))
                     .map(|l| l.spend_nano)
@@ -151,8 +129,8 @@ impl Accounting {
         let mut spares = std::mem::take(&mut *locked(&self.spares));
         spares.resize_with(self.shards.len(), Vec::new);
         // Each shard swaps its rows for an empty vector with capacity: a moment under its lock.
-        for (shard, spare) in self.shards.iter().zip(spares.iter_mut()) {
-            std::mem::swap(spare, &mut *locked(shard));
+        for (mut shard, spare) in self.shards.each().zip(spares.iter_mut()) {
+            std::mem::swap(spare, &mut *shard);
         }
         let mut batch = {
             let mut folded = locked(&self.folded);

@@ -21,6 +21,7 @@ pub mod limits;
 pub mod records;
 pub mod reports;
 pub mod secret;
+pub mod sharded;
 pub mod shared;
 
 use std::collections::{BTreeSet, HashMap};

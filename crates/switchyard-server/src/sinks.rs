@@ -14,8 +14,8 @@
 //! - Any other sink is one [`Sink`] impl.
 //!
 //! Nothing here touches the request path but a clone of the spend record, the request's
-//! messages and answer as JSON bytes, and a push onto a vector under a short lock (the
-//! sink's task is woken only when a batch is full, not per request). Each sink has a bounded
+//! messages and answer as JSON bytes, and a push onto the worker thread's shard of the
+//! sink's queue (the sink's task is woken only when a batch is full, not per request). Each sink has a bounded
 //! queue and a task that takes it every [`FLUSH`] (or when [`BATCH`] records wait), encodes
 //! each batch once (payloads are serialised straight from the records), delivers, and
 //! retries a failed batch three times with backoff. Those tasks run on a thread and runtime
@@ -35,6 +35,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{json, Value};
 use switchyard_config::Config;
+use switchyard_governance::sharded::Sharded;
 use switchyard_governance::SpendLog;
 use switchyard_router::upstream::Client;
 
@@ -91,27 +92,47 @@ pub struct Bodies {
     pub response: Bytes,
 }
 
-/// A sink's queue. A request pushes under a short lock and wakes the sink's task only when a
-/// batch is full; otherwise the task comes round every [`FLUSH`]. So a request costs no
-/// wake-up of the sink thread.
+/// A sink's queue. A request pushes onto its thread's shard (a lock no other worker takes)
+/// and wakes the sink's task only when a batch is full; otherwise the task comes round every
+/// [`FLUSH`]. So a request costs no wake-up of the sink thread.
 #[derive(Default)]
 struct Queue {
-    records: std::sync::Mutex<Vec<Arc<Record>>>,
+    records: Sharded<Vec<Arc<Record>>>,
+    /// Records in the shards, counted before each is pushed: the cap holds however many
+    /// workers push at once.
+    queued: std::sync::atomic::AtomicUsize,
     wake: tokio::sync::Notify,
     /// Set at shutdown: deliver what is queued, then stop.
     draining: std::sync::atomic::AtomicBool,
 }
 
 impl Queue {
+    /// Queues `r` unless [`QUEUE`] records are waiting; the count queued with it.
+    fn push(&self, r: &Arc<Record>) -> Option<usize> {
+        let n = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > QUEUE {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        self.records.local().push(Arc::clone(r));
+        Some(n)
+    }
+
     fn take(&self) -> Vec<Arc<Record>> {
-        self.records
-            .lock()
-            .map(|mut q| std::mem::take(&mut *q))
-            .unwrap_or_default()
+        let mut all = Vec::new();
+        for mut shard in self.records.each() {
+            if all.is_empty() {
+                std::mem::swap(&mut all, &mut *shard);
+            } else {
+                all.append(&mut shard);
+            }
+        }
+        self.queued.fetch_sub(all.len(), Ordering::Relaxed);
+        all
     }
 
     fn len(&self) -> usize {
-        self.records.lock().map_or(0, |q| q.len())
+        self.queued.load(Ordering::Relaxed)
     }
 }
 
@@ -584,14 +605,7 @@ impl Sinks {
                     bodies: bodies.take().flatten(),
                 })
             });
-            let queued = match lane.queue.records.lock() {
-                Ok(mut q) if q.len() < QUEUE => {
-                    q.push(Arc::clone(r));
-                    Some(q.len())
-                }
-                _ => None,
-            };
-            match queued {
+            match lane.queue.push(r) {
                 Some(BATCH) => lane.queue.wake.notify_one(),
                 Some(_) => {}
                 None => {
@@ -844,6 +858,44 @@ impl<'a> Payload<'a> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_queue_holds_at_most_its_cap_however_many_threads_push() {
+        let q = Queue::default();
+        let r = Arc::new(Record {
+            log: SpendLog::default(),
+            bodies: None,
+        });
+        let batch_full = std::sync::atomic::AtomicUsize::new(0);
+        let refused = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..QUEUE / 4 + 100 {
+                        match q.push(&r) {
+                            Some(BATCH) => {
+                                batch_full.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Some(_) => {}
+                            None => {
+                                refused.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(refused.into_inner(), 400);
+        assert_eq!(
+            batch_full.into_inner(),
+            1,
+            "one push fills a batch, and wakes the sink"
+        );
+        assert_eq!(q.len(), QUEUE);
+        assert_eq!(q.take().len(), QUEUE);
+        assert_eq!((q.len(), q.take().len()), (0, 0));
+        assert!(q.push(&r).is_some(), "room again once taken");
+    }
 
     #[test]
     fn payload_writes_json_bodies_as_they_are_and_text_as_a_string() {
