@@ -66,32 +66,32 @@ fn admission(c: &mut Criterion) {
     ];
     g.bench_function("one thread", |b| b.iter(|| run(&limiter, &one, 1)));
 
-    let own_teams = vec![
-        vec![
-            desc(&limiter, "api_key", "k1"),
-            desc(&limiter, "team", "t1"),
-        ],
-        vec![
-            desc(&limiter, "api_key", "k2"),
-            desc(&limiter, "team", "t2"),
-        ],
-    ];
-    g.bench_function("two threads, a team each (time per request pair)", |b| {
-        b.iter_custom(|iters| parallel(&limiter, &own_teams, iters))
-    });
-    let shared_team = vec![
-        vec![
-            desc(&limiter, "api_key", "k3"),
-            desc(&limiter, "team", "t3"),
-        ],
-        vec![
-            desc(&limiter, "api_key", "k4"),
-            desc(&limiter, "team", "t3"),
-        ],
-    ];
-    g.bench_function("two threads, one team (time per request pair)", |b| {
-        b.iter_custom(|iters| parallel(&limiter, &shared_team, iters))
-    });
+    // Two threads, each with its own key: (bench name, each key's team).
+    for (name, teams) in [
+        (
+            "two threads, a team each (time per request pair)",
+            ["t1", "t2"],
+        ),
+        (
+            "two threads, one team (time per request pair)",
+            ["t3", "t3"],
+        ),
+    ] {
+        let per_thread: Vec<Vec<Descriptor>> = teams
+            .iter()
+            .enumerate()
+            .map(|(i, team)| {
+                let key = format!("{name}-k{i}");
+                vec![
+                    desc(&limiter, "api_key", &key),
+                    desc(&limiter, "team", team),
+                ]
+            })
+            .collect();
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| parallel(&limiter, &per_thread, iters))
+        });
+    }
     g.finish();
 }
 
