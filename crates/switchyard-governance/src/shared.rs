@@ -16,12 +16,13 @@
 use std::time::Duration;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use redis::aio::ConnectionManager;
 use redis::Script;
 
 use crate::limits::{Descriptor, Refusal, Remaining};
+use crate::sharded::Sharded;
 
 const ADMIT: &str = r#"
 local now = tonumber(ARGV[1])
@@ -94,7 +95,8 @@ pub struct SharedLimiter {
     namespace: String,
     admit: Script,
     timeout: Duration,
-    pending: Arc<Mutex<Pending>>,
+    /// A shard per core: requests on different workers queue without meeting on a lock.
+    pending: Arc<Sharded<Pending>>,
 }
 
 /// Settlements not yet sent: increments, summed per key (they commute), sent every
@@ -103,6 +105,22 @@ pub struct SharedLimiter {
 struct Pending {
     incr: HashMap<String, i64>,
     hincr: HashMap<(String, i64), i64>,
+}
+
+impl Pending {
+    /// Adds `other`'s increments to these.
+    fn add(&mut self, other: Pending) {
+        if self.incr.is_empty() && self.hincr.is_empty() {
+            *self = other;
+            return;
+        }
+        for (k, d) in other.incr {
+            *self.incr.entry(k).or_default() += d;
+        }
+        for (k, d) in other.hincr {
+            *self.hincr.entry(k).or_default() += d;
+        }
+    }
 }
 
 /// How often settlements go to Redis: the lag of a freed parallel slot or of spend as other
@@ -167,7 +185,7 @@ impl SharedLimiter {
             namespace: namespace.map(|n| format!("{n}:")).unwrap_or_default(),
             admit: Script::new(ADMIT),
             timeout,
-            pending: Arc::new(Mutex::new(Pending::default())),
+            pending: Arc::new(Sharded::default()),
         };
         let weak = Arc::downgrade(&shared.pending);
         tokio::spawn(flush_loop(shared.conn.clone(), weak, timeout));
@@ -295,9 +313,7 @@ impl SharedLimiter {
     }
 
     fn queue(&self, a: SettleArgs) {
-        let Ok(mut p) = self.pending.lock() else {
-            return;
-        };
+        let mut p = self.pending.local();
         for (k, has_budget) in a.keys.chunks_exact(5).zip(&a.budgets) {
             *p.incr.entry(k[2].clone()).or_default() -= 1;
             if a.token_delta != 0 {
@@ -360,7 +376,11 @@ impl Drop for Ticket {
     }
 }
 
-async fn flush_loop(mut conn: ConnectionManager, pending: Weak<Mutex<Pending>>, timeout: Duration) {
+async fn flush_loop(
+    mut conn: ConnectionManager,
+    pending: Weak<Sharded<Pending>>,
+    timeout: Duration,
+) {
     loop {
         tokio::time::sleep(FLUSH_EVERY).await;
         let Some(p) = pending.upgrade() else { return };
@@ -370,11 +390,13 @@ async fn flush_loop(mut conn: ConnectionManager, pending: Weak<Mutex<Pending>>, 
 
 /// Sends the pending increments in one pipeline; on failure they go back to be retried (a
 /// lost decrement would hold a parallel slot until its key expires).
-async fn flush(conn: &mut ConnectionManager, pending: &Mutex<Pending>, timeout: Duration) {
-    let batch = match pending.lock() {
-        Ok(mut p) => std::mem::take(&mut *p),
-        Err(_) => return,
-    };
+async fn flush(conn: &mut ConnectionManager, pending: &Sharded<Pending>, timeout: Duration) {
+    // Every shard's increments, summed per key (they commute).
+    let mut batch = Pending::default();
+    for mut shard in pending.each() {
+        let p = std::mem::take(&mut *shard);
+        batch.add(p);
+    }
     if batch.incr.is_empty() && batch.hincr.is_empty() {
         return;
     }
@@ -388,13 +410,6 @@ async fn flush(conn: &mut ConnectionManager, pending: &Mutex<Pending>, timeout: 
     let sent = tokio::time::timeout(timeout * 4, pipe.query_async::<()>(conn)).await;
     if !matches!(sent, Ok(Ok(()))) {
         tracing::warn!("sending settlements to Redis failed; retrying");
-        if let Ok(mut p) = pending.lock() {
-            for (k, d) in batch.incr {
-                *p.incr.entry(k).or_default() += d;
-            }
-            for (k, d) in batch.hincr {
-                *p.hincr.entry(k).or_default() += d;
-            }
-        }
+        pending.local().add(batch);
     }
 }
