@@ -14,6 +14,8 @@ mod floor;
 mod instructions;
 mod load;
 mod mock;
+#[cfg(test)]
+mod tests;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
