@@ -116,9 +116,12 @@ impl Governor {
         }
     }
 
+    /// `e`'s descriptor. When limits count in this process, it carries the record's counter,
+    /// made on the record's first admission; a record that limits nothing, or limits counted
+    /// in Redis, make none (a counter holds two 61-second windows: 2 kB).
     fn descriptor(&self, e: Entity<'_>, now: OffsetDateTime) -> Descriptor {
         let period = period_of(e.limits, e.created, now);
-        Descriptor {
+        let mut d = Descriptor {
             scope: e.scope,
             id: e.id.to_owned(),
             label: e.label.to_owned(),
@@ -130,10 +133,14 @@ impl Governor {
                 period_start: period,
                 base_nano: self.base(e.scope, e.id, period, e.spend),
             }),
-            counter: e
+            counter: None,
+        };
+        if d.limits() && self.redis().is_none() {
+            d.counter = e
                 .counter
-                .map(|slot| Arc::clone(slot.get_or_init(|| self.limiter.counter(e.scope, e.id)))),
+                .map(|slot| Arc::clone(slot.get_or_init(|| self.limiter.counter(e.scope, e.id))));
         }
+        d
     }
 
     /// The descriptors of a request to `model`, the key's first.

@@ -442,7 +442,7 @@ impl Governor {
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                _ = stop.changed() => return,
+                _ = stop.wait_for(|stopping| *stopping) => return,
             }
         }
     }
@@ -509,6 +509,9 @@ impl Governor {
 
     /// Stops the background tasks and writes every queued spend record.
     pub async fn shutdown(&self) {
+        // The background loops wait with `wait_for`, which sees a stop sent before they
+        // subscribed (`changed` would not: a shutdown right after start hung waiting for the
+        // spend writer, found by a test of this session).
         let _ = self.stop.send(true);
         let tasks = self.tasks.lock().map(|mut t| std::mem::take(&mut *t));
         for t in tasks.unwrap_or_default() {
@@ -710,7 +713,7 @@ impl Governor {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(self.opts.refresh_interval) => {}
-                _ = stop.changed() => return,
+                _ = stop.wait_for(|stopping| *stopping) => return,
             }
             let since = switchyard_store::now_ms() - overlap_ms;
             match self.store.changes_since(last, since).await {
@@ -760,7 +763,7 @@ impl Governor {
             tokio::select! {
                 _ = tokio::time::sleep(self.opts.flush_interval) => {}
                 _ = self.accounting.wake.notified() => {}
-                _ = stop.changed() => break,
+                _ = stop.wait_for(|stopping| *stopping) => break,
             }
             if let Ok(w) = self.accounting.flush(store).await {
                 self.alert(&w);

@@ -368,3 +368,46 @@ async fn users_teams_and_customers() {
         g.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn only_records_that_limit_something_get_a_counter() {
+    for (url, o) in stores("counters").await {
+        let g = governor(&url, &o).await;
+        let admin = Caller::Master;
+        let mut callers = Vec::new();
+        for body in [json!({}), json!({"rpm_limit": 5})] {
+            let k = g.generate_key(&admin, &obj(body)).await.unwrap();
+            let key = k["key"].as_str().unwrap().to_owned();
+            callers.push((
+                g.authenticate(Some(&key)).await.unwrap(),
+                secret::hash_key(&key),
+            ));
+        }
+        for (caller, _) in &callers {
+            let a = g.admit(caller, "m", None, &[], || (0, 0)).await.unwrap();
+            drop(a);
+        }
+        let counted: Vec<bool> = callers
+            .iter()
+            .map(|(_, hash)| g.keys.get(hash).unwrap().counter.get().is_some())
+            .collect();
+        // A counter holds two minute windows (2 kB): a key without limits has none.
+        assert_eq!(counted, vec![false, true]);
+        g.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn a_shutdown_right_after_start_ends() {
+    // The spend writer, the change-feed poller and the Redis connector start on their own
+    // thread or task; a stop sent before they begin waiting must still end them.
+    for (url, o) in stores("quickstop").await {
+        let ended = tokio::time::timeout(Duration::from_secs(30), async {
+            for _ in 0..30 {
+                governor(&url, &o).await.shutdown().await;
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "a shutdown hung ({url})");
+    }
+}
